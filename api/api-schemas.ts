@@ -1,0 +1,62 @@
+// Response and request schemas shared by routes (and so by the OpenAPI document).
+import { z } from 'zod';
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    requestId: z.string(),
+    problems: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
+
+export const idParams = z.object({ id: z.string().max(64) });
+
+export const uploadSchema = z
+  .object({ id: z.uuid(), sha256: z.string(), size: z.number().int(), filename: z.string().nullable(), createdAt: z.string() })
+  .meta({ id: 'Upload' });
+
+const plannedComponent = z.object({ name: z.string(), version: z.string(), key: z.string(), recipeHash: z.string() });
+
+export const buildPlanSchema = z.object({
+  root: z.object({ name: z.string(), image: z.string() }),
+  base: z.object({ kind: z.literal('root'), image: z.string() }),
+  components: z.array(plannedComponent),
+  binary: z.object({ uploadId: z.string(), sha256: z.string(), size: z.number(), s3Key: z.string(), path: z.string() }),
+  entrypoint: z.array(z.string()),
+  cmd: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()),
+  imageRef: z.string(),
+});
+
+export const buildSpecSchema = z
+  .strictObject({
+    root: z.string().max(64).default('debian-bookworm').describe('catalog root, e.g. debian-bookworm'),
+    components: z.array(z.string().max(100)).max(32).default([]).describe('name or name@version, e.g. ["jdk@17", "openssl"]'),
+    uploadId: z.string().max(64).describe('id returned by POST /v1/uploads'),
+    binaryPath: z.string().max(300).describe('absolute path of the binary in the image, e.g. /opt/app/app.jar'),
+    entrypoint: z.array(z.string().max(4096)).max(64).describe('exec form, e.g. ["java", "-jar", "/opt/app/app.jar"]'),
+    cmd: z.array(z.string().max(4096)).max(64).optional(),
+    env: z.record(z.string().max(128), z.string().max(8192)).optional(),
+    image: z.string().max(300).describe('repository:tag, pushed under the registry prefix'),
+  })
+  .meta({ id: 'BuildSpec' });
+
+export const buildSchema = z
+  .object({
+    id: z.uuid(),
+    status: z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']),
+    spec: z.unknown(),
+    plan: buildPlanSchema,
+    imageRef: z.string(),
+    digest: z.string().nullable(),
+    error: z.string().nullable(),
+    attempts: z.number().int(),
+    queuedAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    steps: z.array(z.object({ component: z.string(), recipeHash: z.string().nullable(), seconds: z.number(), cached: z.boolean() })),
+  })
+  .meta({ id: 'Build' });

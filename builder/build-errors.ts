@@ -1,0 +1,28 @@
+// Why a build attempt failed, and whether trying again could help. The worker turns non-retryable ones into
+// BullMQ's UnrecoverableError; the user sees which kind it was.
+export class BuildFailure extends Error {
+  constructor(
+    message: string,
+    /** True when the cause is outside the build (engine, registry, S3 unreachable): a retry may succeed. */
+    readonly retryable: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'BuildFailure';
+  }
+}
+
+/** A recipe or the user's step failed inside the engine: the same inputs fail the same way. */
+export const stepFailed = (message: string) => new BuildFailure(message, false);
+
+const transientCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENOTFOUND', 'UND_ERR_SOCKET']);
+
+/** Network-level failures and 5xx answers are transient; anything else is not known to be. */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof BuildFailure) return err.retryable;
+  const e = err as { code?: string; statusCode?: number; $metadata?: { httpStatusCode?: number }; name?: string };
+  if (e.code && transientCodes.has(e.code)) return true;
+  const status = e.statusCode ?? e.$metadata?.httpStatusCode;
+  if (typeof status === 'number' && status >= 500) return true;
+  return e.name === 'TimeoutError' || e.name === 'InternalError' || e.name === 'ServiceUnavailable';
+}

@@ -1,0 +1,85 @@
+// Runs one build attempt: plan → Dockerfile → context tar (binary from S3) → engine build → push. Returns what to
+// record; throws BuildFailure saying what went wrong and whether a retry could help.
+import type Docker from 'dockerode';
+import type { BlobStore } from '../core/blob-store.ts';
+import type { BuildPlan } from '../core/build-types.ts';
+import type { Catalog, ComponentVersion } from '../core/catalog/catalog.ts';
+import { BuildFailure, isTransient, stepFailed } from './build-errors.ts';
+import { BuildProgress, type StepTiming } from './build-progress.ts';
+import { buildContext } from './build-context.ts';
+import { renderDockerfile } from './dockerfile-render.ts';
+import { buildImage, pushImage, type RegistryAuth } from './docker-engine.ts';
+import { imageLabels } from './image-labels.ts';
+
+export interface BuildRunnerDeps {
+  docker: Docker;
+  blobs: Pick<BlobStore, 'getStream'>;
+  catalog: Catalog;
+  registryAuth: RegistryAuth;
+}
+
+export interface BuildOutcome {
+  digest: string;
+  imageId: string;
+  steps: (StepTiming & { recipeHash: string | null })[];
+}
+
+/** The catalog entries the plan names, refusing to build from a recipe other than the one the plan recorded. */
+export function planVersions(catalog: Catalog, plan: BuildPlan): ComponentVersion[] {
+  return plan.components.map((c) => {
+    const v = catalog.components.get(c.name)?.versions.get(c.version);
+    if (!v) throw new BuildFailure(`${c.key} is no longer in the catalog`, false);
+    if (v.recipeHash !== c.recipeHash) {
+      throw new BuildFailure(`the recipe of ${c.key} changed after this build was planned; submit the build again`, false);
+    }
+    return v;
+  });
+}
+
+/** Splits a full reference registry/path:tag into what the push call wants. */
+export function splitImageRef(ref: string): { repository: string; tag: string } {
+  const i = ref.lastIndexOf(':');
+  return { repository: ref.slice(0, i), tag: ref.slice(i + 1) };
+}
+
+export async function runBuild(
+  deps: BuildRunnerDeps,
+  build: { id: string; plan: BuildPlan },
+  appendLog: (text: string) => void,
+): Promise<BuildOutcome> {
+  const { plan } = build;
+  const versions = planVersions(deps.catalog, plan);
+  const rendered = renderDockerfile(plan, versions);
+  appendLog(`kiln: building ${plan.imageRef} from ${plan.base.image} with ${plan.components.map((c) => c.key).join(', ') || 'no components'}\n`);
+
+  let binary;
+  try {
+    binary = await deps.blobs.getStream(plan.binary.s3Key);
+  } catch (err) {
+    throw new BuildFailure(`could not read the upload from S3: ${(err as Error).message}`, isTransient(err), { cause: err });
+  }
+
+  const progress = new BuildProgress(rendered.instructions);
+  await buildImage(
+    deps.docker,
+    buildContext(rendered, { stream: binary, size: plan.binary.size }),
+    { tag: plan.imageRef, labels: imageLabels(build.id, plan) },
+    (ev) => appendLog(progress.onEvent(ev, Date.now())),
+  );
+  const steps = progress.finish(Date.now());
+  if (progress.error) {
+    const owner = steps.at(-1)?.owner;
+    throw stepFailed(`${owner ? `step ${owner} failed: ` : ''}${progress.error}`);
+  }
+  if (!progress.imageId) throw new BuildFailure('the engine finished the build without reporting an image id', true);
+
+  appendLog(`kiln: pushing ${plan.imageRef}\n`);
+  const { repository, tag } = splitImageRef(plan.imageRef);
+  const digest = await pushImage(deps.docker, { repository, tag, registry: deps.registryAuth.serveraddress }, deps.registryAuth, (ev) => {
+    if (ev.status && !ev.status.startsWith('Pushing')) appendLog(`${ev.id ? `${ev.id}: ` : ''}${ev.status}\n`);
+  });
+  appendLog(`kiln: pushed ${plan.imageRef}@${digest}\n`);
+
+  const hashes = new Map(plan.components.map((c) => [c.key, c.recipeHash]));
+  return { digest, imageId: progress.imageId, steps: steps.map((s) => ({ ...s, recipeHash: hashes.get(s.owner) ?? null })) };
+}

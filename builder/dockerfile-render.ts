@@ -1,0 +1,73 @@
+// Where a plan becomes a Dockerfile. Pure. Component steps come only from the catalog; user values enter only as JSON
+// exec-form arrays, a JSON-quoted COPY destination that already passed a strict grammar, or escaped ENV values.
+import type { BuildPlan } from '../core/build-types.ts';
+import type { ComponentVersion } from '../core/catalog/catalog.ts';
+
+export interface Instruction {
+  text: string;
+  /** Which plan step this instruction belongs to: a component key, or `binary` for the user's part. */
+  owner: string;
+}
+
+export interface RenderedBuild {
+  dockerfile: string;
+  /** In order; the engine counts these as Step 1..N (comments are not steps). */
+  instructions: Instruction[];
+  /** Extra files the context tar must hold (install scripts), by context path. */
+  files: { path: string; content: string }[];
+}
+
+/** Where the user's binary sits in the build context. */
+export const BINARY_CONTEXT_PATH = 'binary';
+
+/** Double-quoted ENV value: the builder expands $VAR and honours backslash escapes inside quotes, so escape both. */
+export function quoteEnvValue(value: string): string {
+  return `"${value.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
+}
+
+function installInstructions(v: ComponentVersion): { texts: string[]; files: { path: string; content: string }[] } {
+  if ('packages' in v.install) {
+    const pkgs = v.install.packages.join(' ');
+    return {
+      // Each component refreshes and then drops the apt lists, so every layer stands alone and stays small.
+      texts: [
+        `RUN set -eux; apt-get update; DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${pkgs}; rm -rf /var/lib/apt/lists/*`,
+      ],
+      files: [],
+    };
+  }
+  const file = `kiln/${v.name}-${v.version}.sh`;
+  return {
+    texts: [`COPY ["${file}", "/tmp/${file}"]`, `RUN set -eux; sh -eu /tmp/${file}; rm -f /tmp/${file}`],
+    files: [{ path: file, content: v.install.script }],
+  };
+}
+
+/**
+ * `versions` are the catalog entries of plan.components, in the same order. The caller checks that their recipe
+ * hashes still match the plan, so an image is never built from a recipe other than the one recorded.
+ */
+export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[]): RenderedBuild {
+  const instructions: Instruction[] = [{ text: `FROM ${plan.base.image}`, owner: 'base' }];
+  const files: RenderedBuild['files'] = [];
+
+  for (const v of versions) {
+    const install = installInstructions(v);
+    for (const text of install.texts) instructions.push({ text, owner: v.key });
+    files.push(...install.files);
+    const env = Object.entries(v.env);
+    // Catalog env is trusted data and may refer to earlier variables ($PATH), so it is not escaped.
+    if (env.length > 0) instructions.push({ text: `ENV ${env.map(([k, val]) => `${k}="${val}"`).join(' ')}`, owner: v.key });
+  }
+
+  instructions.push({ text: `COPY ${JSON.stringify([BINARY_CONTEXT_PATH, plan.binary.path])}`, owner: 'binary' });
+  const userEnv = Object.entries(plan.env);
+  if (userEnv.length > 0) {
+    instructions.push({ text: `ENV ${userEnv.map(([k, val]) => `${k}=${quoteEnvValue(val)}`).join(' ')}`, owner: 'binary' });
+  }
+  instructions.push({ text: `ENTRYPOINT ${JSON.stringify(plan.entrypoint)}`, owner: 'binary' });
+  if (plan.cmd) instructions.push({ text: `CMD ${JSON.stringify(plan.cmd)}`, owner: 'binary' });
+
+  const header = '# Written by kiln from a build plan.\n';
+  return { dockerfile: header + instructions.map((i) => i.text).join('\n') + '\n', instructions, files };
+}

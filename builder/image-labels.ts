@@ -1,0 +1,12 @@
+// Provenance labels on every image kiln builds: where it came from, from which recipes, with which binary.
+import type { BuildPlan } from '../core/build-types.ts';
+
+export function imageLabels(buildId: string, plan: BuildPlan): Record<string, string> {
+  return {
+    'dev.kiln.build-id': buildId,
+    'dev.kiln.root': plan.root.name,
+    'dev.kiln.base': plan.base.image,
+    'dev.kiln.components': plan.components.map((c) => `${c.key}=${c.recipeHash}`).join(','),
+    'dev.kiln.upload-sha256': plan.binary.sha256,
+  };
+}

@@ -1,0 +1,40 @@
+// The shapes a build travels in: the spec a user asks for and the plan the builder follows.
+
+/** A build as asked (POST /v1/builds body), stored verbatim. */
+export interface BuildSpec {
+  root: string;
+  /** `name@version` or `name` (the catalog's default version). */
+  components: string[];
+  uploadId: string;
+  /** Absolute path of the binary inside the image. */
+  binaryPath: string;
+  /** Exec-form entrypoint. */
+  entrypoint: string[];
+  cmd?: string[];
+  env?: Record<string, string>;
+  /** `repository:tag`, pushed under the registry prefix. */
+  image: string;
+}
+
+export interface PlannedComponent {
+  name: string;
+  version: string;
+  /** `name@version` */
+  key: string;
+  recipeHash: string;
+}
+
+/** A build as resolved: everything the builder needs, nothing it must look up again but the bytes. */
+export interface BuildPlan {
+  root: { name: string; image: string };
+  /** What the Dockerfile starts FROM: the root image (or, later, a template). */
+  base: { kind: 'root'; image: string };
+  /** In canonical install order. */
+  components: PlannedComponent[];
+  binary: { uploadId: string; sha256: string; size: number; s3Key: string; path: string };
+  entrypoint: string[];
+  cmd?: string[];
+  env: Record<string, string>;
+  /** Full reference the image is pushed to: registry/prefix/repository:tag. */
+  imageRef: string;
+}

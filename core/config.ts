@@ -1,0 +1,70 @@
+// The one place that reads the environment: a zod schema parsed once at start, frozen, failing with every problem.
+import path from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const bytes = z.coerce.number().int().positive();
+
+export const configSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    KILN_DATA_DIR: z.string().min(1).default('.kiln-data'),
+    KILN_HOST: z.string().default('127.0.0.1'),
+    KILN_PORT: port.default(8080),
+    /** Where the catalog (roots and components) lives. */
+    KILN_CATALOG_DIR: z.string().min(1).default('base-images'),
+    /** Absent: embedded PGlite in the data dir. */
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+    /** Prefix for BullMQ keys, so several kiln installations (or tests) can share one Redis. */
+    KILN_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('kiln'),
+    /** Empty: the local socket (/var/run/docker.sock). Else e.g. tcp://host:2375 or unix:///path. */
+    DOCKER_HOST: z.string().optional(),
+    S3_ENDPOINT: z.url().optional(),
+    S3_REGION: z.string().min(1).default('us-east-1'),
+    S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
+    S3_ACCESS_KEY_ID: z.string().min(1),
+    S3_SECRET_ACCESS_KEY: z.string().min(1),
+    /** Path-style addressing: needed by s3rver and MinIO, harmless elsewhere. */
+    S3_FORCE_PATH_STYLE: z.stringbool().default(true),
+    REGISTRY_HOST: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'host[:port]').default('127.0.0.1:5000'),
+    REGISTRY_USERNAME: z.string().optional(),
+    REGISTRY_PASSWORD: z.string().optional(),
+    /** Every image kiln pushes lands under REGISTRY_HOST/REGISTRY_PREFIX/. */
+    REGISTRY_PREFIX: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/).default('kiln'),
+    /** Plain http to the registry (for the local one); the manifest checks use it too. */
+    REGISTRY_INSECURE: z.stringbool().default(true),
+    /** Root images are named `<prefix>:<root name>`, e.g. kiln-root:debian-bookworm. */
+    KILN_ROOT_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/:-]*$/).default('kiln-root'),
+    KILN_UPLOAD_LIMIT_BYTES: bytes.default(2 * 1024 ** 3),
+    KILN_BUILD_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    KILN_BUILD_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.REGISTRY_USERNAME === undefined) !== (c.REGISTRY_PASSWORD === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['REGISTRY_PASSWORD'], message: 'REGISTRY_USERNAME and REGISTRY_PASSWORD go together' });
+    }
+  });
+
+export type Config = Readonly<z.infer<typeof configSchema>> & { readonly dataDir: string; readonly catalogDir: string };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment (process.env at start; tests pass their own) into a frozen config. */
+export function loadConfig(env: Record<string, string | undefined>, cwd = process.cwd()): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  return Object.freeze({
+    ...parsed.data,
+    dataDir: path.resolve(cwd, parsed.data.KILN_DATA_DIR),
+    catalogDir: path.resolve(cwd, parsed.data.KILN_CATALOG_DIR),
+  });
+}

@@ -1,0 +1,56 @@
+// Queries on builds and their steps: the only place that changes a build's status.
+import { and, asc, eq, inArray } from 'drizzle-orm';
+import type { Db } from './database.ts';
+import { builds, buildSteps, type BuildRow, type BuildStatus, type BuildStepRow } from './schema/builds.ts';
+
+export type NewBuildStep = Omit<typeof buildSteps.$inferInsert, 'buildId'>;
+
+export function createBuildStore(db: Db) {
+  return {
+    async insert(row: typeof builds.$inferInsert): Promise<BuildRow> {
+      const [created] = await db.insert(builds).values(row).returning();
+      return created!;
+    },
+    async get(id: string, project?: string): Promise<BuildRow | undefined> {
+      const where = project === undefined ? eq(builds.id, id) : and(eq(builds.id, id), eq(builds.project, project));
+      const [row] = await db.select().from(builds).where(where);
+      return row;
+    },
+    async steps(id: string): Promise<BuildStepRow[]> {
+      return db.select().from(buildSteps).where(eq(buildSteps.buildId, id)).orderBy(asc(buildSteps.position));
+    },
+    /** Moves a queued (or re-delivered running) build to running; false if it already ended. */
+    async markRunning(id: string, attempt: number): Promise<boolean> {
+      const rows = await db
+        .update(builds)
+        .set({ status: 'running', startedAt: new Date(), attempts: attempt, error: null })
+        .where(and(eq(builds.id, id), inArray(builds.status, ['queued', 'running'])))
+        .returning({ id: builds.id });
+      return rows.length === 1;
+    },
+    /** Records the outcome and, on success, the steps, in one transaction: a build never ends half-recorded. */
+    async finish(
+      id: string,
+      outcome:
+        | { status: 'succeeded'; digest: string; imageId: string; steps: NewBuildStep[] }
+        | { status: Exclude<BuildStatus, 'succeeded' | 'queued' | 'running'>; error: string; steps?: NewBuildStep[] },
+    ): Promise<void> {
+      await db.transaction(async (tx) => {
+        await tx.delete(buildSteps).where(eq(buildSteps.buildId, id));
+        if (outcome.steps && outcome.steps.length > 0) {
+          await tx.insert(buildSteps).values(outcome.steps.map((s) => ({ ...s, buildId: id })));
+        }
+        await tx
+          .update(builds)
+          .set(
+            outcome.status === 'succeeded'
+              ? { status: 'succeeded', digest: outcome.digest, imageId: outcome.imageId, error: null, finishedAt: new Date() }
+              : { status: outcome.status, error: outcome.error, finishedAt: new Date() },
+          )
+          .where(eq(builds.id, id));
+      });
+    },
+  };
+}
+
+export type BuildStore = ReturnType<typeof createBuildStore>;

@@ -1,0 +1,86 @@
+// Opens the database kiln runs on — PostgreSQL when DATABASE_URL is set, else embedded PGlite in the data dir —
+// and applies the committed migrations before anything is served. A failed migration throws, which stops the process.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import pg from 'pg';
+import lockfile from 'proper-lockfile';
+import type { Logger } from '../logger.ts';
+import * as schema from './schema/index.ts';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface Database {
+  db: Db;
+  kind: 'pglite' | 'postgres';
+  close(): Promise<void>;
+}
+
+const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export class DatabaseLockedError extends Error {
+  constructor(dir: string) {
+    super(
+      `the embedded database at ${dir} is in use by another kiln process; PGlite cannot be shared between processes. ` +
+        'Stop the other process, or run each process against PostgreSQL by setting DATABASE_URL.',
+    );
+    this.name = 'DatabaseLockedError';
+  }
+}
+
+/**
+ * `url` absent → PGlite in `pgliteDir` (or in memory when `pgliteDir` is 'memory://', for tests).
+ * PGlite takes no lock of its own and two processes on one directory corrupt it, so we hold one.
+ */
+export async function openDatabase(opts: { url?: string; pgliteDir: string; log: Logger }): Promise<Database> {
+  if (opts.url) {
+    const pool = new pg.Pool({ connectionString: opts.url, max: 10 });
+    pool.on('error', (err) => opts.log.error({ err }, 'postgres pool error'));
+    const db = drizzlePg(pool, { schema, casing: 'snake_case' }) as unknown as Db;
+    try {
+      await migratePg(db as never, { migrationsFolder });
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    opts.log.info('database: postgres, migrations applied');
+    return { db, kind: 'postgres', close: () => pool.end() };
+  }
+
+  let release: (() => Promise<void>) | undefined;
+  let dataDir: string | undefined;
+  if (opts.pgliteDir !== 'memory://') {
+    await mkdir(opts.pgliteDir, { recursive: true });
+    try {
+      release = await lockfile.lock(opts.pgliteDir, { lockfilePath: `${opts.pgliteDir}.lock`, stale: 15_000, update: 5_000 });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ELOCKED') throw new DatabaseLockedError(opts.pgliteDir);
+      throw err;
+    }
+    dataDir = opts.pgliteDir;
+  }
+  const client = new PGlite(dataDir);
+  const db = drizzlePglite(client, { schema, casing: 'snake_case' }) as unknown as Db;
+  try {
+    await migratePglite(db as never, { migrationsFolder });
+  } catch (err) {
+    await client.close();
+    await release?.();
+    throw err;
+  }
+  opts.log.info({ dir: dataDir ?? 'memory' }, 'database: embedded PGlite, migrations applied');
+  return {
+    db,
+    kind: 'pglite',
+    close: async () => {
+      await client.close();
+      await release?.();
+    },
+  };
+}

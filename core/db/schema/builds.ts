@@ -1,0 +1,54 @@
+// Builds and their steps: the record users read and the raw material the analyzer mines.
+import { boolean, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import type { BuildSpec, BuildPlan } from '../../build-types.ts';
+
+export const buildStatuses = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
+export type BuildStatus = (typeof buildStatuses)[number];
+
+export const builds = pgTable(
+  'builds',
+  {
+    id: uuid('id').primaryKey(),
+    project: text('project').notNull(),
+    /** The request as the user asked it (components unresolved, names as typed). */
+    spec: jsonb('spec').$type<BuildSpec>().notNull(),
+    /** The request as resolved: canonical component order with recipe hashes, base image, image ref. */
+    plan: jsonb('plan').$type<BuildPlan>().notNull(),
+    status: text('status', { enum: buildStatuses }).notNull().default('queued'),
+    /** Why a build failed, in words a user can act on. */
+    error: text('error'),
+    imageRef: text('image_ref').notNull(),
+    /** Manifest digest the registry answered on push. */
+    digest: text('digest'),
+    /** Engine image id (sha256:…) of the built image. */
+    imageId: text('image_id'),
+    attempts: integer('attempts').notNull().default(0),
+    queuedAt: timestamp('queued_at', { withTimezone: true }).notNull().defaultNow(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [index('builds_project_queued_at').on(t.project, t.queuedAt), index('builds_status').on(t.status)],
+);
+
+export const buildSteps = pgTable(
+  'build_steps',
+  {
+    buildId: uuid('build_id')
+      .notNull()
+      .references(() => builds.id, { onDelete: 'cascade' }),
+    /** Position in the plan, 0-based. */
+    position: integer('position').notNull(),
+    /** `name@version` of a component, or `binary` for the user's file and settings. */
+    component: text('component').notNull(),
+    /** Recipe hash of the component when the step ran (null for `binary`). */
+    recipeHash: text('recipe_hash'),
+    /** Wall time the engine spent on this component's instructions. */
+    seconds: real('seconds').notNull(),
+    /** True when every instruction of the step came from the engine's layer cache. */
+    cached: boolean('cached').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.buildId, t.position] }), index('build_steps_component').on(t.component)],
+);
+
+export type BuildRow = typeof builds.$inferSelect;
+export type BuildStepRow = typeof buildSteps.$inferSelect;

@@ -1,0 +1,3 @@
+// All tables, for drizzle's typed client and drizzle-kit.
+export * from './uploads.ts';
+export * from './builds.ts';

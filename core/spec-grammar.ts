@@ -1,0 +1,48 @@
+// Strict grammars for every user string that reaches an image: what does not match is refused, never escaped into shape.
+
+/** One path component of a repository name, as the OCI distribution spec defines it. */
+const repoComponent = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const repository = new RegExp(`^${repoComponent}(?:/${repoComponent})*$`);
+const tag = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const envKey = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const pathSegment = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+// Control characters never belong in env values or exec arguments (a newline would end a Dockerfile line).
+const controlChars = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+export interface ImageName {
+  repository: string;
+  tag: string;
+}
+
+/** `repository:tag` → parts, or a message saying what is wrong. */
+export function parseImageName(value: string): ImageName | string {
+  const i = value.lastIndexOf(':');
+  if (i <= 0) return 'must be repository:tag, e.g. team/app:1.0';
+  const repo = value.slice(0, i);
+  const t = value.slice(i + 1);
+  if (repo.length > 200) return 'repository is longer than 200 characters';
+  if (!repository.test(repo)) return `repository "${repo}" must be lowercase path components ([a-z0-9] separated by . _ - or /)`;
+  if (!tag.test(t)) return `tag "${t}" must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`;
+  return { repository: repo, tag: t };
+}
+
+export function checkBinaryPath(value: string): string | undefined {
+  if (!value.startsWith('/')) return 'must be an absolute path, e.g. /opt/app/app.jar';
+  if (value.length > 255) return 'is longer than 255 characters';
+  const segments = value.slice(1).split('/');
+  for (const s of segments) {
+    if (s === '' || s === '.' || s === '..') return 'must not contain empty, "." or ".." segments';
+    if (!pathSegment.test(s)) return `segment "${s}" may only use letters, digits, ".", "_" and "-"`;
+  }
+  return undefined;
+}
+
+export function checkEnvKey(key: string): string | undefined {
+  return envKey.test(key) ? undefined : `"${key}" is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)`;
+}
+
+export function checkPlainText(value: string, max: number): string | undefined {
+  if (value.length > max) return `is longer than ${max} characters`;
+  if (controlChars.test(value)) return 'must not contain control characters (newlines, NUL, …)';
+  return undefined;
+}

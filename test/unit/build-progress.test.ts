@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BuildProgress } from '../../builder/build-progress.ts';
+
+const instructions = [
+  { text: 'FROM r', owner: 'base' },
+  { text: 'RUN a', owner: 'jdk@17' },
+  { text: 'ENV J=1', owner: 'jdk@17' },
+  { text: 'COPY b', owner: 'binary' },
+  { text: 'ENTRYPOINT ["b"]', owner: 'binary' },
+];
+
+describe('build progress', () => {
+  it('times each plan step and sees the layer cache', () => {
+    const p = new BuildProgress(instructions);
+    p.onEvent({ stream: 'Step 1/5 : FROM r' }, 0);
+    p.onEvent({ stream: '\n' }, 0);
+    p.onEvent({ stream: ' ---> abc\n' }, 10);
+    p.onEvent({ stream: 'Step 2/5 : RUN a\n' }, 1000);
+    p.onEvent({ stream: ' ---> Running in 123\n' }, 1100);
+    p.onEvent({ stream: 'Step 3/5 : ENV J=1\n' }, 9000);
+    p.onEvent({ stream: ' ---> Using cache\n' }, 9010);
+    p.onEvent({ stream: 'Step 4/5 : COPY b\n ---> Using cache\n' }, 9500);
+    p.onEvent({ stream: 'Step 5/5 : ENTRYPOINT ["b"]\n ---> Using cache\n' }, 9600);
+    p.onEvent({ aux: { ID: 'sha256:img' } }, 9700);
+    const steps = p.finish(10_000);
+    assert.equal(p.imageId, 'sha256:img');
+    assert.equal(p.error, undefined);
+    assert.deepEqual(steps, [
+      { owner: 'jdk@17', seconds: 8.5, cached: false },
+      { owner: 'binary', seconds: 0.5, cached: true },
+    ]);
+  });
+
+  it('keeps the first error event', () => {
+    const p = new BuildProgress(instructions);
+    p.onEvent({ stream: 'Step 2/5 : RUN a\n' }, 0);
+    const text = p.onEvent({ errorDetail: { code: 100, message: "The command '/bin/sh -c a' returned a non-zero code: 100" }, error: 'x' }, 5);
+    p.onEvent({ error: 'later' }, 6);
+    assert.match(text, /^ERROR: The command/);
+    assert.equal(p.error, "The command '/bin/sh -c a' returned a non-zero code: 100");
+  });
+});

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { planBuild } from '../../core/build-planner.ts';
+import type { BuildPlan } from '../../core/build-types.ts';
+import { loadCatalog } from '../../core/catalog/catalog-loader.ts';
+import type { Catalog } from '../../core/catalog/catalog.ts';
+import { planVersions } from '../../builder/build-runner.ts';
+import { quoteEnvValue, renderDockerfile } from '../../builder/dockerfile-render.ts';
+
+let catalog: Catalog;
+let plan: BuildPlan;
+before(async () => {
+  catalog = await loadCatalog(path.resolve(import.meta.dirname, '../../base-images'));
+  const r = planBuild(
+    {
+      root: 'debian-bookworm',
+      components: ['openssl@3', 'jdk@17'],
+      uploadId: 'u',
+      binaryPath: '/opt/app/app.jar',
+      entrypoint: ['java', '-jar', '/opt/app/app.jar'],
+      cmd: ['--name', 'a "quoted" $HOME `x`'],
+      env: { GREETING: 'hello $USER "you" \\o/' },
+      image: 'team/app:1',
+    },
+    {
+      catalog,
+      upload: { id: 'u', project: 'p', sha256: 'x', size: 1, s3Key: 'k', filename: null, createdAt: new Date() },
+      registryHost: 'r:5000',
+      registryPrefix: 'kiln',
+      rootImagePrefix: 'kiln-root',
+    },
+  );
+  assert.ok(r.ok);
+  plan = r.plan;
+});
+
+describe('dockerfile renderer', () => {
+  it('renders FROM, components in canonical order, the binary, env and exec-form entrypoint', () => {
+    const { dockerfile, instructions } = renderDockerfile(plan, planVersions(catalog, plan));
+    const lines = dockerfile.split('\n').filter((l) => l && !l.startsWith('#'));
+    assert.equal(lines[0], 'FROM kiln-root:debian-bookworm');
+    assert.match(lines[1]!, /^RUN .*apt-get install -y --no-install-recommends openjdk-17-jdk-headless;/);
+    assert.equal(lines[2], 'ENV JAVA_HOME="/usr/lib/jvm/java-17-openjdk-amd64"');
+    assert.match(lines[3]!, /^RUN .*install -y --no-install-recommends openssl libssl-dev ca-certificates;/);
+    assert.equal(lines[4], 'COPY ["binary","/opt/app/app.jar"]');
+    assert.equal(lines[5], 'ENV GREETING="hello \\$USER \\"you\\" \\\\o/"');
+    assert.equal(lines[6], 'ENTRYPOINT ["java","-jar","/opt/app/app.jar"]');
+    assert.equal(lines[7], 'CMD ["--name","a \\"quoted\\" $HOME `x`"]');
+    assert.equal(lines.length, 8);
+    assert.deepEqual(instructions.map((i) => i.owner), ['base', 'jdk@17', 'jdk@17', 'openssl@3', 'binary', 'binary', 'binary', 'binary']);
+  });
+
+  it('escapes what the builder would expand in ENV values', () => {
+    assert.equal(quoteEnvValue('a$b"c\\d'), '"a\\$b\\"c\\\\d"');
+  });
+
+  it('refuses to render from a recipe that changed after planning', () => {
+    const stale = { ...plan, components: plan.components.map((c) => ({ ...c, recipeHash: 'sha256:old' })) };
+    assert.throws(() => planVersions(catalog, stale), /recipe of jdk@17 changed/);
+  });
+});
