@@ -62,6 +62,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       kind = 'internal';
       detail = `internal error; quote request id ${req.id} when reporting it`;
     }
+    // The client may still be sending a body we refused: close the connection rather than read the rest.
+    if (status === 413) void reply.header('connection', 'close');
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ status, kind, detail }, 'request refused');
     void reply

@@ -1,6 +1,6 @@
 // Streams an uploaded binary to S3 while hashing and counting it; the same bytes twice are one upload.
 import { createHash, randomUUID } from 'node:crypto';
-import { pipeline, Transform, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { BlobStore } from '../core/blob-store.ts';
 import type { UploadStore } from '../core/db/upload-store.ts';
 import type { UploadRow } from '../core/db/schema/uploads.ts';
@@ -40,10 +40,19 @@ export function createUploadService(deps: UploadServiceDeps) {
           done(null, chunk);
         },
       });
+      // Not stream.pipeline: on error it would destroy the request and with it the socket the 413 must go out on.
       let streamError: unknown;
-      pipeline(input.body, meter, (err) => {
-        if (err) streamError = err;
+      const fail = (err: unknown) => {
+        streamError ??= err;
+        input.body.unpipe(meter);
+        meter.destroy(err as Error);
+      };
+      meter.on('error', fail);
+      input.body.on('error', fail);
+      input.body.on('close', () => {
+        if (!input.body.readableEnded) fail(new Error('the client went away before the upload ended'));
       });
+      input.body.pipe(meter);
       try {
         await deps.blobs.putStream(key, meter);
         if (streamError) throw streamError;

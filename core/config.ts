@@ -40,12 +40,16 @@ export const configSchema = z
     KILN_UPLOAD_LIMIT_BYTES: bytes.default(2 * 1024 ** 3),
     KILN_BUILD_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     KILN_BUILD_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
-  })
-  .superRefine((c, ctx) => {
-    if ((c.REGISTRY_USERNAME === undefined) !== (c.REGISTRY_PASSWORD === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['REGISTRY_PASSWORD'], message: 'REGISTRY_USERNAME and REGISTRY_PASSWORD go together' });
-    }
   });
+
+/** Rules across variables; checked on the raw environment so they are reported together with field errors. */
+function crossFieldProblems(env: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  if ((env.REGISTRY_USERNAME === undefined) !== (env.REGISTRY_PASSWORD === undefined)) {
+    problems.push('REGISTRY_PASSWORD: REGISTRY_USERNAME and REGISTRY_PASSWORD go together');
+  }
+  return problems;
+}
 
 export type Config = Readonly<z.infer<typeof configSchema>> & { readonly dataDir: string; readonly catalogDir: string };
 
@@ -59,9 +63,11 @@ export class ConfigError extends Error {
 /** Parses an environment (process.env at start; tests pass their own) into a frozen config. */
 export function loadConfig(env: Record<string, string | undefined>, cwd = process.cwd()): Config {
   const parsed = configSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
-  }
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`)),
+    ...crossFieldProblems(env),
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     ...parsed.data,
     dataDir: path.resolve(cwd, parsed.data.KILN_DATA_DIR),

@@ -1,0 +1,28 @@
+// Runs an image the way a user would (`docker run --rm IMAGE args…`) and returns what it printed.
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
+
+export async function runImage(docker: Docker, image: string, cmd: string[] = []): Promise<{ code: number; output: string }> {
+  // Both streams into one buffer, demultiplexed (no TTY: the engine frames stdout and stderr).
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  const [result, container] = (await docker.run(image, cmd, [out, out], { Tty: false, HostConfig: { AutoRemove: false } })) as [
+    { StatusCode: number },
+    Docker.Container,
+  ];
+  await container.remove({ force: true });
+  return { code: result.StatusCode, output: Buffer.concat(chunks).toString('utf8') };
+}
+
+/** Pulls `ref` from its registry (after the local copy was removed), proving the registry really serves it. */
+export async function pull(docker: Docker, ref: string): Promise<void> {
+  const stream = await docker.pull(ref, { authconfig: {} } as never);
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, events: { error?: string }[]) => {
+      const failed = events?.find((e) => e.error);
+      if (err || failed) reject(err ?? new Error(failed!.error));
+      else resolve();
+    }),
+  );
+}

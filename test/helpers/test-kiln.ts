@@ -1,0 +1,102 @@
+// Starts a real kiln (api and, when asked, a builder) in the test process against the real services, isolated from
+// other tests by its own queue prefix, bucket, registry prefix and database — and removes all of it on close().
+import { randomBytes } from 'node:crypto';
+import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { Queue } from 'bullmq';
+import pg from 'pg';
+import { pino } from 'pino';
+import { startApi, type RunningApi } from '../../api/api-process.ts';
+import { startBuilder, type RunningBuilder } from '../../builder/builder-process.ts';
+import { createS3Client } from '../../core/blob-store.ts';
+import { loadConfig, type Config } from '../../core/config.ts';
+import { openInfrastructure, type Infrastructure } from '../../core/infrastructure.ts';
+import { BUILD_QUEUE } from '../../core/queues.ts';
+import { deleteRepositories } from './registry-client.ts';
+
+export type DbKind = 'pglite' | 'postgres';
+export const dbKinds: DbKind[] = ['pglite', 'postgres'];
+
+export interface TestKiln {
+  url: string;
+  config: Config;
+  infra: Infrastructure;
+  api: RunningApi;
+  builder?: RunningBuilder;
+  s3: S3Client;
+  /** Every object key in this kiln's bucket. */
+  objectKeys(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+async function createPgDatabase(adminUrl: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropPgDatabase(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await client.end();
+}
+
+export async function startTestKiln(opts: { db?: DbKind; builder?: boolean; env?: Record<string, string> } = {}): Promise<TestKiln> {
+  const id = randomBytes(4).toString('hex');
+  const db = opts.db ?? 'pglite';
+  const adminUrl = process.env.TEST_POSTGRES_URL;
+  if (db === 'postgres' && !adminUrl) throw new Error('TEST_POSTGRES_URL is not set: run the suite with `npm test`');
+  const dbName = `kiln_test_${id}`;
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    KILN_QUEUE_PREFIX: `kiln-test-${id}`,
+    S3_BUCKET: `kiln-test-${id}`,
+    REGISTRY_PREFIX: `kiln-test/${id}`,
+    KILN_BUILD_ATTEMPTS: '2',
+    ...(db === 'postgres' ? { DATABASE_URL: await createPgDatabase(adminUrl!, dbName) } : { DATABASE_URL: undefined }),
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  // Logs go to stderr: stdout belongs to the test runner's protocol.
+  const log = pino({ level: config.LOG_LEVEL, name: `kiln-test-${id}` }, pino.destination(2));
+  const infra = await openInfrastructure(config, log, { pgliteDir: 'memory://' });
+  const api = await startApi(infra, { host: '127.0.0.1', port: 0 });
+  const builder = opts.builder ? await startBuilder(infra) : undefined;
+  const s3 = createS3Client(config);
+
+  const objectKeys = async () => {
+    const out = await s3.send(new ListObjectsV2Command({ Bucket: config.S3_BUCKET }));
+    return (out.Contents ?? []).map((o) => o.Key!);
+  };
+
+  return {
+    url: api.url,
+    config,
+    infra,
+    api,
+    ...(builder ? { builder } : {}),
+    s3,
+    objectKeys,
+    async close() {
+      await builder?.close();
+      await api.close();
+      const queue = new Queue(BUILD_QUEUE, { connection: infra.redis('producer'), prefix: config.KILN_QUEUE_PREFIX });
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await deleteRepositories(infra.docker, config.REGISTRY_HOST, `${config.REGISTRY_PREFIX}/`);
+      const keys = await objectKeys();
+      if (keys.length > 0) {
+        await s3.send(new DeleteObjectsCommand({ Bucket: config.S3_BUCKET, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
+      }
+      await s3.send(new DeleteBucketCommand({ Bucket: config.S3_BUCKET }));
+      s3.destroy();
+      await infra.close();
+      if (db === 'postgres') await dropPgDatabase(adminUrl!, dbName);
+    },
+  };
+}

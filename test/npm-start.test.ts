@@ -1,0 +1,95 @@
+// `npm start` on this machine serves the API, and the README's curl example builds an image that runs.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { createS3Client } from '../core/blob-store.ts';
+import { dockerClient } from '../core/infrastructure.ts';
+import { deleteRepositories } from './helpers/registry-client.ts';
+
+const repo = path.resolve(import.meta.dirname, '..');
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** The shell between the README's example markers: the test runs exactly what a reader would paste. */
+async function readmeExample(): Promise<string> {
+  const readme = await readFile(path.join(repo, 'README.md'), 'utf8');
+  const block = /<!-- example:start -->\s*```sh\n([\s\S]*?)```\s*<!-- example:end -->/.exec(readme);
+  assert.ok(block, 'README.md has an example between <!-- example:start --> and <!-- example:end -->');
+  return block[1]!;
+}
+
+describe('npm start', () => {
+  const id = randomBytes(4).toString('hex');
+  const env = {
+    S3_BUCKET: `kiln-start-${id}`,
+    REGISTRY_PREFIX: `kiln-start/${id}`,
+    KILN_QUEUE_PREFIX: `kiln-start-${id}`,
+    LOG_LEVEL: 'warn',
+  };
+  let dataDir: string;
+  after(async () => {
+    const s3 = createS3Client({ S3_ENDPOINT: process.env.S3_ENDPOINT, S3_REGION: 'us-east-1', S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', S3_FORCE_PATH_STYLE: true });
+    const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: env.S3_BUCKET }))).Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (keys.length) await s3.send(new DeleteObjectsCommand({ Bucket: env.S3_BUCKET, Delete: { Objects: keys } }));
+    await s3.send(new DeleteBucketCommand({ Bucket: env.S3_BUCKET })).catch(() => undefined);
+    s3.destroy();
+    await deleteRepositories(dockerClient({}), '127.0.0.1:5000', `${env.REGISTRY_PREFIX}/`);
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves the API and builds the README example with curl', async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'kiln-start-'));
+    const port = await freePort();
+    // Only the variables a user might have; the local services' addresses come from `npm start` itself.
+    const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(S3_|REDIS_|REGISTRY_|TEST_|DATABASE_URL)/.test(k)));
+    const child = spawn('npm', ['start'], {
+      cwd: repo,
+      env: { ...baseEnv, ...env, KILN_DATA_DIR: dataDir, KILN_PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let output = '';
+    child.stdout.on('data', (c) => (output += c));
+    child.stderr.on('data', (c) => (output += c));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`npm start printed no URL in 180 s:\n${output}`)), 180_000);
+        child.stdout.on('data', () => {
+          const m = /kiln is running at (http:\/\/\S+)/.exec(output);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+        void exited.then((code) => reject(new Error(`npm start exited (${code}):\n${output}`)));
+      });
+      assert.equal(url, `http://localhost:${port}`);
+
+      const script = await readmeExample();
+      const result = await new Promise<{ code: number; out: string }>((resolve) => {
+        execFile('bash', ['-euo', 'pipefail', '-c', script], { cwd: dataDir, env: { ...process.env, KILN: url }, timeout: 300_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+        );
+      });
+      assert.equal(result.code, 0, result.out);
+      assert.match(result.out, /"status":"succeeded"/);
+      assert.match(result.out, /^hello from kiln, OpenSSL 3\.\d/m);
+    } finally {
+      process.kill(-child.pid!, 'SIGTERM');
+      await exited;
+    }
+  });
+});

@@ -1,0 +1,42 @@
+// `npm test`: the same set-up as `npm start` (install what is missing, start the services, make the root images),
+// then the whole suite with node's test runner, then stops only the services this run started.
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { loadCatalog } from '../core/catalog/catalog-loader.ts';
+import { ensureLocalStack } from '../core/local-stack/local-stack.ts';
+import { rootSpecs } from '../core/local-stack/root-specs.ts';
+import { createLogger } from '../core/logger.ts';
+
+const repo = path.resolve(import.meta.dirname, '..');
+const dataDir = path.resolve(process.env.KILN_DATA_DIR ?? path.join(repo, '.kiln-data'));
+const log = createLogger({ level: 'info', name: 'kiln-test-setup' });
+
+async function testFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory() && e.name !== 'node_modules' && e.name !== 'artifacts') out.push(...(await testFiles(p)));
+    else if (e.isFile() && e.name.endsWith('.test.ts')) out.push(p);
+  }
+  return out.sort();
+}
+
+// Arguments narrow the run to some files: `npm test -- test/unit`.
+const selected = process.argv.slice(2);
+const files = (await Promise.all((selected.length ? selected : ['test']).map(async (s) => (s.endsWith('.ts') ? [path.resolve(s)] : testFiles(path.resolve(s)))))).flat();
+
+const catalog = await loadCatalog(path.join(repo, 'base-images'));
+const stack = await ensureLocalStack({ dataDir, withPostgres: true, roots: rootSpecs(catalog, 'kiln-root'), log });
+
+const code = await new Promise<number>((resolve) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+    cwd: repo,
+    stdio: 'inherit',
+    env: { ...process.env, ...stack.env, KILN_DATA_DIR: dataDir },
+  });
+  child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+});
+
+await stack.stop();
+process.exit(code);
