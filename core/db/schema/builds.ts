@@ -23,6 +23,10 @@ export const builds = pgTable(
     /** Engine image id (sha256:…) of the built image. */
     imageId: text('image_id'),
     attempts: integer('attempts').notNull().default(0),
+    /** The template the build started FROM, if any. */
+    templateId: uuid('template_id'),
+    /** Install seconds the template spared this build (from component costs when the build was planned). */
+    secondsSaved: real('seconds_saved'),
     queuedAt: timestamp('queued_at', { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),

@@ -1,3 +1,4 @@
 // All tables, for drizzle's typed client and drizzle-kit.
 export * from './uploads.ts';
 export * from './builds.ts';
+export * from './templates.ts';
