@@ -13,6 +13,7 @@ import { createUploadStore } from '../core/db/upload-store.ts';
 import type { Logger } from '../core/logger.ts';
 import type { BuildJob } from '../core/queues.ts';
 import { buildRoutes } from './build-routes.ts';
+import { componentRoutes } from './component-routes.ts';
 import { createBuildService } from './build-service.ts';
 import { installErrorHandler } from './error-handler.ts';
 import { uploadRoutes } from './upload-routes.ts';
@@ -69,5 +70,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(uploadRoutes, { uploads: uploadService, project });
   await app.register(buildRoutes, { builds: buildService, project });
+  await app.register(componentRoutes, { catalog: deps.catalog });
   return app;
 }

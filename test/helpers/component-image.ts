@@ -1,0 +1,126 @@
+// Builds an image of catalog components exactly the way kiln does (its plan shape, renderer, context and engine calls),
+// and runs a component's smoke script inside it. Used to prove that every catalog version really installs and works.
+import { randomBytes } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { rootImageName } from '../../core/build-planner.ts';
+import type { BuildPlan } from '../../core/build-types.ts';
+import type { ComponentVersion } from '../../core/catalog/catalog.ts';
+import { buildContext } from '../../builder/build-context.ts';
+import { BuildProgress, type EngineEvent, type StepTiming } from '../../builder/build-progress.ts';
+import { buildImage } from '../../builder/docker-engine.ts';
+import { renderDockerfile } from '../../builder/dockerfile-render.ts';
+
+/** The prefix kiln's local stack gives root images (`kiln-root:debian-bookworm`). */
+export const ROOT_IMAGE_PREFIX = 'kiln-root';
+
+/** A unique tag under kiln-smoke-test/, e.g. `kiln-smoke-test/cuda-11.8:3f9c…`; `label` must be a valid path part. */
+export function smokeImageTag(label: string): string {
+  return `kiln-smoke-test/${label}:${randomBytes(6).toString('hex')}`;
+}
+
+export interface ComponentImage {
+  tag: string;
+  imageId: string;
+  dockerfile: string;
+  /** Seconds per component (and `binary`), as the engine's step lines show them; `cached` when every step was. */
+  steps: StepTiming[];
+  seconds: number;
+}
+
+/** The last `n` lines of a build log, enough to see why a RUN failed. */
+function tail(text: string, n = 60): string {
+  return text.split('\n').slice(-n).join('\n');
+}
+
+/**
+ * Builds `FROM kiln-root:<root>` plus the install steps kiln renders for `versions` (which must already be in
+ * canonical order, as resolveComponents returns them). The user's part of the plan is a tiny marker file. Throws with
+ * the end of the build log when any event of the engine's stream reports an error: dockerode never rejects for those.
+ */
+export async function buildComponentImage(
+  docker: Docker,
+  root: string,
+  versions: ComponentVersion[],
+  tag: string,
+  opts: { signal?: AbortSignal; layers?: Set<string> } = {},
+): Promise<ComponentImage> {
+  const image = rootImageName(ROOT_IMAGE_PREFIX, root);
+  const marker = Buffer.from(`kiln component smoke test: ${versions.map((v) => v.key).join(' ')}\n`);
+  const plan: BuildPlan = {
+    root: { name: root, image },
+    base: { kind: 'root', image },
+    components: versions.map((v) => ({ name: v.name, version: v.version, key: v.key, recipeHash: v.recipeHash })),
+    binary: { uploadId: 'component-smoke', sha256: 'none', size: marker.length, s3Key: 'none', path: '/opt/kiln-smoke/marker' },
+    entrypoint: ['cat', '/opt/kiln-smoke/marker'],
+    env: {},
+    imageRef: tag,
+  };
+  const rendered = renderDockerfile(plan, versions);
+  const progress = new BuildProgress(rendered.instructions);
+  let log = '';
+  const errors: string[] = [];
+  const t0 = Date.now();
+  await buildImage(
+    docker,
+    buildContext(rendered, { stream: Readable.from([marker]), size: marker.length }),
+    { tag, labels: { 'kiln.smoke-test': versions.map((v) => v.key).join(',') }, ...(opts.signal ? { signal: opts.signal } : {}) },
+    (ev: EngineEvent) => {
+      if (ev.error || ev.errorDetail) errors.push((ev.errorDetail?.message ?? ev.error ?? '').trim());
+      // Each step's result (`---> 1a2b3c4d5e6f`), so a failed build's leftover layers can be removed too.
+      for (const m of ev.stream?.matchAll(/---> ([0-9a-f]{12})\b/g) ?? []) opts.layers?.add(m[1]!);
+      log += progress.onEvent(ev, Date.now());
+    },
+  );
+  const steps = progress.finish(Date.now());
+  if (errors.length > 0 || progress.error) {
+    throw new Error(`building ${tag} failed: ${errors[0] ?? progress.error}\n--- Dockerfile\n${rendered.dockerfile}--- end of build log\n${tail(log)}`);
+  }
+  if (!progress.imageId) throw new Error(`building ${tag} ended without an image id\n${tail(log)}`);
+  return { tag, imageId: progress.imageId, dockerfile: rendered.dockerfile, steps, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** Runs `sh -euc script` in a new container of `image` (its entrypoint reset), removes it, returns exit code and output. */
+export async function runSmoke(docker: Docker, image: string, script: string): Promise<{ code: number; output: string }> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  const [result, container] = (await docker.run(image, ['sh', '-euc', script], [out, out], {
+    Tty: false,
+    Entrypoint: [''],
+    HostConfig: { AutoRemove: false, NetworkMode: 'none' },
+  })) as [{ StatusCode: number }, Docker.Container];
+  await container.remove({ force: true });
+  return { code: result.StatusCode, output: Buffer.concat(chunks).toString('utf8') };
+}
+
+/**
+ * Removes what is left of the layers a build reported, newest first, once their tags are gone: after a failed build
+ * the steps that succeeded stay behind as untagged images. Never touches an image that has a tag (the FROM image
+ * shows up among the layers too) or that another image still builds on.
+ */
+export async function removeLeftoverLayers(docker: Docker, layers: Iterable<string>): Promise<void> {
+  for (const id of [...layers].reverse()) {
+    try {
+      const info = await docker.getImage(id).inspect();
+      if ((info.RepoTags ?? []).some((t) => t !== '<none>:<none>')) continue;
+      await docker.getImage(info.Id).remove({ noprune: false });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 404 && code !== 409) throw err; // gone already, or a parent of some other image: leave it
+    }
+  }
+}
+
+/** Removes images by tag (forced); one that is already gone is fine. Returns the tags that could not be removed. */
+export async function removeImages(docker: Docker, tags: Iterable<string>): Promise<string[]> {
+  const failed: string[] = [];
+  for (const tag of tags) {
+    try {
+      await docker.getImage(tag).remove({ force: true });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) failed.push(`${tag}: ${(err as Error).message}`);
+    }
+  }
+  return failed;
+}
