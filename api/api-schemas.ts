@@ -22,7 +22,17 @@ const plannedComponent = z.object({ name: z.string(), version: z.string(), key: 
 
 export const buildPlanSchema = z.object({
   root: z.object({ name: z.string(), image: z.string() }),
-  base: z.object({ kind: z.literal('root'), image: z.string() }),
+  base: z.union([
+    z.object({ kind: z.literal('root'), image: z.string() }),
+    z.object({
+      kind: z.literal('template'),
+      image: z.string(),
+      digest: z.string(),
+      templateId: z.string(),
+      covers: z.array(z.string()),
+      secondsSaved: z.number(),
+    }),
+  ]),
   components: z.array(plannedComponent),
   binary: z.object({ uploadId: z.string(), sha256: z.string(), size: z.number(), s3Key: z.string(), path: z.string() }),
   entrypoint: z.array(z.string()),

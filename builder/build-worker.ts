@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { BlobStore } from '../core/blob-store.ts';
 import { buildLogKey } from '../core/build-log.ts';
 import type { BuildStore } from '../core/db/build-store.ts';
+import type { BuildRow } from '../core/db/schema/builds.ts';
 import type { Logger } from '../core/logger.ts';
 import { BUILD_JOB, BUILD_QUEUE, buildJobSchema, type BuildJob } from '../core/queues.ts';
 import { isTransient } from './build-errors.ts';
@@ -12,6 +13,13 @@ import { runBuild, type BuildRunnerDeps } from './build-runner.ts';
 
 export interface BuildWorkerDeps extends BuildRunnerDeps {
   builds: BuildStore;
+  /**
+   * Chooses what the build starts FROM right before it runs (the best ready template, or the root) and records it;
+   * returns the build with its plan updated. Choosing late means no build starts from a template that went stale.
+   */
+  chooseBase(build: BuildRow): Promise<BuildRow>;
+  /** Other job kinds this worker runs from the same queue (template builds), by job name. */
+  extraHandlers?: Record<string, (job: Job) => Promise<unknown>>;
   blobs: BuildRunnerDeps['blobs'] & Pick<BlobStore, 'putText' | 'getText'>;
   log: Logger;
 }
@@ -23,12 +31,12 @@ export function createBuildProcessor(deps: BuildWorkerDeps) {
     const { buildId } = parsed.data;
     const log = deps.log.child({ buildId, attempt: job.attemptsMade + 1 });
 
-    const build = await deps.builds.get(buildId);
-    if (!build) throw new UnrecoverableError(`build ${buildId} does not exist`);
+    const found = await deps.builds.get(buildId);
+    if (!found) throw new UnrecoverableError(`build ${buildId} does not exist`);
     // Idempotent: a re-delivered job for a build that already ended does nothing.
     if (!(await deps.builds.markRunning(buildId, job.attemptsMade + 1))) {
-      log.info({ status: build.status }, 'build already ended; nothing to do');
-      return { skipped: build.status };
+      log.info({ status: found.status }, 'build already ended; nothing to do');
+      return { skipped: found.status };
     }
 
     // A retry continues the log of the attempts before it.
@@ -37,7 +45,8 @@ export function createBuildProcessor(deps: BuildWorkerDeps) {
     const saveLog = () => deps.blobs.putText(buildLogKey(buildId), chunks.join(''));
 
     try {
-      log.info('build started');
+      const build = await deps.chooseBase(found);
+      log.info({ base: build.plan.base.image }, 'build started');
       const outcome = await runBuild(deps, build, (text) => chunks.push(text));
       await saveLog();
       await deps.builds.finish(buildId, {
@@ -67,10 +76,10 @@ export function createBuildProcessor(deps: BuildWorkerDeps) {
   };
 }
 
-export function createBuildWorker(deps: BuildWorkerDeps & { connection: Redis; prefix: string; concurrency: number }): Worker<BuildJob> {
+export function createBuildWorker(deps: BuildWorkerDeps & { connection: Redis; prefix: string; concurrency: number }): Worker {
   const processor = createBuildProcessor(deps);
-  const handlers: Record<string, (job: Job<BuildJob>) => Promise<unknown>> = { [BUILD_JOB]: processor };
-  const worker = new Worker<BuildJob>(
+  const handlers: Record<string, (job: Job) => Promise<unknown>> = { [BUILD_JOB]: processor, ...deps.extraHandlers };
+  const worker = new Worker(
     BUILD_QUEUE,
     async (job) => {
       const handler = handlers[job.name];

@@ -2,11 +2,10 @@
 import type { Worker } from 'bullmq';
 import { createBuildStore } from '../core/db/build-store.ts';
 import type { Infrastructure } from '../core/infrastructure.ts';
-import type { BuildJob } from '../core/queues.ts';
 import { createBuildWorker } from './build-worker.ts';
 
 export interface RunningBuilder {
-  worker: Worker<BuildJob>;
+  worker: Worker;
   /** Stops taking jobs and waits for the active ones to finish. */
   close(): Promise<void>;
 }
@@ -19,6 +18,7 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
     blobs: infra.blobs,
     catalog: infra.catalog,
     builds: createBuildStore(infra.database.db),
+    chooseBase: async (build) => build,
     registryAuth: {
       serveraddress: config.REGISTRY_HOST,
       ...(config.REGISTRY_USERNAME ? { username: config.REGISTRY_USERNAME, password: config.REGISTRY_PASSWORD } : {}),

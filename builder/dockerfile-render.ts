@@ -43,15 +43,11 @@ function installInstructions(v: ComponentVersion): { texts: string[]; files: { p
   };
 }
 
-/**
- * `versions` are the catalog entries of plan.components, in the same order. The caller checks that their recipe
- * hashes still match the plan, so an image is never built from a recipe other than the one recorded.
- */
-export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[]): RenderedBuild {
-  const instructions: Instruction[] = [{ text: `FROM ${plan.base.image}`, owner: 'base' }];
+/** FROM + the install steps of every component not already in the base, in the order given (canonical). */
+function componentInstructions(baseImage: string, versions: ComponentVersion[], covered: ReadonlySet<string>) {
+  const instructions: Instruction[] = [{ text: `FROM ${baseImage}`, owner: 'base' }];
   const files: RenderedBuild['files'] = [];
-
-  for (const v of versions) {
+  for (const v of versions.filter((v) => !covered.has(v.key))) {
     const install = installInstructions(v);
     for (const text of install.texts) instructions.push({ text, owner: v.key });
     files.push(...install.files);
@@ -59,6 +55,24 @@ export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[]):
     // Catalog env is trusted data and may refer to earlier variables ($PATH), so it is not escaped.
     if (env.length > 0) instructions.push({ text: `ENV ${env.map(([k, val]) => `${k}="${val}"`).join(' ')}`, owner: v.key });
   }
+  return { instructions, files };
+}
+
+const header = '# Written by kiln from a build plan.\n';
+const assemble = (instructions: Instruction[], files: RenderedBuild['files']): RenderedBuild => ({
+  dockerfile: header + instructions.map((i) => i.text).join('\n') + '\n',
+  instructions,
+  files,
+});
+
+/**
+ * `versions` are the catalog entries of plan.components, in the same order. The caller checks that their recipe
+ * hashes still match the plan, so an image is never built from a recipe other than the one recorded.
+ */
+export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[]): RenderedBuild {
+  // A template base already holds some components (with the same recipe hashes): install only the rest.
+  const covered = new Set(plan.base.kind === 'template' ? plan.base.covers : []);
+  const { instructions, files } = componentInstructions(plan.base.image, versions, covered);
 
   instructions.push({ text: `COPY ${JSON.stringify([BINARY_CONTEXT_PATH, plan.binary.path])}`, owner: 'binary' });
   const userEnv = Object.entries(plan.env);
@@ -67,7 +81,14 @@ export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[]):
   }
   instructions.push({ text: `ENTRYPOINT ${JSON.stringify(plan.entrypoint)}`, owner: 'binary' });
   if (plan.cmd) instructions.push({ text: `CMD ${JSON.stringify(plan.cmd)}`, owner: 'binary' });
+  return assemble(instructions, files);
+}
 
-  const header = '# Written by kiln from a build plan.\n';
-  return { dockerfile: header + instructions.map((i) => i.text).join('\n') + '\n', instructions, files };
+/**
+ * A template: the same component steps a build would render (so a template's layers are the ones builds produce),
+ * FROM the root or from a smaller template (`covered` = what that parent already holds), and no binary.
+ */
+export function renderTemplateDockerfile(baseImage: string, versions: ComponentVersion[], covered: ReadonlySet<string>): RenderedBuild {
+  const { instructions, files } = componentInstructions(baseImage, versions, covered);
+  return assemble(instructions, files);
 }

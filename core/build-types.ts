@@ -24,11 +24,25 @@ export interface PlannedComponent {
   recipeHash: string;
 }
 
+export type PlanBase =
+  | { kind: 'root'; image: string }
+  | {
+      kind: 'template';
+      /** Pullable reference of the template (registry/…:tag); `digest` pins the exact image. */
+      image: string;
+      digest: string;
+      templateId: string;
+      /** Component keys the template already holds: the Dockerfile skips them. */
+      covers: string[];
+      /** Install seconds those components would have cost (from component costs when planned). */
+      secondsSaved: number;
+    };
+
 /** A build as resolved: everything the builder needs, nothing it must look up again but the bytes. */
 export interface BuildPlan {
   root: { name: string; image: string };
-  /** What the Dockerfile starts FROM: the root image (or, later, a template). */
-  base: { kind: 'root'; image: string };
+  /** What the Dockerfile starts FROM: the root image, or a template that already holds some of the components. */
+  base: PlanBase;
   /** In canonical install order. */
   components: PlannedComponent[];
   binary: { uploadId: string; sha256: string; size: number; s3Key: string; path: string };

@@ -24,7 +24,10 @@ function send(url: string, chunks: Buffer[], opts: { declareLength: boolean; abo
     let aborted = false;
     req.on('error', (err) => resolve(aborted ? 'aborted' : err.message));
     let i = 0;
+    let answered = false;
+    req.on('response', () => (answered = true));
     const next = () => {
+      if (answered) return;
       if (opts.abortAfter !== undefined && i === opts.abortAfter) {
         aborted = true;
         req.destroy();
@@ -33,7 +36,11 @@ function send(url: string, chunks: Buffer[], opts: { declareLength: boolean; abo
       if (i === chunks.length) return void req.end();
       req.write(chunks[i++], () => setTimeout(next, 5));
     };
-    next();
+    if (opts.declareLength) {
+      // Send the headers alone first: a server that refuses on Content-Length answers before any byte of the body.
+      req.flushHeaders();
+      setTimeout(next, 500);
+    } else next();
   });
 }
 
