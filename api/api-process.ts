@@ -1,8 +1,9 @@
 // Starts the api on an opened infrastructure: the build queue producer and the fastify app, listening.
-import { Queue } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
+import { once } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import type { Infrastructure } from '../core/infrastructure.ts';
-import { BUILD_QUEUE, type BuildJob } from '../core/queues.ts';
+import { ANALYZER_QUEUE, BUILD_QUEUE, type AnalyzeJob, type BuildJob } from '../core/queues.ts';
 import { buildApp } from './app.ts';
 
 export interface RunningApi {
@@ -17,6 +18,14 @@ export async function startApi(infra: Infrastructure, listen: { host: string; po
   const buildQueue = new Queue<BuildJob>(BUILD_QUEUE, { connection: infra.redis('producer'), prefix: infra.config.KILN_QUEUE_PREFIX });
   buildQueue.on('error', (err) => infra.log.error({ err }, 'build queue error'));
   await buildQueue.waitUntilReady();
+  const analyzerQueue = new Queue<AnalyzeJob>(ANALYZER_QUEUE, { connection: infra.redis('producer'), prefix: infra.config.KILN_QUEUE_PREFIX });
+  analyzerQueue.on('error', (err) => infra.log.error({ err }, 'analyzer queue error'));
+  const analyzerEvents = new QueueEvents(ANALYZER_QUEUE, { connection: infra.redis('worker'), prefix: infra.config.KILN_QUEUE_PREFIX });
+  analyzerEvents.on('error', (err) => infra.log.error({ err }, 'analyzer events error'));
+  await analyzerEvents.waitUntilReady();
+  // Its own connection: rate-limit counters and readiness pings must not queue behind BullMQ's commands.
+  const redis = infra.redis('producer');
+  if (redis.status !== 'ready') await once(redis, 'ready');
   const app = await buildApp({
     config: infra.config,
     log: infra.log,
@@ -24,6 +33,10 @@ export async function startApi(infra: Infrastructure, listen: { host: string; po
     db: infra.database.db,
     blobs: infra.blobs,
     buildQueue,
+    redis,
+    docker: infra.docker,
+    analyzerQueue,
+    analyzerEvents,
   });
   const address = await app.listen(listen);
   return {
@@ -32,7 +45,7 @@ export async function startApi(infra: Infrastructure, listen: { host: string; po
     buildQueue,
     async close() {
       await app.close();
-      await buildQueue.close();
+      await Promise.all([buildQueue.close(), analyzerQueue.close(), analyzerEvents.close()]);
     },
   };
 }

@@ -14,6 +14,12 @@ export const problemSchema = z
 
 export const idParams = z.object({ id: z.string().max(64) });
 
+/**
+ * A request body that is not JSON (a file, a signed webhook payload): handed to the route as the parser made it
+ * (a stream or a Buffer), so it is documented as binary and not validated here.
+ */
+export const rawBody = (description: string) => z.custom<unknown>().meta({ type: 'string', format: 'binary', description });
+
 export const uploadSchema = z
   .object({ id: z.uuid(), sha256: z.string(), size: z.number().int(), filename: z.string().nullable(), createdAt: z.string() })
   .meta({ id: 'Upload' });
@@ -54,19 +60,29 @@ export const buildSpecSchema = z
   })
   .meta({ id: 'BuildSpec' });
 
-export const buildSchema = z
+const buildStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']);
+
+export const buildSummarySchema = z
   .object({
     id: z.uuid(),
-    status: z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']),
-    spec: z.unknown(),
-    plan: buildPlanSchema,
-    imageRef: z.string(),
+    status: buildStatus,
+    imageRef: z.string().describe('REGISTRY_HOST/REGISTRY_PREFIX/<project>/repository:tag'),
     digest: z.string().nullable(),
     error: z.string().nullable(),
-    attempts: z.number().int(),
     queuedAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+  })
+  .meta({ id: 'BuildSummary' });
+
+export const buildSchema = buildSummarySchema
+  .extend({
+    spec: z.unknown(),
+    plan: buildPlanSchema,
+    attempts: z.number().int(),
     steps: z.array(z.object({ component: z.string(), recipeHash: z.string().nullable(), seconds: z.number(), cached: z.boolean() })),
   })
   .meta({ id: 'Build' });
+
+/** `?limit=` of list routes. */
+export const listLimit = z.coerce.number().int().min(1).max(200).default(50).describe('at most this many items (1–200, default 50)');

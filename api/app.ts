@@ -2,22 +2,44 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import type { Queue } from 'bullmq';
+import rateLimit from '@fastify/rate-limit';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Queue, QueueEvents } from 'bullmq';
+import type Docker from 'dockerode';
+import type { Redis } from 'ioredis';
+import { createTokenService } from '../core/auth/token-service.ts';
 import type { BlobStore } from '../core/blob-store.ts';
 import type { Catalog } from '../core/catalog/catalog.ts';
 import type { Config } from '../core/config.ts';
 import { createBuildStore } from '../core/db/build-store.ts';
 import type { Db } from '../core/db/database.ts';
+import { createIdempotencyStore } from '../core/db/idempotency-store.ts';
+import { createMetricsStore } from '../core/db/metrics-store.ts';
+import { createProjectStore } from '../core/db/project-store.ts';
+import { createWebhookStore } from '../core/db/webhook-store.ts';
+import { RateLimitedError } from '../core/errors.ts';
+import { createRegistryClient } from '../core/registry-client.ts';
 import { createUploadStore } from '../core/db/upload-store.ts';
 import type { Logger } from '../core/logger.ts';
-import type { BuildJob } from '../core/queues.ts';
+import type { AnalyzeJob, BuildJob } from '../core/queues.ts';
+import { createTemplateStore } from '../core/db/template-store.ts';
+import { analyzerRoutes } from './analyzer-routes.ts';
+import { templateRoutes } from './template-routes.ts';
 import { buildRoutes } from './build-routes.ts';
 import { componentRoutes } from './component-routes.ts';
 import { createBuildService } from './build-service.ts';
+import { installAuth, PROJECT_HEADER } from './auth.ts';
 import { installErrorHandler } from './error-handler.ts';
+import { createMetrics } from './metrics.ts';
+import { opsRoutes } from './ops-routes.ts';
+import { projectRoutes } from './project-routes.ts';
+import { createProjectService } from './project-service.ts';
+import { createReadiness } from './readiness.ts';
+import { checkRouteDocumented, type RouteEntry } from './route-table.ts';
 import { uploadRoutes } from './upload-routes.ts';
 import { createUploadService } from './upload-service.ts';
+import { webhookRoutes } from './webhook-routes.ts';
+import { createWebhookService } from './webhook-service.ts';
 
 export interface ApiDeps {
   config: Config;
@@ -26,10 +48,20 @@ export interface ApiDeps {
   db: Db;
   blobs: BlobStore;
   buildQueue: Queue<BuildJob>;
+  /** A producer connection (fails fast): per-token rate limits shared by every api process, and readiness. */
+  redis: Redis;
+  docker: Pick<Docker, 'ping'>;
+  analyzerQueue: Queue<AnalyzeJob>;
+  /** Completion events of analyzer jobs, so POST /v1/analyzer/run can wait for its result. */
+  analyzerEvents: QueueEvents;
 }
 
-/** Until projects and tokens exist, everything belongs to one project. */
-const DEFAULT_PROJECT = 'default';
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route, as registered (for the OpenAPI completeness test and for operators). */
+    readonly routeTable: readonly RouteEntry[];
+  }
+}
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -41,16 +73,41 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  const routeTable: RouteEntry[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    // Refuse to start with an undocumented route: the OpenAPI document must list every one, with its schemas.
+    for (const entry of checkRouteDocumented(route)) routeTable.push(entry);
+  });
 
   await app.register(swagger, {
-    openapi: { info: { title: 'kiln', description: 'Image build service with template caching', version: '0.1.0' } },
+    openapi: {
+      info: { title: 'kiln', description: 'Image build service with template caching', version: '0.1.0' },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: `an API token; admin tokens may add ${PROJECT_HEADER}` } },
+      },
+      security: [{ bearer: [] }],
+    },
     transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const uploads = createUploadStore(deps.db);
   const builds = createBuildStore(deps.db);
-  const project = () => DEFAULT_PROJECT;
+  const projectStore = createProjectStore(deps.db);
+  const tokens = createTokenService({ store: projectStore, configAdminToken: deps.config.KILN_ADMIN_TOKEN });
+  installAuth(app, { tokens, projects: projectStore });
+  // Only routes that ask for it are limited (POST /v1/builds, per token); the counters live in Redis so every api
+  // process shares them. Redis down: requests pass, and the build queue's own 503 speaks for it.
+  await app.register(rateLimit, {
+    global: false,
+    redis: deps.redis,
+    nameSpace: `${deps.config.KILN_QUEUE_PREFIX}:rate-limit:`,
+    skipOnError: true,
+    errorResponseBuilder: (_req, ctx) =>
+      new RateLimitedError(`rate limit: at most ${ctx.max} per ${Math.round(Number(ctx.ttl) / 1000) || 60} s for this token; retry in ${ctx.after}`, Math.ceil(Number(ctx.ttl) / 1000)),
+  });
 
   const uploadService = createUploadService({
     blobs: deps.blobs,
@@ -58,18 +115,38 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     limitBytes: deps.config.KILN_UPLOAD_LIMIT_BYTES,
     log: deps.log,
   });
+  const idempotency = createIdempotencyStore(deps.db);
   const buildService = createBuildService({
     catalog: deps.catalog,
     builds,
     uploads,
+    idempotency,
     queue: deps.buildQueue,
     blobs: deps.blobs,
     config: deps.config,
     log: deps.log,
   });
+  const webhooks = createWebhookService({ store: createWebhookStore(deps.db), builds: buildService, log: deps.log });
+  const readiness = createReadiness({
+    db: deps.db,
+    redis: deps.redis,
+    blobs: deps.blobs,
+    docker: deps.docker,
+    registry: createRegistryClient({
+      host: deps.config.REGISTRY_HOST,
+      insecure: deps.config.REGISTRY_INSECURE,
+      ...(deps.config.REGISTRY_USERNAME ? { username: deps.config.REGISTRY_USERNAME, password: deps.config.REGISTRY_PASSWORD ?? '' } : {}),
+    }),
+  });
 
-  await app.register(uploadRoutes, { uploads: uploadService, project });
-  await app.register(buildRoutes, { builds: buildService, project });
+  await app.register(opsRoutes, { readiness, metrics: createMetrics({ store: createMetricsStore(deps.db), queue: deps.buildQueue, log: deps.log }) });
+  await app.register(projectRoutes, { projects: createProjectService({ store: projectStore }), tokens, store: projectStore });
+  await app.register(uploadRoutes, { uploads: uploadService, limitBytes: deps.config.KILN_UPLOAD_LIMIT_BYTES });
+  await app.register(buildRoutes, { builds: buildService, rateLimitPerMinute: deps.config.KILN_BUILD_RATE_LIMIT });
+  await app.register(webhookRoutes, { webhooks, publicUrl: deps.config.KILN_PUBLIC_URL });
   await app.register(componentRoutes, { catalog: deps.catalog });
+  const templates = createTemplateStore(deps.db);
+  await app.register(templateRoutes, { templates });
+  await app.register(analyzerRoutes, { templates, analyzerQueue: deps.analyzerQueue, analyzerEvents: deps.analyzerEvents });
   return app;
 }

@@ -1,66 +1,142 @@
-// Accepts a build request: plans it (listing every problem), records it and enqueues it; reads builds back.
+// Accepts a build request: plans it (listing every problem), records it and enqueues it — once per Idempotency-Key;
+// reads builds back, lists them, and waits for one to end. Every call is scoped to the caller's project.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import type { BlobStore } from '../core/blob-store.ts';
+import { buildLogKey } from '../core/build-log.ts';
 import { planBuild } from '../core/build-planner.ts';
 import type { BuildSpec } from '../core/build-types.ts';
+import { canonicalHash } from '../core/canonical-json.ts';
 import type { Catalog } from '../core/catalog/catalog.ts';
 import type { Config } from '../core/config.ts';
 import type { BuildStore } from '../core/db/build-store.ts';
+import type { IdempotencyStore } from '../core/db/idempotency-store.ts';
+import type { BuildRow, BuildStatus } from '../core/db/schema/builds.ts';
+import type { IdempotencyKeyRow } from '../core/db/schema/webhooks.ts';
 import type { UploadStore } from '../core/db/upload-store.ts';
-import { NotFoundError, UnavailableError, ValidationError } from '../core/errors.ts';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { BUILD_JOB, buildJobOptions, type BuildJob } from '../core/queues.ts';
-import { buildLogKey } from '../core/build-log.ts';
 
 export interface BuildServiceDeps {
   catalog: Catalog;
   builds: BuildStore;
   uploads: Pick<UploadStore, 'get'>;
+  idempotency: IdempotencyStore;
   queue: Pick<Queue<BuildJob>, 'add'>;
   blobs: Pick<BlobStore, 'getText'>;
   config: Pick<Config, 'REGISTRY_HOST' | 'REGISTRY_PREFIX' | 'KILN_ROOT_IMAGE_PREFIX' | 'KILN_BUILD_ATTEMPTS'>;
   log: Logger;
+  /** How often a waiting request looks at the build again. */
+  waitPollMs?: number;
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const endedStatuses: readonly BuildStatus[] = ['succeeded', 'failed', 'canceled'];
 
 export function createBuildService(deps: BuildServiceDeps) {
+  const pollMs = deps.waitPollMs ?? 500;
+
   const get = async (project: string, id: string) => {
     const build = uuidPattern.test(id) ? await deps.builds.get(id, project) : undefined;
     if (!build) throw new NotFoundError(`no build "${id}"`);
     return build;
   };
 
-  return {
-    async create(project: string, spec: BuildSpec) {
-      const upload = uuidPattern.test(spec.uploadId) ? await deps.uploads.get(project, spec.uploadId) : undefined;
-      const result = planBuild(spec, {
-        catalog: deps.catalog,
-        upload,
-        registryHost: deps.config.REGISTRY_HOST,
-        registryPrefix: deps.config.REGISTRY_PREFIX,
-        rootImagePrefix: deps.config.KILN_ROOT_IMAGE_PREFIX,
-      });
-      if (!result.ok) throw new ValidationError(result.problems);
+  /** The answer to a repeated key: the build it made, unless the body differs. */
+  const replay = async (claim: IdempotencyKeyRow, requestHash: string): Promise<{ build: BuildRow; replayed: true }> => {
+    if (claim.requestHash !== requestHash) {
+      throw new ConflictError(`Idempotency-Key "${claim.key}" was already used with a different request body (for build ${claim.buildId})`);
+    }
+    return { build: await get(claim.project, claim.buildId), replayed: true };
+  };
 
-      const id = randomUUID();
-      const build = await deps.builds.insert({ id, project, spec, plan: result.plan, imageRef: result.plan.imageRef });
-      try {
-        await deps.queue.add(BUILD_JOB, { buildId: id }, buildJobOptions(id, deps.config.KILN_BUILD_ATTEMPTS));
-      } catch (err) {
-        // A row without a job would sit in `queued` forever: end it, and tell the caller to try again.
-        deps.log.error({ err, buildId: id }, 'could not enqueue build');
-        await deps.builds.finish(id, { status: 'failed', error: 'could not enqueue the build (queue unavailable); nothing was built' });
-        throw new UnavailableError('the build queue is unavailable; try again shortly');
+  /** Plans a spec as the caller's project would get it; ValidationError with every problem when it cannot be built. */
+  const plan = async (project: string, spec: BuildSpec) => {
+    const upload = uuidPattern.test(spec.uploadId) ? await deps.uploads.get(project, spec.uploadId) : undefined;
+    const result = planBuild(spec, {
+      catalog: deps.catalog,
+      upload,
+      registryHost: deps.config.REGISTRY_HOST,
+      registryPrefix: deps.config.REGISTRY_PREFIX,
+      project,
+      rootImagePrefix: deps.config.KILN_ROOT_IMAGE_PREFIX,
+    });
+    if (!result.ok) throw new ValidationError(result.problems);
+    return result.plan;
+  };
+
+  const enqueue = async (build: BuildRow, idempotencyKey: string | undefined) => {
+    try {
+      await deps.queue.add(BUILD_JOB, { buildId: build.id }, buildJobOptions(build.id, deps.config.KILN_BUILD_ATTEMPTS));
+    } catch (err) {
+      // A row without a job would sit in `queued` forever: end it, free the key, and tell the caller to try again.
+      deps.log.error({ err, buildId: build.id }, 'could not enqueue build');
+      await deps.builds.finish(build.id, { status: 'failed', error: 'could not enqueue the build (queue unavailable); nothing was built' });
+      if (idempotencyKey !== undefined) await deps.idempotency.release(build.project, idempotencyKey);
+      throw new UnavailableError('the build queue is unavailable; try again shortly');
+    }
+  };
+
+  return {
+    /**
+     * Plans, records and enqueues a build. With an idempotency key, the same key and body return the first build
+     * (`replayed`), and the same key with another body is a ConflictError.
+     */
+    async create(project: string, spec: BuildSpec, opts: { idempotencyKey?: string } = {}): Promise<{ build: BuildRow; replayed: boolean }> {
+      const key = opts.idempotencyKey;
+      const requestHash = canonicalHash(spec);
+      if (key !== undefined) {
+        const claim = await deps.idempotency.find(project, key);
+        if (claim) return replay(claim, requestHash);
       }
-      deps.log.info({ buildId: id, image: result.plan.imageRef }, 'build queued');
-      return build;
+
+      const planned = await plan(project, spec);
+      const row = { id: randomUUID(), project, spec, plan: planned, imageRef: planned.imageRef };
+      let build: BuildRow;
+      if (key === undefined) {
+        build = await deps.builds.insert(row);
+      } else {
+        const once = await deps.idempotency.insertBuildOnce({ project, key, requestHash }, row);
+        if ('existing' in once) return replay(once.existing, requestHash);
+        build = once.build;
+      }
+      await enqueue(build, key);
+      deps.log.info({ buildId: build.id, project, image: planned.imageRef }, 'build queued');
+      return { build, replayed: false };
+    },
+
+    /** Checks a spec without recording anything (a webhook's definition, before it is saved). */
+    async check(project: string, spec: BuildSpec): Promise<void> {
+      await plan(project, spec);
     },
 
     async get(project: string, id: string) {
       const build = await get(project, id);
       return { build, steps: await deps.builds.steps(id) };
+    },
+
+    /**
+     * Long-poll: answers as soon as the build has ended, or when `seconds` have passed, or when the client goes away
+     * (`signal`), whichever is first. The client waits without polling; kiln looks at the row every `waitPollMs`.
+     */
+    async waitForEnd(project: string, id: string, seconds: number, signal?: AbortSignal) {
+      const deadline = Date.now() + seconds * 1000;
+      let build = await get(project, id);
+      while (!endedStatuses.includes(build.status) && Date.now() < deadline && !signal?.aborted) {
+        try {
+          await sleep(Math.min(pollMs, deadline - Date.now()), undefined, signal ? { signal } : {});
+        } catch {
+          break; // aborted: the client left
+        }
+        build = await get(project, id);
+      }
+      return { build, steps: await deps.builds.steps(id) };
+    },
+
+    async list(project: string, opts: { status?: BuildStatus; limit: number }) {
+      return deps.builds.list(project, opts);
     },
 
     async log(project: string, id: string): Promise<{ status: string; text: string }> {

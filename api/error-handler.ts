@@ -1,13 +1,27 @@
 // The one place where errors become HTTP: application/problem+json, a stable type, the request id, no internals on 5xx.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { ConflictError, KilnError, NotFoundError, PayloadTooLargeError, UnavailableError, ValidationError, type Problem } from '../core/errors.ts';
+import {
+  ConflictError,
+  ForbiddenError,
+  KilnError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  UnauthorizedError,
+  UnavailableError,
+  ValidationError,
+  type Problem,
+} from '../core/errors.ts';
 
 const statusOf = (err: KilnError): number => {
   if (err instanceof ValidationError) return 400;
+  if (err instanceof UnauthorizedError) return 401;
+  if (err instanceof ForbiddenError) return 403;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return 409;
   if (err instanceof PayloadTooLargeError) return 413;
+  if (err instanceof RateLimitedError) return 429;
   if (err instanceof UnavailableError) return 503;
   return 500;
 };
@@ -52,6 +66,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       kind = err.kind;
       detail = err.message;
       if (err instanceof ValidationError) problems = err.problems;
+      if (err instanceof UnauthorizedError) void reply.header('www-authenticate', 'Bearer realm="kiln"');
+      if (err instanceof RateLimitedError) void reply.header('retry-after', String(err.retryAfterSeconds));
     } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       // fastify's own client errors (bad JSON, body too large, unsupported media type) carry a safe message.
       status = err.statusCode;

@@ -22,6 +22,8 @@ export interface UploadInput {
   filename?: string;
 }
 
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function createUploadService(deps: UploadServiceDeps) {
   const tooLarge = () => new PayloadTooLargeError(`upload exceeds the limit of ${deps.limitBytes} bytes`);
 
@@ -76,9 +78,13 @@ export function createUploadService(deps: UploadServiceDeps) {
     },
 
     async get(project: string, id: string): Promise<UploadRow> {
-      const row = await deps.uploads.get(project, id);
+      const row = uuidPattern.test(id) ? await deps.uploads.get(project, id) : undefined;
       if (!row) throw new NotFoundError(`no upload "${id}"`);
       return row;
+    },
+
+    async list(project: string, opts: { limit: number }): Promise<UploadRow[]> {
+      return deps.uploads.list(project, opts);
     },
   };
 }

@@ -3,7 +3,8 @@ import type { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { BINARY_CONTEXT_PATH, type RenderedBuild } from './dockerfile-render.ts';
 
-export function buildContext(rendered: RenderedBuild, binary: { stream: Readable; size: number }): Readable {
+/** `binary` absent: a template build, which has nothing of a user's. */
+export function buildContext(rendered: RenderedBuild, binary?: { stream: Readable; size: number }): Readable {
   const pack = tarPack();
   const mtime = new Date(0); // fixed, so identical inputs make identical contexts (and cache keys)
   void (async () => {
@@ -11,7 +12,7 @@ export function buildContext(rendered: RenderedBuild, binary: { stream: Readable
       pack.entry({ name: 'Dockerfile', mode: 0o644, mtime }, rendered.dockerfile);
       for (const f of rendered.files) pack.entry({ name: f.path, mode: 0o755, mtime }, f.content);
       // The binary keeps mode 0755 from the tar header: the classic builder's COPY preserves it, so it can be run.
-      await new Promise<void>((resolve, reject) => {
+      if (binary) await new Promise<void>((resolve, reject) => {
         const entry = pack.entry({ name: BINARY_CONTEXT_PATH, size: binary.size, mode: 0o755, mtime }, (err) => (err ? reject(err) : resolve()));
         binary.stream.on('error', reject);
         binary.stream.pipe(entry);

@@ -8,7 +8,7 @@ import { BuildFailure, isTransient, stepFailed } from './build-errors.ts';
 import { BuildProgress, type StepTiming } from './build-progress.ts';
 import { buildContext } from './build-context.ts';
 import { renderDockerfile } from './dockerfile-render.ts';
-import { buildImage, pushImage, type RegistryAuth } from './docker-engine.ts';
+import { buildImage, ensureBaseImage, pushImage, type RegistryAuth } from './docker-engine.ts';
 import { imageLabels } from './image-labels.ts';
 
 export interface BuildRunnerDeps {
@@ -25,7 +25,7 @@ export interface BuildOutcome {
 }
 
 /** The catalog entries the plan names, refusing to build from a recipe other than the one the plan recorded. */
-export function planVersions(catalog: Catalog, plan: BuildPlan): ComponentVersion[] {
+export function planVersions(catalog: Catalog, plan: Pick<BuildPlan, 'components'>): ComponentVersion[] {
   return plan.components.map((c) => {
     const v = catalog.components.get(c.name)?.versions.get(c.version);
     if (!v) throw new BuildFailure(`${c.key} is no longer in the catalog`, false);
@@ -59,6 +59,7 @@ export async function runBuild(
     throw new BuildFailure(`could not read the upload from S3: ${(err as Error).message}`, isTransient(err), { cause: err });
   }
 
+  await ensureBaseImage(deps.docker, plan.base.kind === 'template' ? plan.base : { image: plan.base.image }, deps.registryAuth);
   const progress = new BuildProgress(rendered.instructions);
   await buildImage(
     deps.docker,

@@ -19,7 +19,7 @@ export interface BuildWorkerDeps extends BuildRunnerDeps {
    */
   chooseBase(build: BuildRow): Promise<BuildRow>;
   /** Other job kinds this worker runs from the same queue (template builds), by job name. */
-  extraHandlers?: Record<string, (job: Job) => Promise<unknown>>;
+  extraHandlers?: Record<string, (job: Job, token?: string) => Promise<unknown>>;
   blobs: BuildRunnerDeps['blobs'] & Pick<BlobStore, 'putText' | 'getText'>;
   log: Logger;
 }
@@ -78,13 +78,13 @@ export function createBuildProcessor(deps: BuildWorkerDeps) {
 
 export function createBuildWorker(deps: BuildWorkerDeps & { connection: Redis; prefix: string; concurrency: number }): Worker {
   const processor = createBuildProcessor(deps);
-  const handlers: Record<string, (job: Job) => Promise<unknown>> = { [BUILD_JOB]: processor, ...deps.extraHandlers };
+  const handlers: Record<string, (job: Job, token?: string) => Promise<unknown>> = { [BUILD_JOB]: processor, ...deps.extraHandlers };
   const worker = new Worker(
     BUILD_QUEUE,
-    async (job) => {
+    async (job, token) => {
       const handler = handlers[job.name];
       if (!handler) throw new UnrecoverableError(`no handler for job "${job.name}"`);
-      return handler(job);
+      return handler(job, token);
     },
     { connection: deps.connection, prefix: deps.prefix, concurrency: deps.concurrency },
   );

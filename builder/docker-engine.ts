@@ -24,7 +24,7 @@ const engineUnavailable = (err: unknown) =>
 export async function buildImage(
   docker: Docker,
   context: Readable,
-  opts: { tag: string; labels: Record<string, string>; signal?: AbortSignal },
+  opts: { tag: string; labels: Record<string, string>; signal?: AbortSignal; noCache?: boolean },
   onEvent: (ev: EngineEvent) => void,
 ): Promise<void> {
   let stream: NodeJS.ReadableStream;
@@ -34,6 +34,7 @@ export async function buildImage(
       labels: opts.labels,
       rm: true,
       forcerm: true, // remove intermediate containers even when a step fails
+      ...(opts.noCache ? { nocache: true } : {}),
       ...(opts.signal ? { abortSignal: opts.signal } : {}),
     });
   } catch (err) {
@@ -71,4 +72,31 @@ export async function pushImage(
   }
   if (!digest) throw new BuildFailure(`push to registry ${ref.registry} ended without a digest`, true);
   return digest;
+}
+
+/**
+ * Makes sure the engine holds `image` before a build starts FROM it. A template built on another host is pulled
+ * from the registry by digest (so it is exactly the recorded image) and tagged with the name the Dockerfile uses.
+ */
+export async function ensureBaseImage(docker: Docker, base: { image: string; digest?: string }, auth: RegistryAuth): Promise<void> {
+  try {
+    await docker.getImage(base.image).inspect();
+    return;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw isTransient(err) ? engineUnavailable(err) : err;
+  }
+  if (!base.digest) throw new BuildFailure(`base image ${base.image} is not on this engine and has no digest to pull`, false);
+  const repository = base.image.slice(0, base.image.lastIndexOf(':'));
+  const tag = base.image.slice(base.image.lastIndexOf(':') + 1);
+  let error: string | undefined;
+  try {
+    const stream = await docker.pull(`${repository}@${base.digest}`, { authconfig: auth } as never);
+    await follow(docker, stream, (ev) => {
+      if (ev.error || ev.errorDetail) error ??= ev.errorDetail?.message ?? ev.error;
+    });
+  } catch (err) {
+    throw isTransient(err) ? engineUnavailable(err) : err;
+  }
+  if (error) throw new BuildFailure(`pulling base image ${repository}@${base.digest} from registry ${auth.serveraddress} failed: ${error}`, true);
+  await docker.getImage(`${repository}@${base.digest}`).tag({ repo: repository, tag });
 }

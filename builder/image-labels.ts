@@ -6,6 +6,7 @@ export function imageLabels(buildId: string, plan: BuildPlan): Record<string, st
     'dev.kiln.build-id': buildId,
     'dev.kiln.root': plan.root.name,
     'dev.kiln.base': plan.base.image,
+    ...(plan.base.kind === 'template' ? { 'dev.kiln.template-id': plan.base.templateId, 'dev.kiln.base-digest': plan.base.digest } : {}),
     'dev.kiln.components': plan.components.map((c) => `${c.key}=${c.recipeHash}`).join(','),
     'dev.kiln.upload-sha256': plan.binary.sha256,
   };

@@ -15,6 +15,8 @@ import type { Config } from './config.ts';
 export interface BlobStore {
   bucket: string;
   ensureBucket(): Promise<void>;
+  /** Throws unless the S3 API answers and the bucket exists (for readiness checks). */
+  ping(): Promise<void>;
   /** Multipart upload of a stream of unknown length; never buffers more than a part (5 MiB) at a time. */
   putStream(key: string, body: Readable, signal?: AbortSignal): Promise<void>;
   putText(key: string, text: string): Promise<void>;
@@ -53,6 +55,9 @@ export function createBlobStore(client: S3Client, bucket: string): BlobStore {
         if (!isNotFound(err)) throw err;
         await client.send(new CreateBucketCommand({ Bucket: bucket }));
       }
+    },
+    async ping() {
+      await client.send(new HeadBucketCommand({ Bucket: bucket }));
     },
     async putStream(key, body, signal) {
       const upload = new Upload({ client, params: { Bucket: bucket, Key: key, Body: body }, queueSize: 2, partSize: 5 * 1024 * 1024 });

@@ -13,6 +13,8 @@ export interface PlanContext {
   upload: UploadRow | undefined;
   registryHost: string;
   registryPrefix: string;
+  /** The caller's project: its images live under registryPrefix/<project>/, apart from every other project's. */
+  project: string;
   rootImagePrefix: string;
 }
 
@@ -74,7 +76,7 @@ export function planBuild(spec: BuildSpec, ctx: PlanContext): PlanResult {
       entrypoint: spec.entrypoint,
       ...(spec.cmd ? { cmd: spec.cmd } : {}),
       env: spec.env ?? {},
-      imageRef: `${ctx.registryHost}/${ctx.registryPrefix}/${image.repository}:${image.tag}`,
+      imageRef: `${ctx.registryHost}/${ctx.registryPrefix}/${ctx.project}/${image.repository}:${image.tag}`,
     },
   };
 }

@@ -40,6 +40,30 @@ export const configSchema = z
     KILN_UPLOAD_LIMIT_BYTES: bytes.default(2 * 1024 ** 3),
     KILN_BUILD_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     KILN_BUILD_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+    /** Analyzer: how many templates may exist, and (optionally) how many bytes they may take in all. */
+    KILN_TEMPLATE_MAX: z.coerce.number().int().min(0).max(1000).default(10),
+    KILN_TEMPLATE_MAX_BYTES: bytes.optional(),
+    /** A template must serve at least this many recent (recency-weighted) builds... */
+    KILN_TEMPLATE_MIN_SUPPORT: z.coerce.number().min(0).default(2),
+    /** ...and spare each of them at least this many install seconds. */
+    KILN_TEMPLATE_MIN_SECONDS: z.coerce.number().min(0).default(120),
+    /** What keeping a GiB of template costs per analysis horizon, in install-seconds (storage, rebuilds, disk). */
+    KILN_TEMPLATE_STORAGE_SECONDS_PER_GIB: z.coerce.number().min(0).default(60),
+    /** How often the analyzer runs on its own (it also runs on POST /v1/analyzer/run); 0 = only on demand. */
+    KILN_ANALYZER_INTERVAL_SECONDS: z.coerce.number().int().refine((n) => n === 0 || n >= 10, '0 (off) or at least 10').default(3600),
+    /** How far back the analyzer reads history. */
+    KILN_ANALYZER_WINDOW_DAYS: z.coerce.number().min(1).default(28),
+    /** A retired or stale template's image stays in the registry this long (builds may still be pulling it). */
+    KILN_TEMPLATE_GRACE_SECONDS: z.coerce.number().int().min(0).default(86400),
+    /**
+     * An admin token accepted in addition to those in the database (bootstrap: create projects and tokens with it).
+     * A secret: no default. Revoke it by removing it from the environment and restarting.
+     */
+    KILN_ADMIN_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -hex 32`)').max(512).optional(),
+    /** Base URL clients reach the api at, for the webhook URLs kiln hands out; absent: taken from the request. */
+    KILN_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** Builds one token may create per minute (POST /v1/builds); more get 429. */
+    KILN_BUILD_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(60),
   });
 
 /** Rules across variables; checked on the raw environment so they are reported together with field errors. */
@@ -73,4 +97,27 @@ export function loadConfig(env: Record<string, string | undefined>, cwd = proces
     dataDir: path.resolve(cwd, parsed.data.KILN_DATA_DIR),
     catalogDir: path.resolve(cwd, parsed.data.KILN_CATALOG_DIR),
   });
+}
+
+/** The part of the environment a database-only command (`kiln admin create-token`) needs. */
+export const databaseConfigSchema = configSchema.pick({ KILN_DATA_DIR: true, DATABASE_URL: true, LOG_LEVEL: true });
+export type DatabaseConfig = Readonly<z.infer<typeof databaseConfigSchema>> & { readonly dataDir: string };
+
+export function loadDatabaseConfig(env: Record<string, string | undefined>, cwd = process.cwd()): DatabaseConfig {
+  const parsed = databaseConfigSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  return Object.freeze({ ...parsed.data, dataDir: path.resolve(cwd, parsed.data.KILN_DATA_DIR) });
+}
+
+/** What the `kiln` CLI (a client of the api) reads from its environment. The token is a secret: no default. */
+export const cliConfigSchema = z.object({
+  KILN_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:8080'),
+  KILN_TOKEN: z.string().min(1, 'set KILN_TOKEN to an API token (kiln prints one on `npm start`)'),
+});
+export type CliConfig = Readonly<z.infer<typeof cliConfigSchema>>;
+
+export function loadCliConfig(env: Record<string, string | undefined>): CliConfig {
+  const parsed = cliConfigSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  return Object.freeze({ ...parsed.data, KILN_URL: parsed.data.KILN_URL.replace(/\/+$/, '') });
 }

@@ -38,3 +38,24 @@ export class PayloadTooLargeError extends KilnError {
 export class UnavailableError extends KilnError {
   override readonly kind = 'unavailable';
 }
+
+/** No credentials, or credentials that do not (or no longer) open anything: 401. */
+export class UnauthorizedError extends KilnError {
+  override readonly kind = 'unauthorized';
+}
+
+/** The caller is known but its token may not do this (e.g. a project token on an admin route): 403. */
+export class ForbiddenError extends KilnError {
+  override readonly kind = 'forbidden';
+}
+
+/** Too many requests in the window; `retryAfterSeconds` becomes the Retry-After header. */
+export class RateLimitedError extends KilnError {
+  override readonly kind = 'rate-limited';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

@@ -61,7 +61,9 @@ export async function openInfrastructure(config: Config, log: Logger, opts: { pg
       return r;
     },
     async close() {
-      await Promise.allSettled(connections.map((r) => r.quit()));
+      // quit() is refused while a connection is reconnecting (Redis down): drop those, or they would reconnect
+      // later and keep the process alive after it was told to stop.
+      await Promise.allSettled(connections.map((r) => (r.status === 'ready' ? r.quit() : Promise.resolve(r.disconnect())).catch(() => r.disconnect())));
       blobs.close();
       await database.close();
     },

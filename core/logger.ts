@@ -16,6 +16,10 @@ export const redactPaths = [
   '*.secretAccessKey',
   'S3_SECRET_ACCESS_KEY',
   'REGISTRY_PASSWORD',
+  'KILN_ADMIN_TOKEN',
+  'KILN_TOKEN',
+  'secret',
+  '*.secret',
   'authconfig',
   '*.authconfig',
 ];

@@ -9,6 +9,18 @@ export const BUILD_JOB = 'build';
 export const buildJobSchema = z.strictObject({ buildId: z.uuid() });
 export type BuildJob = z.infer<typeof buildJobSchema>;
 
+/** Template builds share the build queue and builders (same engine, same cache, same limits); no binary. */
+export const TEMPLATE_JOB = 'template';
+export const templateJobSchema = z.strictObject({ templateId: z.uuid() });
+export type TemplateJob = z.infer<typeof templateJobSchema>;
+export const templateJobId = (templateId: string) => `template-${templateId}`;
+
+/** Analysis runs on its own queue: one at a time, on a schedule and on demand. */
+export const ANALYZER_QUEUE = 'analyzer';
+export const ANALYZE_JOB = 'analyze';
+export const analyzeJobSchema = z.strictObject({ trigger: z.enum(['schedule', 'manual']) });
+export type AnalyzeJob = z.infer<typeof analyzeJobSchema>;
+
 /** The build id is the job id, so enqueueing twice is one job, and a job's record is found from the build. */
 export function buildJobOptions(buildId: string, attempts: number): JobsOptions {
   return {

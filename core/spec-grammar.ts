@@ -46,3 +46,9 @@ export function checkPlainText(value: string, max: number): string | undefined {
   if (controlChars.test(value)) return 'must not contain control characters (newlines, NUL, …)';
   return undefined;
 }
+
+/** A project name is one repository path component (it becomes the image namespace), at most 63 characters. */
+export function checkProjectName(value: string): string | undefined {
+  if (value.length > 63) return 'is longer than 63 characters';
+  return new RegExp(`^${repoComponent}$`).test(value) ? undefined : 'must be lowercase letters and digits, separated by ".", "_" or "-", e.g. team-a';
+}

@@ -2,7 +2,7 @@
 // making builds that list components differently share their layers.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { postBuild, upload, waitForBuild } from './helpers/api-client.ts';
+import { call, postBuild, upload, waitForBuild } from './helpers/api-client.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
 describe('catalog through the API', () => {
@@ -13,7 +13,7 @@ describe('catalog through the API', () => {
   after(() => kiln?.close());
 
   it('GET /v1/components lists components with versions, defaults, constraints and cost estimates', async () => {
-    const res = await fetch(`${kiln.url}/v1/components`);
+    const res = await call(kiln, '/v1/components');
     assert.equal(res.status, 200);
     const body = (await res.json()) as { components: { name: string; default: string; versions: { key: string; requires: { component: string }[]; costEstimateSeconds: number }[] }[] };
     const byName = new Map(body.components.map((c) => [c.name, c]));
@@ -25,8 +25,8 @@ describe('catalog through the API', () => {
   });
 
   it('an unknown component, an unknown version and a broken constraint get one 400 naming all three', async () => {
-    const up = await upload(kiln.url, Buffer.from('#!/bin/sh\necho hi\n'));
-    const res = await postBuild(kiln.url, {
+    const up = await upload(kiln, Buffer.from('#!/bin/sh\necho hi\n'));
+    const res = await postBuild(kiln, {
       components: ['nosuch', 'jdk@99', 'cuda@11.8'],
       uploadId: up.body.id,
       binaryPath: '/usr/local/bin/hi',
@@ -44,8 +44,8 @@ describe('catalog through the API', () => {
   it('two builds listing the same components in another order share every component layer', async () => {
     const images: string[] = [];
     for (const [i, components] of [['openssl@3', 'jdk@17'], ['jdk', 'openssl']].entries()) {
-      const up = await upload(kiln.url, Buffer.from(`#!/bin/sh\necho build ${i}\n`));
-      const res = await postBuild(kiln.url, {
+      const up = await upload(kiln, Buffer.from(`#!/bin/sh\necho build ${i}\n`));
+      const res = await postBuild(kiln, {
         components,
         uploadId: up.body.id,
         binaryPath: '/usr/local/bin/app',
@@ -53,7 +53,7 @@ describe('catalog through the API', () => {
         image: `catalog/order${i}:1`,
       });
       assert.equal(res.status, 202, JSON.stringify(res.body));
-      const build = await waitForBuild(kiln.url, res.body.id);
+      const build = await waitForBuild(kiln, res.body.id);
       assert.equal(build.status, 'succeeded', build.error ?? '');
       assert.deepEqual(build.plan.components.map((c) => c.key), ['jdk@17', 'openssl@3']);
       if (i === 1) assert.ok(build.steps.filter((s) => s.component !== 'binary').every((s) => s.cached), JSON.stringify(build.steps));

@@ -4,18 +4,18 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { uploads } from '../core/db/schema/uploads.ts';
-import { upload } from './helpers/api-client.ts';
+import { authHeaders, upload, type Target } from './helpers/api-client.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
 const LIMIT = 1024 * 1024;
 
 /** Sends `chunks` with or without Content-Length, pausing between chunks; resolves with the status, or the error. */
-function send(url: string, chunks: Buffer[], opts: { declareLength: boolean; abortAfter?: number }): Promise<number | string> {
+function send(target: Target, chunks: Buffer[], opts: { declareLength: boolean; abortAfter?: number }): Promise<number | string> {
   return new Promise((resolve) => {
     const total = chunks.reduce((n, c) => n + c.length, 0);
-    const req = http.request(`${url}/v1/uploads`, {
+    const req = http.request(`${target.url}/v1/uploads`, {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', ...(opts.declareLength ? { 'content-length': total } : {}) },
+      headers: { ...authHeaders(target), 'content-type': 'application/octet-stream', ...(opts.declareLength ? { 'content-length': total } : {}) },
     });
     req.on('response', (res) => {
       res.resume();
@@ -55,7 +55,7 @@ describe('uploads', () => {
   const objects = async () => (await kiln.objectKeys()).filter((k) => k.startsWith('uploads/'));
 
   it('accepts a body at the limit', async () => {
-    const res = await upload(kiln.url, randomBytes(LIMIT));
+    const res = await upload(kiln, randomBytes(LIMIT));
     assert.equal(res.status, 201);
     assert.equal(res.body.size, LIMIT);
   });
@@ -63,7 +63,7 @@ describe('uploads', () => {
   it('refuses a declared oversized body with 413 before reading it', async () => {
     const before = { rows: await uploadRows(), objects: (await objects()).length };
     const chunks = Array.from({ length: 2 }, () => randomBytes(LIMIT));
-    assert.equal(await send(kiln.url, chunks, { declareLength: true }), 413);
+    assert.equal(await send(kiln, chunks, { declareLength: true }), 413);
     assert.equal(await uploadRows(), before.rows);
     assert.equal((await objects()).length, before.objects);
   });
@@ -71,7 +71,7 @@ describe('uploads', () => {
   it('refuses a chunked body that grows past the limit with 413 and leaves nothing behind', async () => {
     const before = { rows: await uploadRows(), objects: (await objects()).length };
     const chunks = Array.from({ length: 40 }, () => randomBytes(64 * 1024)); // 2.5 MiB, no Content-Length
-    assert.equal(await send(kiln.url, chunks, { declareLength: false }), 413);
+    assert.equal(await send(kiln, chunks, { declareLength: false }), 413);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await uploadRows(), before.rows);
     assert.equal((await objects()).length, before.objects);
@@ -80,7 +80,7 @@ describe('uploads', () => {
   it('an upload aborted half way leaves no object and no row', async () => {
     const before = { rows: await uploadRows(), objects: (await objects()).length };
     const chunks = Array.from({ length: 12 }, () => randomBytes(64 * 1024));
-    assert.equal(await send(kiln.url, chunks, { declareLength: true, abortAfter: 6 }), 'aborted');
+    assert.equal(await send(kiln, chunks, { declareLength: true, abortAfter: 6 }), 'aborted');
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await uploadRows(), before.rows);
     assert.equal((await objects()).length, before.objects);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { getBuild, postBuild, upload, waitForBuild } from './helpers/api-client.ts';
+import { call, getBuild, postBuild, upload, waitForBuild } from './helpers/api-client.ts';
 import { pull, runImage } from './helpers/docker-run.ts';
 import { helloJar } from './helpers/programs.ts';
 import { manifestDigest } from './helpers/registry-client.ts';
@@ -19,16 +19,16 @@ for (const db of dbKinds) {
     after(() => kiln?.close());
 
     it('uploads a jar, builds it with jdk@17, pushes it, and the pushed image runs', async () => {
-      const up = await upload(kiln.url, jar, 'hello.jar');
+      const up = await upload(kiln, jar, 'hello.jar');
       assert.equal(up.status, 201);
       assert.equal(up.body.sha256, createHash('sha256').update(jar).digest('hex'));
       assert.equal(up.body.size, jar.length);
 
-      const again = await upload(kiln.url, jar);
+      const again = await upload(kiln, jar);
       assert.equal(again.body.id, up.body.id, 'the same bytes twice are the same upload');
       assert.equal((await kiln.objectKeys()).filter((k) => k.startsWith('uploads/')).length, 1, 'and one object');
 
-      const res = await postBuild(kiln.url, {
+      const res = await postBuild(kiln, {
         root: 'debian-bookworm',
         components: ['jdk@17'],
         uploadId: up.body.id,
@@ -39,11 +39,11 @@ for (const db of dbKinds) {
         image: 'skeleton/hello:v1',
       });
       assert.equal(res.status, 202, JSON.stringify(res.body));
-      const build = await waitForBuild(kiln.url, res.body.id);
+      const build = await waitForBuild(kiln, res.body.id);
       assert.equal(build.status, 'succeeded', build.error ?? '');
 
       // The registry serves the tag with the digest kiln recorded.
-      const repository = `${kiln.config.REGISTRY_PREFIX}/skeleton/hello`;
+      const repository = `${kiln.config.REGISTRY_PREFIX}/${kiln.project}/skeleton/hello`;
       assert.equal(build.imageRef, `${kiln.config.REGISTRY_HOST}/${repository}:v1`);
       assert.match(build.digest ?? '', /^sha256:[0-9a-f]{64}$/);
       assert.equal(await manifestDigest(kiln.config.REGISTRY_HOST, repository, 'v1'), build.digest);
@@ -63,7 +63,7 @@ for (const db of dbKinds) {
       assert.equal(labels['dev.kiln.build-id'], build.id);
       assert.equal(labels['dev.kiln.upload-sha256'], up.body.sha256);
 
-      const logs = await fetch(`${kiln.url}/v1/builds/${build.id}/logs`);
+      const logs = await call(kiln, `/v1/builds/${build.id}/logs`);
       const text = await logs.text();
       assert.match(text, /Step 2\/\d+ : RUN .*openjdk-17-jdk-headless/);
       assert.match(text, /kiln: pushed .*@sha256:/);
@@ -72,8 +72,8 @@ for (const db of dbKinds) {
     it('a failing component step ends the build failed with the failing command, once, and pushes nothing', async () => {
       const broken = await startTestKiln({ db, builder: true, env: { KILN_CATALOG_DIR: await brokenCatalog() } });
       try {
-        const up = await upload(broken.url, jar);
-        const res = await postBuild(broken.url, {
+        const up = await upload(broken, jar);
+        const res = await postBuild(broken, {
           components: ['broken'],
           uploadId: up.body.id,
           binaryPath: '/app.jar',
@@ -81,12 +81,12 @@ for (const db of dbKinds) {
           image: 'skeleton/broken:v1',
         });
         assert.equal(res.status, 202, JSON.stringify(res.body));
-        const build = await waitForBuild(broken.url, res.body.id);
+        const build = await waitForBuild(broken, res.body.id);
         assert.equal(build.status, 'failed');
         assert.match(build.error ?? '', /step broken@1 failed: The command '\/bin\/sh -c .*kiln-no-such-package.*' returned a non-zero code/);
         assert.equal(build.attempts, 1, 'a recipe failure is not retried');
-        assert.equal(await manifestDigest(broken.config.REGISTRY_HOST, `${broken.config.REGISTRY_PREFIX}/skeleton/broken`, 'v1'), undefined);
-        const logs = await (await fetch(`${broken.url}/v1/builds/${build.id}/logs`)).text();
+        assert.equal(await manifestDigest(broken.config.REGISTRY_HOST, `${broken.config.REGISTRY_PREFIX}/${broken.project}/skeleton/broken`, 'v1'), undefined);
+        const logs = await (await call(broken, `/v1/builds/${build.id}/logs`)).text();
         assert.match(logs, /permanent/);
       } finally {
         await broken.close();
@@ -94,7 +94,7 @@ for (const db of dbKinds) {
     });
 
     it('a bad request gets one 400 naming every problem and enqueues nothing', async () => {
-      const res = await postBuild(kiln.url, {
+      const res = await postBuild(kiln, {
         root: 'debian-bookworm',
         components: ['jdk@17', 'nosuch@1', 'jdk@8'],
         uploadId: '00000000-0000-4000-8000-000000000000',
@@ -109,7 +109,7 @@ for (const db of dbKinds) {
       const counts = await kiln.api.buildQueue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
       const before = Object.values(counts).reduce((a, b) => a + b, 0);
 
-      const typed = await postBuild(kiln.url, { components: 'jdk', entrypoint: [1], extra: true });
+      const typed = await postBuild(kiln, { components: 'jdk', entrypoint: [1], extra: true });
       assert.equal(typed.status, 400);
       const typedFields = (typed.body.problems as { field: string }[]).map((p) => p.field);
       for (const f of ['components', 'uploadId', 'binaryPath', 'image']) assert.ok(typedFields.some((x) => x.startsWith(f)), `${f} in ${typedFields}`);
@@ -119,10 +119,10 @@ for (const db of dbKinds) {
     });
 
     it('an unknown build is a 404 problem', async () => {
-      const res = await fetch(`${kiln.url}/v1/builds/00000000-0000-4000-8000-000000000000`);
+      const res = await call(kiln, '/v1/builds/00000000-0000-4000-8000-000000000000');
       assert.equal(res.status, 404);
       assert.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-      await assert.rejects(getBuild(kiln.url, 'nope'), /404/);
+      await assert.rejects(getBuild(kiln, 'nope'), /404/);
     });
   });
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultSelectOptions } from '../analyzer-settings.ts';
 import { parseJsonLines, realisticSizes } from './trace-generator.ts';
-import { policies, replayLayerCache, replayTemplates, type ReplayOptions, type ReplayResult } from './trace-replay.ts';
+import { comparePolicies, type ReplayOptions } from './trace-replay.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,19 +37,14 @@ for (const file of traces) {
     select: { ...defaultSelectOptions(), sizes },
   };
   const started = performance.now();
-  const results: ReplayResult[] = [
-    replayTemplates('no templates', trace, costs, policies.none(), opts),
-    replayLayerCache(trace, costs, {
-      hosts: Number(values.hosts),
-      cacheBytesPerHost: Number(values['cache-gib']) * 1024 ** 3,
-      sizes,
-      defaultSizeBytes: 512 * 1024 ** 2,
-      binaryBytes: 100 * 1024 ** 2,
-    }),
-    replayTemplates(`top-${maxTemplates} most frequent`, trace, costs, policies.topK(maxTemplates), opts),
-    replayTemplates('kiln', trace, costs, policies.kiln(costs, opts), opts),
-    replayTemplates('oracle (knows next period)', trace, costs, policies.oracle(costs, opts), opts),
-  ];
+  const results = comparePolicies(trace, costs, opts, {
+    hosts: Number(values.hosts),
+    cacheBytesPerHost: Number(values['cache-gib']) * 1024 ** 3,
+    sizes,
+    defaultSizeBytes: 512 * 1024 ** 2,
+    binaryBytes: 100 * 1024 ** 2,
+  });
+
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(`\ntrace ${path.basename(file)}: ${trace.length} builds, budget ${maxTemplates} templates, analysis every ${values['period-hours']} h; layer cache: ${values.hosts} hosts × ${values['cache-gib']} GiB (replayed in ${seconds} s)`);
   console.log('policy                          install h    saved h  templates h      net h   net/total');

@@ -145,3 +145,14 @@ export const policies = {
       built: new Set(current.map(keyOf)),
     }).templates,
 };
+
+/** Every policy on one trace, in the order the bench prints them: none, layer cache, top-K, kiln, oracle. */
+export function comparePolicies(trace: HistoryBuild[], costs: Costs, opts: ReplayOptions, layer: LayerCacheOptions): ReplayResult[] {
+  return [
+    replayTemplates('no templates', trace, costs, policies.none(), opts),
+    replayLayerCache(trace, costs, layer),
+    replayTemplates(`top-${opts.maxTemplates} most frequent`, trace, costs, policies.topK(opts.maxTemplates), opts),
+    replayTemplates('kiln', trace, costs, policies.kiln(costs, opts), opts),
+    replayTemplates('oracle (knows next period)', trace, costs, policies.oracle(costs, opts), opts),
+  ];
+}

@@ -1,7 +1,9 @@
 // Queries on builds and their steps: the only place that changes a build's status.
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import type { BuildPlan } from '../build-types.ts';
 import type { Db } from './database.ts';
 import { builds, buildSteps, type BuildRow, type BuildStatus, type BuildStepRow } from './schema/builds.ts';
+import { templates } from './schema/templates.ts';
 
 export type NewBuildStep = Omit<typeof buildSteps.$inferInsert, 'buildId'>;
 
@@ -16,6 +18,11 @@ export function createBuildStore(db: Db) {
       const [row] = await db.select().from(builds).where(where);
       return row;
     },
+    /** A project's builds, newest first, optionally only those in one status. */
+    async list(project: string, opts: { status?: BuildStatus; limit: number }): Promise<BuildRow[]> {
+      const where = opts.status ? and(eq(builds.project, project), eq(builds.status, opts.status)) : eq(builds.project, project);
+      return db.select().from(builds).where(where).orderBy(desc(builds.queuedAt), desc(builds.id)).limit(opts.limit);
+    },
     async steps(id: string): Promise<BuildStepRow[]> {
       return db.select().from(buildSteps).where(eq(buildSteps.buildId, id)).orderBy(asc(buildSteps.position));
     },
@@ -28,6 +35,19 @@ export function createBuildStore(db: Db) {
         .returning({ id: builds.id });
       return rows.length === 1;
     },
+    /** Records what the build starts FROM (chosen right before it runs). */
+    async setBase(id: string, plan: BuildPlan): Promise<BuildRow> {
+      const [row] = await db
+        .update(builds)
+        .set({
+          plan,
+          templateId: plan.base.kind === 'template' ? plan.base.templateId : null,
+          secondsSaved: plan.base.kind === 'template' ? plan.base.secondsSaved : null,
+        })
+        .where(eq(builds.id, id))
+        .returning();
+      return row!;
+    },
     /** Records the outcome and, on success, the steps, in one transaction: a build never ends half-recorded. */
     async finish(
       id: string,
@@ -39,6 +59,16 @@ export function createBuildStore(db: Db) {
         await tx.delete(buildSteps).where(eq(buildSteps.buildId, id));
         if (outcome.steps && outcome.steps.length > 0) {
           await tx.insert(buildSteps).values(outcome.steps.map((s) => ({ ...s, buildId: id })));
+        }
+        if (outcome.status === 'succeeded') {
+          // A template's worth is what it really spared builds that succeeded from it.
+          const [b] = await tx.select({ templateId: builds.templateId, secondsSaved: builds.secondsSaved }).from(builds).where(eq(builds.id, id));
+          if (b?.templateId) {
+            await tx
+              .update(templates)
+              .set({ hits: sql`${templates.hits} + 1`, secondsSaved: sql`${templates.secondsSaved} + ${b.secondsSaved ?? 0}`, lastHitAt: new Date() })
+              .where(eq(templates.id, b.templateId));
+          }
         }
         await tx
           .update(builds)

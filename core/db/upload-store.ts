@@ -1,5 +1,5 @@
 // Queries on uploads.
-import { and, eq } from 'drizzle-orm';
+import { and, desc, eq } from 'drizzle-orm';
 import type { Db } from './database.ts';
 import { uploads, type UploadRow } from './schema/uploads.ts';
 
@@ -8,6 +8,10 @@ export function createUploadStore(db: Db) {
     async get(project: string, id: string): Promise<UploadRow | undefined> {
       const [row] = await db.select().from(uploads).where(and(eq(uploads.project, project), eq(uploads.id, id)));
       return row;
+    },
+    /** A project's uploads, newest first. */
+    async list(project: string, opts: { limit: number }): Promise<UploadRow[]> {
+      return db.select().from(uploads).where(eq(uploads.project, project)).orderBy(desc(uploads.createdAt), desc(uploads.id)).limit(opts.limit);
     },
     /**
      * Inserts unless the project already has these bytes; returns the row that stands (ours or the earlier one) and

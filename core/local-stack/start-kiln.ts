@@ -1,11 +1,14 @@
-// `npm start`: makes the local services run (installing what is missing), then runs api + builder in one process on
+// `npm start`: makes the local services run (installing what is missing), then runs api + builder + analyzer in one process on
 // the embedded defaults and prints the URL. On Ctrl-C it stops kiln, then only the services it started.
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { generateToken } from '../auth/api-token.ts';
 import { loadCatalog } from '../catalog/catalog-loader.ts';
 import { createLogger } from '../logger.ts';
 import { runProcess } from '../process-lifecycle.ts';
 import { startApi } from '../../api/api-process.ts';
 import { startBuilder } from '../../builder/builder-process.ts';
+import { startAnalyzer } from '../../analyzer/analyzer-process.ts';
 import { ensureLocalStack } from './local-stack.ts';
 import { rootSpecs } from './root-specs.ts';
 
@@ -21,16 +24,33 @@ const stack = await ensureLocalStack({
   log,
 });
 
+// A working admin token for local use, made once and kept in the data dir (0600): KILN_ADMIN_TOKEN if set, else this.
+async function localAdminToken(dir: string): Promise<string> {
+  const file = path.join(dir, 'admin-token');
+  const kept = await readFile(file, 'utf8').catch(() => undefined);
+  if (kept?.trim()) return kept.trim();
+  const token = generateToken();
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+const adminToken = process.env.KILN_ADMIN_TOKEN ?? (await localAdminToken(dataDir));
+const tokenHint = process.env.KILN_ADMIN_TOKEN ? 'KILN_TOKEN="$KILN_ADMIN_TOKEN"' : `KILN_TOKEN=${adminToken}`;
+
 await runProcess(
   'all-in-one',
   async (infra) => {
     const api = await startApi(infra, { host: infra.config.KILN_HOST, port: infra.config.KILN_PORT });
     const builder = await startBuilder(infra);
+    const analyzer = await startAnalyzer(infra);
     const url = api.url.replace('127.0.0.1', 'localhost');
     log.info({ url, docs: `${url}/docs` }, 'kiln is running');
-    process.stdout.write(`\nkiln is running at ${url}  (API docs: ${url}/docs)\n\n`);
+    process.stdout.write(
+      `\nkiln is running at ${url}  (API docs: ${url}/docs)\n` +
+        `admin token (kept in ${path.join(dataDir, 'admin-token')}); for curl and the kiln CLI:\n` +
+        `  export KILN_URL=${url} ${tokenHint}\n\n`,
+    );
     // Close order: stop taking HTTP requests, then let the builder finish active builds.
-    return [api, builder];
+    return [api, builder, analyzer];
   },
-  { env: { ...stack.env, KILN_DATA_DIR: dataDir, ...process.env }, onStopped: () => stack.stop() },
+  { env: { ...stack.env, KILN_DATA_DIR: dataDir, KILN_ADMIN_TOKEN: adminToken, ...process.env }, onStopped: () => stack.stop() },
 );

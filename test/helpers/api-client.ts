@@ -1,4 +1,4 @@
-// Small HTTP helpers over kiln's REST API, used the way a CI job would use it.
+// Small HTTP helpers over kiln's REST API, used the way a CI job would use it: with a bearer token.
 export interface BuildView {
   id: string;
   status: string;
@@ -10,8 +10,21 @@ export interface BuildView {
   steps: { component: string; seconds: number; cached: boolean }[];
 }
 
-export async function upload(url: string, body: Uint8Array, filename?: string) {
-  const res = await fetch(`${url}/v1/uploads${filename ? `?filename=${encodeURIComponent(filename)}` : ''}`, {
+/** Where to call and as whom: a TestKiln fits (its `token` is a token of its test project). */
+export interface Target {
+  url: string;
+  token?: string;
+}
+
+export const authHeaders = (target: Target): Record<string, string> => (target.token ? { authorization: `Bearer ${target.token}` } : {});
+
+/** fetch against the target, with its token. */
+export function call(target: Target, path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${target.url}${path}`, { ...init, headers: { ...authHeaders(target), ...(init.headers as Record<string, string> | undefined) } });
+}
+
+export async function upload(target: Target, body: Uint8Array, filename?: string) {
+  const res = await call(target, `/v1/uploads${filename ? `?filename=${encodeURIComponent(filename)}` : ''}`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream' },
     body: new Blob([new Uint8Array(body)]),
@@ -19,24 +32,25 @@ export async function upload(url: string, body: Uint8Array, filename?: string) {
   return { status: res.status, body: (await res.json()) as { id: string; sha256: string; size: number } & Record<string, unknown> };
 }
 
-export async function postBuild(url: string, spec: unknown) {
-  const res = await fetch(`${url}/v1/builds`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+export async function postBuild(target: Target, spec: unknown, headers: Record<string, string> = {}) {
+  const res = await call(target, '/v1/builds', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(spec) });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> };
 }
 
-export async function getBuild(url: string, id: string): Promise<BuildView> {
-  const res = await fetch(`${url}/v1/builds/${id}`);
+export async function getBuild(target: Target, id: string): Promise<BuildView> {
+  const res = await call(target, `/v1/builds/${id}`);
   if (!res.ok) throw new Error(`GET build ${id}: ${res.status} ${await res.text()}`);
   return (await res.json()) as BuildView;
 }
 
-/** Polls until the build ends (or the deadline passes, which fails the test with the last status seen). */
-export async function waitForBuild(url: string, id: string, timeoutMs = 300_000): Promise<BuildView> {
+/** Waits for the build to end with the api's long-poll (or fails the test when the deadline passes). */
+export async function waitForBuild(target: Target, id: string, timeoutMs = 300_000): Promise<BuildView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const b = await getBuild(url, id);
+    const res = await call(target, `/v1/builds/${id}?wait=20`);
+    if (!res.ok) throw new Error(`GET build ${id}: ${res.status} ${await res.text()}`);
+    const b = (await res.json()) as BuildView;
     if (['succeeded', 'failed', 'canceled'].includes(b.status)) return b;
     if (Date.now() > deadline) throw new Error(`build ${id} still ${b.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -7,10 +7,12 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { startApi, type RunningApi } from '../../api/api-process.ts';
 import { startBuilder, type RunningBuilder } from '../../builder/builder-process.ts';
+import { startAnalyzer, type RunningAnalyzer } from '../../analyzer/analyzer-process.ts';
+import { generateToken } from '../../core/auth/api-token.ts';
 import { createS3Client } from '../../core/blob-store.ts';
 import { loadConfig, type Config } from '../../core/config.ts';
 import { openInfrastructure, type Infrastructure } from '../../core/infrastructure.ts';
-import { BUILD_QUEUE } from '../../core/queues.ts';
+import { ANALYZER_QUEUE, BUILD_QUEUE } from '../../core/queues.ts';
 import { deleteRepositories } from './registry-client.ts';
 
 export type DbKind = 'pglite' | 'postgres';
@@ -22,10 +24,19 @@ export interface TestKiln {
   infra: Infrastructure;
   api: RunningApi;
   builder?: RunningBuilder;
+  analyzer?: RunningAnalyzer;
   s3: S3Client;
+  /** The project tests act in, and a token of it (what api-client sends). */
+  project: string;
+  token: string;
+  /** KILN_ADMIN_TOKEN of this kiln. */
+  adminToken: string;
   /** Every object key in this kiln's bucket. */
   objectKeys(): Promise<string[]>;
-  close(): Promise<void>;
+  id: string;
+  db: DbKind;
+  /** keepData: stop, but leave queue, bucket, registry and database for a successor (see startTestKiln). */
+  close(opts?: { keepData?: boolean }): Promise<void>;
 }
 
 async function createPgDatabase(adminUrl: string, name: string): Promise<string> {
@@ -38,6 +49,21 @@ async function createPgDatabase(adminUrl: string, name: string): Promise<string>
   return url.toString();
 }
 
+/** Creates the test project (if missing) and a token of it, through the API, as an admin would. */
+async function provisionProject(url: string, adminToken: string, project: string): Promise<string> {
+  const call = async (path: string, body: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok && res.status !== 409) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<{ token?: string }>;
+  };
+  await call('/v1/projects', { name: project });
+  return (await call('/v1/tokens', { name: 'tests', project })).token!;
+}
+
 async function dropPgDatabase(adminUrl: string, name: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
@@ -45,12 +71,22 @@ async function dropPgDatabase(adminUrl: string, name: string): Promise<void> {
   await client.end();
 }
 
-export async function startTestKiln(opts: { db?: DbKind; builder?: boolean; env?: Record<string, string> } = {}): Promise<TestKiln> {
-  const id = randomBytes(4).toString('hex');
-  const db = opts.db ?? 'pglite';
+export async function startTestKiln(
+  opts: {
+    db?: DbKind;
+    builder?: boolean;
+    analyzer?: boolean;
+    env?: Record<string, string>;
+    /** Take over the isolation (queue prefix, bucket, registry prefix, database) of a kiln closed with keepData. */
+    successorOf?: TestKiln;
+  } = {},
+): Promise<TestKiln> {
+  const id = opts.successorOf?.id ?? randomBytes(4).toString('hex');
+  const db = opts.successorOf?.db ?? opts.db ?? 'pglite';
   const adminUrl = process.env.TEST_POSTGRES_URL;
   if (db === 'postgres' && !adminUrl) throw new Error('TEST_POSTGRES_URL is not set: run the suite with `npm test`');
   const dbName = `kiln_test_${id}`;
+  const adminToken = opts.successorOf?.adminToken ?? generateToken();
   const env: Record<string, string | undefined> = {
     ...process.env,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
@@ -58,7 +94,10 @@ export async function startTestKiln(opts: { db?: DbKind; builder?: boolean; env?
     S3_BUCKET: `kiln-test-${id}`,
     REGISTRY_PREFIX: `kiln-test/${id}`,
     KILN_BUILD_ATTEMPTS: '2',
-    ...(db === 'postgres' ? { DATABASE_URL: await createPgDatabase(adminUrl!, dbName) } : { DATABASE_URL: undefined }),
+    KILN_ADMIN_TOKEN: adminToken,
+    ...(db === 'postgres'
+      ? { DATABASE_URL: opts.successorOf?.config.DATABASE_URL ?? (await createPgDatabase(adminUrl!, dbName)) }
+      : { DATABASE_URL: undefined }),
     ...opts.env,
   };
   const config = loadConfig(env);
@@ -67,7 +106,10 @@ export async function startTestKiln(opts: { db?: DbKind; builder?: boolean; env?
   const infra = await openInfrastructure(config, log, { pgliteDir: 'memory://' });
   const api = await startApi(infra, { host: '127.0.0.1', port: 0 });
   const builder = opts.builder ? await startBuilder(infra) : undefined;
+  const analyzer = opts.analyzer ? await startAnalyzer(infra) : undefined;
   const s3 = createS3Client(config);
+  const project = 'test';
+  const token = await provisionProject(api.url, config.KILN_ADMIN_TOKEN ?? adminToken, project);
 
   const objectKeys = async () => {
     const out = await s3.send(new ListObjectsV2Command({ Bucket: config.S3_BUCKET }));
@@ -80,14 +122,31 @@ export async function startTestKiln(opts: { db?: DbKind; builder?: boolean; env?
     infra,
     api,
     ...(builder ? { builder } : {}),
+    ...(analyzer ? { analyzer } : {}),
     s3,
+    project,
+    token,
+    adminToken: config.KILN_ADMIN_TOKEN ?? adminToken,
     objectKeys,
-    async close() {
+    id,
+    db,
+    async close(closeOpts: { keepData?: boolean } = {}) {
+      await analyzer?.close();
       await builder?.close();
       await api.close();
-      const queue = new Queue(BUILD_QUEUE, { connection: infra.redis('producer'), prefix: config.KILN_QUEUE_PREFIX });
-      await queue.obliterate({ force: true });
-      await queue.close();
+      if (closeOpts.keepData) {
+        s3.destroy();
+        return infra.close();
+      }
+      for (const name of [BUILD_QUEUE, ANALYZER_QUEUE]) {
+        const queue = new Queue(name, { connection: infra.redis('producer'), prefix: config.KILN_QUEUE_PREFIX });
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+      const redis = infra.redis('producer');
+      if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+      const limits = await redis.keys(`${config.KILN_QUEUE_PREFIX}:rate-limit:*`);
+      if (limits.length > 0) await redis.del(...limits);
       await deleteRepositories(infra.docker, config.REGISTRY_HOST, `${config.REGISTRY_PREFIX}/`);
       const keys = await objectKeys();
       if (keys.length > 0) {

@@ -22,16 +22,17 @@ before(async () => {
     upload,
     registryHost: '127.0.0.1:5000',
     registryPrefix: 'kiln',
+    project: 'team-a',
     rootImagePrefix: 'kiln-root',
   };
 });
 
 describe('build planner', () => {
-  it('resolves defaults, sorts components canonically and names the image under the prefix', () => {
+  it('resolves defaults, sorts components canonically and names the image under the prefix and the project', () => {
     const r = planBuild(good, ctx);
     assert.ok(r.ok, JSON.stringify(r));
     assert.deepEqual(r.plan.components.map((c) => c.key), ['jdk@17', 'openssl@3']);
-    assert.equal(r.plan.imageRef, '127.0.0.1:5000/kiln/team/app:1.0');
+    assert.equal(r.plan.imageRef, '127.0.0.1:5000/kiln/team-a/team/app:1.0');
     assert.equal(r.plan.base.image, 'kiln-root:debian-bookworm');
     assert.equal(r.plan.binary.sha256, upload.sha256);
   });

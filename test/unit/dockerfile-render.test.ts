@@ -28,6 +28,7 @@ before(async () => {
       upload: { id: 'u', project: 'p', sha256: 'x', size: 1, s3Key: 'k', filename: null, createdAt: new Date() },
       registryHost: 'r:5000',
       registryPrefix: 'kiln',
+      project: 'p',
       rootImagePrefix: 'kiln-root',
     },
   );

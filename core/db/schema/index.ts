@@ -2,3 +2,5 @@
 export * from './uploads.ts';
 export * from './builds.ts';
 export * from './templates.ts';
+export * from './projects.ts';
+export * from './webhooks.ts';

@@ -1,0 +1,158 @@
+// One analysis: read history and real costs, select the template set, act on it (build, keep, mark stale, retire,
+// delete images past their grace period) and record what was decided and why.
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type Docker from 'dockerode';
+import { resolveComponents } from '../core/catalog/component-resolver.ts';
+import type { Catalog } from '../core/catalog/catalog.ts';
+import type { Config } from '../core/config.ts';
+import type { TemplateStore } from '../core/db/template-store.ts';
+import type { Logger } from '../core/logger.ts';
+import { TEMPLATE_JOB, templateJobId, type TemplateJob } from '../core/queues.ts';
+import type { RegistryClient } from '../core/registry-client.ts';
+import { defaultSelectOptions } from './analyzer-settings.ts';
+import { componentCosts } from './component-costs.ts';
+import { decideTemplates, type TemplateDecisions } from './template-decisions.ts';
+import { selectTemplates } from './template-selector.ts';
+
+export interface AnalyzerDeps {
+  catalog: Catalog;
+  templates: TemplateStore;
+  /** The build queue: template builds go through the same builders. */
+  buildQueue: Pick<Queue<TemplateJob>, 'add'>;
+  registry: Pick<RegistryClient, 'deleteManifest'>;
+  docker: Pick<Docker, 'getImage'>;
+  config: Pick<
+    Config,
+    | 'REGISTRY_HOST'
+    | 'REGISTRY_PREFIX'
+    | 'KILN_TEMPLATE_MAX'
+    | 'KILN_TEMPLATE_MAX_BYTES'
+    | 'KILN_TEMPLATE_MIN_SUPPORT'
+    | 'KILN_TEMPLATE_MIN_SECONDS'
+    | 'KILN_TEMPLATE_STORAGE_SECONDS_PER_GIB'
+    | 'KILN_ANALYZER_WINDOW_DAYS'
+    | 'KILN_TEMPLATE_GRACE_SECONDS'
+    | 'KILN_BUILD_ATTEMPTS'
+  >;
+  log: Logger;
+  now?: () => Date;
+}
+
+export interface AnalyzerRunResult {
+  runId: string;
+  summary: string;
+  decisions: TemplateDecisions & { costs: Record<string, number>; historyBuilds: number; imagesDeleted: string[] };
+}
+
+/** Templates are kiln's own images, outside every project's namespace. */
+export const templateRepository = (config: Pick<Config, 'REGISTRY_PREFIX'>, root: string) => `${config.REGISTRY_PREFIX}/kiln-templates/${root}`;
+
+export function createAnalyzer(deps: AnalyzerDeps) {
+  const now = deps.now ?? (() => new Date());
+  const current = new Map<string, string>();
+  for (const c of deps.catalog.components.values()) for (const v of c.versions.values()) current.set(v.key, v.recipeHash);
+
+  const canonical = (root: string, keys: string[]) => {
+    const r = resolveComponents(deps.catalog, root, keys);
+    return r.components.map((v) => ({ name: v.name, version: v.version, key: v.key, recipeHash: v.recipeHash }));
+  };
+
+  return {
+    async run(trigger: 'schedule' | 'manual'): Promise<AnalyzerRunResult> {
+      const runId = randomUUID();
+      await deps.templates.startRun(runId, trigger);
+      const at = now();
+      const since = new Date(at.getTime() - deps.config.KILN_ANALYZER_WINDOW_DAYS * 86400_000);
+      // Only history still expressible in today's catalog counts (a removed component cannot be templated).
+      const history = (await deps.templates.history(since))
+        .filter((b) => b.components.every((k) => current.has(k)))
+        .map((b) => ({ root: b.root, components: b.components, t: b.finishedAt.getTime() / 1000 }));
+      const costs = componentCosts(deps.catalog, await deps.templates.costSamples(20));
+      const existing = await deps.templates.list();
+      const builtKeys = new Set(
+        existing
+          .filter((t) => t.status === 'ready' && t.components.every((c) => current.get(c.key) === c.recipeHash))
+          .map((t) => `${t.root}|${t.components.map((c) => c.key).sort().join('+')}`),
+      );
+      const selection = selectTemplates(history, costs, {
+        ...defaultSelectOptions(),
+        now: at.getTime() / 1000,
+        maxTemplates: deps.config.KILN_TEMPLATE_MAX,
+        ...(deps.config.KILN_TEMPLATE_MAX_BYTES ? { maxBytes: deps.config.KILN_TEMPLATE_MAX_BYTES } : {}),
+        minSupport: deps.config.KILN_TEMPLATE_MIN_SUPPORT,
+        minTemplateSeconds: deps.config.KILN_TEMPLATE_MIN_SECONDS,
+        storageSecondsPerGiB: deps.config.KILN_TEMPLATE_STORAGE_SECONDS_PER_GIB,
+        // Real sizes of the templates built so far, spread over their components, beat the default guess.
+        sizes: componentSizes(existing),
+        built: builtKeys,
+      });
+      const decisions = decideTemplates(selection.templates, existing, current, canonical);
+
+      await deps.templates.markEnded(decisions.stale.map((s) => s.id), 'stale');
+      await deps.templates.markEnded(decisions.retire.map((s) => s.id), 'retired');
+
+      // Smaller templates first, so that a nested one finds its parent ready (its job waits for it otherwise).
+      const planned = new Map<string, string>();
+      for (const b of [...decisions.build].sort((x, y) => x.components.length - y.components.length)) {
+        const id = randomUUID();
+        planned.set(b.key, id);
+        await deps.templates.insertBuilding({
+          id,
+          root: b.root,
+          componentKey: b.components.map((c) => c.key).join('+'),
+          components: b.components,
+          imageRef: `${deps.config.REGISTRY_HOST}/${templateRepository(deps.config, b.root)}:${id}`,
+        });
+        await deps.buildQueue.add(TEMPLATE_JOB, { templateId: id }, {
+          jobId: templateJobId(id),
+          attempts: deps.config.KILN_BUILD_ATTEMPTS,
+          backoff: { type: 'exponential', delay: 2_000 },
+          removeOnComplete: { age: 24 * 3600 },
+          removeOnFail: { age: 7 * 24 * 3600 },
+        });
+      }
+
+      // Measured after this run's own retirements, so that a grace period of 0 means at once.
+      const imagesDeleted = await deleteExpiredImages(deps, new Date(now().getTime() - deps.config.KILN_TEMPLATE_GRACE_SECONDS * 1000));
+      const summary =
+        `${history.length} builds in ${deps.config.KILN_ANALYZER_WINDOW_DAYS} days, ${selection.candidates} candidates: ` +
+        `keep ${decisions.keep.length}, build ${decisions.build.length}, stale ${decisions.stale.length}, retire ${decisions.retire.length}` +
+        (decisions.skip.length ? `, skip ${decisions.skip.length}` : '') +
+        `; objective ${Math.round(selection.objective)} s of ${Math.round(selection.weightedTotalSeconds)} s weighted install time`;
+      const recorded = { ...decisions, costs: Object.fromEntries(costs), historyBuilds: history.length, imagesDeleted };
+      await deps.templates.finishRun(runId, recorded, summary);
+      deps.log.info({ runId, trigger, summary }, 'analysis done');
+      return { runId, summary, decisions: recorded };
+    },
+  };
+}
+
+/** Estimated bytes per component from built templates (a template's size over its components, by install cost). */
+function componentSizes(existing: readonly { components: { key: string }[]; sizeBytes: number | null; parentId: string | null }[]): Map<string, number> {
+  const sizes = new Map<string, number>();
+  for (const t of existing) {
+    // Templates built from the root only: their image size covers exactly their own components (plus the root).
+    if (!t.sizeBytes || t.parentId || t.components.length === 0) continue;
+    for (const c of t.components) sizes.set(c.key, Math.max(sizes.get(c.key) ?? 0, t.sizeBytes / t.components.length));
+  }
+  return sizes;
+}
+
+/** Retired and stale templates keep their image for a grace period (a build may be pulling it), then lose it. */
+async function deleteExpiredImages(deps: AnalyzerDeps, cutoff: Date): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const t of await deps.templates.endedWithImageBefore(cutoff)) {
+    const repository = t.imageRef.slice(deps.config.REGISTRY_HOST.length + 1, t.imageRef.lastIndexOf(':'));
+    try {
+      await deps.registry.deleteManifest(repository, t.digest!);
+      await deps.docker.getImage(t.imageRef).remove({ force: true }).catch(() => undefined);
+      await deps.templates.markImageDeleted(t.id);
+      deleted.push(t.imageRef);
+    } catch (err) {
+      // Left for the next run: the registry may be briefly away.
+      deps.log.warn({ err, templateId: t.id }, 'could not delete a retired template image');
+    }
+  }
+  return deleted;
+}

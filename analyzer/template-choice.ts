@@ -1,0 +1,35 @@
+// The planner's template choice: among ready templates of the build's root whose components the build all wants,
+// with the recipe hashes the build resolved, the one that saves the most install time. Pure.
+import type { PlanBase, PlannedComponent } from '../core/build-types.ts';
+import { bestTemplateFor, type Costs } from './template-scorer.ts';
+
+export interface ReadyTemplate {
+  id: string;
+  root: string;
+  imageRef: string;
+  digest: string;
+  components: PlannedComponent[];
+}
+
+/** `components` are what the build (or template) will contain; the result is what it should start FROM. */
+export function chooseBase(
+  want: { root: string; rootImage: string; components: PlannedComponent[] },
+  ready: readonly ReadyTemplate[],
+  costs: Costs,
+): PlanBase {
+  const hashes = new Map(want.components.map((c) => [c.key, c.recipeHash]));
+  // A template built from another recipe than the build asks for would install something else: never a match.
+  const current = ready
+    .filter((t) => t.components.every((c) => hashes.get(c.key) === c.recipeHash))
+    .map((t) => ({ ...t, components: t.components.map((c) => c.key), planned: t }));
+  const best = bestTemplateFor({ root: want.root, components: [...hashes.keys()] }, current, costs);
+  if (!best) return { kind: 'root', image: want.rootImage };
+  return {
+    kind: 'template',
+    image: best.template.imageRef,
+    digest: best.template.digest,
+    templateId: best.template.id,
+    covers: best.template.components,
+    secondsSaved: best.saved,
+  };
+}

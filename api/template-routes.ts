@@ -1,0 +1,105 @@
+// GET /v1/templates and GET /v1/stats: what each template is, and what templates saved.
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { templateStats } from '../analyzer/template-stats.ts';
+import type { TemplateStore } from '../core/db/template-store.ts';
+import { templateStatuses, type TemplateRow } from '../core/db/schema/templates.ts';
+import { problemSchema } from './api-schemas.ts';
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+const templateSchema = z
+  .object({
+    id: z.uuid(),
+    root: z.string(),
+    components: z.array(z.object({ key: z.string(), recipeHash: z.string() })),
+    parentId: z.string().nullable(),
+    imageRef: z.string(),
+    digest: z.string().nullable(),
+    sizeBytes: z.number().nullable(),
+    status: z.enum(templateStatuses),
+    buildSeconds: z.number().nullable(),
+    hits: z.number().int(),
+    secondsSaved: z.number(),
+    lastHitAt: z.string().nullable(),
+    error: z.string().nullable(),
+    createdAt: z.string(),
+    readyAt: z.string().nullable(),
+    retiredAt: z.string().nullable(),
+  })
+  .meta({ id: 'Template' });
+
+export const templateView = (t: TemplateRow): z.infer<typeof templateSchema> => ({
+  id: t.id,
+  root: t.root,
+  components: t.components.map((c) => ({ key: c.key, recipeHash: c.recipeHash })),
+  parentId: t.parentId,
+  imageRef: t.imageRef,
+  digest: t.digest,
+  sizeBytes: t.sizeBytes,
+  status: t.status,
+  buildSeconds: t.buildSeconds,
+  hits: t.hits,
+  secondsSaved: t.secondsSaved,
+  lastHitAt: iso(t.lastHitAt),
+  error: t.error,
+  createdAt: t.createdAt.toISOString(),
+  readyAt: iso(t.readyAt),
+  retiredAt: iso(t.retiredAt),
+});
+
+const statsSchema = z
+  .object({
+    windowDays: z.number(),
+    builds: z.number().int(),
+    buildsWithTemplate: z.number().int(),
+    hitRate: z.number(),
+    secondsSaved: z.number(),
+    perTemplate: z.array(z.object({ templateId: z.string(), hits: z.number().int(), secondsSaved: z.number() })),
+    perDay: z.array(
+      z.object({
+        day: z.string(),
+        builds: z.number().int(),
+        withTemplate: z.number().int(),
+        secondsSaved: z.number(),
+        avgSecondsWithTemplate: z.number().nullable(),
+        avgSecondsWithout: z.number().nullable(),
+      }),
+    ),
+  })
+  .meta({ id: 'TemplateStats' });
+
+export const templateRoutes: FastifyPluginAsync<{ templates: TemplateStore }> = async (app, opts) => {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.get(
+    '/v1/templates',
+    {
+      schema: {
+        operationId: 'listTemplates',
+        summary: 'Templates with their components, hits, seconds saved, size and status',
+        tags: ['templates'],
+        querystring: z.object({ status: z.enum(templateStatuses).optional() }),
+        response: { 200: z.object({ templates: z.array(templateSchema) }), 400: problemSchema },
+      },
+    },
+    async (req) => ({ templates: (await opts.templates.list(req.query.status ? [req.query.status] : undefined)).map(templateView) }),
+  );
+
+  r.get(
+    '/v1/stats',
+    {
+      schema: {
+        operationId: 'getTemplateStats',
+        summary: 'Hit rate and time saved by templates over a window, per template, in total and per day',
+        tags: ['templates'],
+        querystring: z.object({ windowDays: z.coerce.number().min(1).max(365).default(30) }),
+        response: { 200: statsSchema, 400: problemSchema },
+      },
+    },
+    async (req) => {
+      const since = new Date(Date.now() - req.query.windowDays * 86400_000);
+      return templateStats(await opts.templates.finishedBuilds(since), req.query.windowDays);
+    },
+  );
+};

@@ -1,0 +1,98 @@
+// Queries on templates, analyzer runs, and the build history the analyzer mines.
+import { and, desc, eq, gte, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import type { PlannedComponent } from '../build-types.ts';
+import type { Db } from './database.ts';
+import { builds, buildSteps } from './schema/builds.ts';
+import { analyzerRuns, templates, type TemplateRow, type TemplateStatus } from './schema/templates.ts';
+
+export interface HistoryRow {
+  root: string;
+  components: string[];
+  finishedAt: Date;
+}
+
+export function createTemplateStore(db: Db) {
+  return {
+    async list(statuses?: TemplateStatus[]): Promise<TemplateRow[]> {
+      const q = db.select().from(templates);
+      return (statuses ? q.where(inArray(templates.status, statuses)) : q).orderBy(desc(templates.createdAt));
+    },
+    async get(id: string): Promise<TemplateRow | undefined> {
+      const [row] = await db.select().from(templates).where(eq(templates.id, id));
+      return row;
+    },
+    async insertBuilding(row: { id: string; root: string; componentKey: string; components: PlannedComponent[]; imageRef: string }): Promise<void> {
+      await db.insert(templates).values({ ...row, status: 'building' });
+    },
+    async markReady(id: string, v: { digest: string; sizeBytes: number; buildSeconds: number; parentId: string | null }): Promise<void> {
+      await db.update(templates).set({ ...v, status: 'ready', readyAt: new Date(), error: null }).where(eq(templates.id, id));
+    },
+    async markFailed(id: string, error: string): Promise<void> {
+      await db.update(templates).set({ status: 'failed', error, retiredAt: new Date() }).where(eq(templates.id, id));
+    },
+    /** Stale or retired templates are never chosen again; their images go after a grace period. */
+    async markEnded(ids: string[], status: 'stale' | 'retired'): Promise<void> {
+      if (ids.length === 0) return;
+      await db.update(templates).set({ status, retiredAt: new Date() }).where(inArray(templates.id, ids));
+    },
+    async endedWithImageBefore(cutoff: Date): Promise<TemplateRow[]> {
+      return db
+        .select()
+        .from(templates)
+        .where(and(inArray(templates.status, ['stale', 'retired']), lte(templates.retiredAt, cutoff), isNull(templates.imageDeletedAt), isNotNull(templates.digest)));
+    },
+    async markImageDeleted(id: string): Promise<void> {
+      await db.update(templates).set({ imageDeletedAt: new Date() }).where(eq(templates.id, id));
+    },
+
+    /** Succeeded builds since `since`, reduced to root and component keys. */
+    async history(since: Date): Promise<HistoryRow[]> {
+      const rows = await db
+        .select({ plan: builds.plan, finishedAt: builds.finishedAt })
+        .from(builds)
+        .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)));
+      return rows.map((r) => ({ root: r.plan.root.name, components: r.plan.components.map((c) => c.key), finishedAt: r.finishedAt! }));
+    },
+    /** Real install times: the most recent uncached runs of each component, newest first. */
+    async costSamples(perComponent: number): Promise<{ component: string; seconds: number }[]> {
+      const ranked = db
+        .select({
+          component: buildSteps.component,
+          seconds: buildSteps.seconds,
+          n: sql<number>`row_number() over (partition by ${buildSteps.component} order by ${builds.finishedAt} desc)`.as('n'),
+        })
+        .from(buildSteps)
+        .innerJoin(builds, eq(builds.id, buildSteps.buildId))
+        .where(and(eq(buildSteps.cached, false), sql`${buildSteps.component} <> 'binary'`))
+        .as('ranked');
+      return db
+        .select({ component: ranked.component, seconds: ranked.seconds })
+        .from(ranked)
+        .where(lte(ranked.n, perComponent));
+    },
+
+    /** Succeeded builds finished since `since`, with what templates did for them. */
+    async finishedBuilds(since: Date) {
+      return db
+        .select({ templateId: builds.templateId, secondsSaved: builds.secondsSaved, startedAt: builds.startedAt, finishedAt: builds.finishedAt })
+        .from(builds)
+        .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)));
+    },
+
+    async startRun(id: string, trigger: string): Promise<void> {
+      await db.insert(analyzerRuns).values({ id, trigger });
+    },
+    async finishRun(id: string, decisions: unknown, summary: string): Promise<void> {
+      await db.update(analyzerRuns).set({ decisions, summary, finishedAt: new Date() }).where(eq(analyzerRuns.id, id));
+    },
+    async runs(limit: number) {
+      return db.select().from(analyzerRuns).orderBy(desc(analyzerRuns.startedAt)).limit(limit);
+    },
+    async run(id: string) {
+      const [row] = await db.select().from(analyzerRuns).where(eq(analyzerRuns.id, id));
+      return row;
+    },
+  };
+}
+
+export type TemplateStore = ReturnType<typeof createTemplateStore>;

@@ -1,0 +1,150 @@
+// What operators use: /docs lists every route with its schemas, /metrics counts builds as they finish, /healthz, and
+// /readyz names a dependency that stopped (here a Redis this test starts and stops itself — never the shared one).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { after, before, describe, it } from 'node:test';
+import { postBuild, upload, waitForBuild } from './helpers/api-client.ts';
+import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
+
+type OpenApi = { paths: Record<string, Record<string, { operationId?: string; responses?: Record<string, unknown>; security?: unknown[] }>>; components: { schemas: Record<string, unknown> } };
+
+describe('OpenAPI document and metrics', () => {
+  let kiln: TestKiln;
+  before(async () => {
+    kiln = await startTestKiln({ builder: true });
+  });
+  after(() => kiln?.close());
+
+  it('/docs serves the UI, and its document lists every route with an operationId and responses', async () => {
+    assert.equal((await fetch(`${kiln.url}/docs`)).status, 200);
+    const doc = (await (await fetch(`${kiln.url}/docs/json`)).json()) as OpenApi;
+    const routes = kiln.api.app.routeTable;
+    assert.ok(routes.length >= 20, `${routes.length} routes`);
+    for (const route of routes) {
+      const path = route.url.replace(/:(\w+)/g, '{$1}');
+      const op = doc.paths[path]?.[route.method.toLowerCase()];
+      assert.ok(op, `${route.method} ${route.url} is in the document`);
+      assert.equal(op.operationId, route.operationId);
+      assert.ok(Object.keys(op.responses ?? {}).length > 0, `${route.operationId} has responses`);
+    }
+    const documented = Object.values(doc.paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId));
+    assert.equal(documented.length, routes.length, 'and nothing else');
+    for (const id of ['createUpload', 'listUploads', 'getUpload', 'createBuild', 'listBuilds', 'getBuild', 'getBuildLogs', 'createProject', 'createToken', 'revokeToken', 'getCaller', 'createWebhook', 'deliverWebhook', 'getHealth', 'getReadiness', 'getMetrics', 'listComponents']) {
+      assert.ok(documented.includes(id), `${id} documented`);
+    }
+    // Referenced schemas exist, and the public routes say so.
+    for (const ref of JSON.stringify(doc).matchAll(/"#\/components\/schemas\/([^"]+)"/g)) assert.ok(doc.components.schemas[ref[1]!], `schema ${ref[1]}`);
+    assert.deepEqual(doc.paths['/v1/webhooks/{id}/deliveries']!.post!.security, []);
+  });
+
+  it('/metrics counts a finished build and its duration', async () => {
+    const metric = async (line: RegExp) => {
+      const text = await (await fetch(`${kiln.url}/metrics`)).text();
+      return Number(line.exec(text)?.[1] ?? NaN);
+    };
+    assert.equal(await metric(/^kiln_builds\{status="succeeded"\} (\d+)$/m), 0);
+    assert.equal(await metric(/^kiln_build_duration_seconds_count\{status="succeeded"\} (\d+)$/m), NaN, 'no duration observed yet');
+
+    const up = await upload(kiln, Buffer.from('#!/bin/sh\necho measured\n'));
+    const res = await postBuild(kiln, { uploadId: up.body.id, binaryPath: '/usr/local/bin/m', entrypoint: ['/usr/local/bin/m'], image: 'metrics/app:1' });
+    assert.equal(res.status, 202);
+    const build = await waitForBuild(kiln, res.body.id);
+    assert.equal(build.status, 'succeeded', build.error ?? '');
+
+    const text = await (await fetch(`${kiln.url}/metrics`)).text();
+    assert.match(text, /^kiln_builds\{status="succeeded"\} 1$/m);
+    assert.match(text, /^kiln_build_duration_seconds_count\{status="succeeded"\} 1$/m);
+    assert.match(text, /^kiln_build_duration_seconds_bucket\{le="\+Inf",status="succeeded"\} 1$/m);
+    assert.match(text, /^kiln_queue_jobs\{state="waiting"\} 0$/m);
+    assert.match(text, /^kiln_template_hits 0$/m);
+    assert.match(text, /^kiln_template_seconds_saved 0$/m);
+    // A second scrape does not count the same build again.
+    assert.equal(await metric(/^kiln_build_duration_seconds_count\{status="succeeded"\} (\d+)$/m), 1);
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** A redis-server of this test's own, on its own port, without persistence. */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(!!s.end()));
+      s.on('error', () => resolve(false));
+    });
+    if (up) return child;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill();
+  throw new Error(`redis-server did not listen on ${port}`);
+}
+
+const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+/** How many clients (other than the one asking) are connected to the Redis on `port`. */
+async function clientCount(port: number): Promise<number> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await client.connect();
+    return String(await client.client('LIST')).trim().split('\n').length - 1;
+  } catch {
+    return 0;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (!running(child)) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  process.kill(child.pid!, 'SIGTERM');
+  await exited;
+}
+
+describe('readiness', () => {
+  let kiln: TestKiln | undefined;
+  let redis: ChildProcess | undefined;
+  let port: number;
+  let connections = 0;
+  after(async () => {
+    // Bring our Redis back and wait until every connection kiln had is back (closing one that is still reconnecting
+    // can hang in ioredis), so kiln can clean its keys up; then stop it for good.
+    if (redis && !running(redis)) {
+      redis = await startRedis(port);
+      for (let i = 0; i < 200 && (await clientCount(port)) < connections; i++) await new Promise((r) => setTimeout(r, 100));
+    }
+    await kiln?.close();
+    if (redis) await stop(redis);
+  });
+
+  it('/healthz answers; /readyz is 200 with everything up and 503 naming Redis once it stops', async () => {
+    port = await freePort();
+    redis = await startRedis(port);
+    kiln = await startTestKiln({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+
+    assert.deepEqual(await (await fetch(`${kiln.url}/healthz`)).json(), { status: 'ok' });
+    const ready = await fetch(`${kiln.url}/readyz`);
+    const readyBody = (await ready.json()) as { status: string; down: string[]; checks: Record<string, { ok: boolean }> };
+    assert.equal(ready.status, 200, JSON.stringify(readyBody));
+    assert.deepEqual(Object.keys(readyBody.checks).sort(), ['database', 'engine', 'redis', 'registry', 's3']);
+    connections = await clientCount(port);
+
+    await stop(redis);
+    const down = await fetch(`${kiln.url}/readyz`);
+    const body = (await down.json()) as { status: string; detail: string; down: string[] };
+    assert.equal(down.status, 503);
+    assert.equal(body.status, 'not ready');
+    assert.deepEqual(body.down, ['redis']);
+    assert.match(body.detail, /^not reachable: redis \(/);
+    assert.equal((await fetch(`${kiln.url}/healthz`)).status, 200, 'the process itself is still up');
+  });
+});
