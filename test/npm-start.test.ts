@@ -77,10 +77,13 @@ describe('npm start', () => {
         void exited.then((code) => reject(new Error(`npm start exited (${code}):\n${output}`)));
       });
       assert.equal(url, `http://localhost:${port}`);
+      // It prints a working token for local use (an admin token kept in the data dir).
+      const token = /export KILN_URL=\S+ KILN_TOKEN=(kiln_\S+)/.exec(output)?.[1];
+      assert.ok(token, `npm start printed no token:\n${output}`);
 
       const script = await readmeExample();
       const result = await new Promise<{ code: number; out: string }>((resolve) => {
-        execFile('bash', ['-euo', 'pipefail', '-c', script], { cwd: dataDir, env: { ...process.env, KILN: url }, timeout: 300_000 }, (err, stdout, stderr) =>
+        execFile('bash', ['-euo', 'pipefail', '-c', script], { cwd: dataDir, env: { ...process.env, KILN_URL: url, KILN_TOKEN: token }, timeout: 300_000 }, (err, stdout, stderr) =>
           resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
         );
       });

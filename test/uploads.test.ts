@@ -22,7 +22,8 @@ function send(target: Target, chunks: Buffer[], opts: { declareLength: boolean; 
       resolve(res.statusCode ?? 0);
     });
     let aborted = false;
-    req.on('error', (err) => resolve(aborted ? 'aborted' : err.message));
+    // A server that refuses mid-body closes the socket: the write may fail (EPIPE) just before its answer is read.
+    req.on('error', (err) => (aborted ? resolve('aborted') : setTimeout(() => resolve(err.message), 500)));
     let i = 0;
     let answered = false;
     req.on('response', () => (answered = true));
