@@ -105,8 +105,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     redis: deps.redis,
     nameSpace: `${deps.config.KILN_QUEUE_PREFIX}:rate-limit:`,
     skipOnError: true,
-    errorResponseBuilder: (_req, ctx) =>
-      new RateLimitedError(`rate limit: at most ${ctx.max} per ${Math.round(Number(ctx.ttl) / 1000) || 60} s for this token; retry in ${ctx.after}`, Math.ceil(Number(ctx.ttl) / 1000)),
+    // Routes that set a limit say what it limits in their own errorResponseBuilder; this is the fallback.
+    errorResponseBuilder: (_req, ctx) => new RateLimitedError(`rate limit reached (${ctx.max} requests); retry in ${ctx.after}`, Math.max(1, Math.ceil(ctx.ttl / 1000))),
   });
 
   const uploadService = createUploadService({

@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { buildStatuses, type BuildRow, type BuildStepRow } from '../core/db/schema/builds.ts';
+import { RateLimitedError } from '../core/errors.ts';
 import { buildSchema, buildSpecSchema, buildSummarySchema, idParams, listLimit, problemSchema } from './api-schemas.ts';
 import type { BuildService } from './build-service.ts';
 
@@ -45,7 +46,13 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
     {
       bodyLimit: 256 * 1024,
       config: {
-        rateLimit: { max: opts.rateLimitPerMinute, timeWindow: 60_000, keyGenerator: (req) => `token:${req.auth.tokenId}` },
+        rateLimit: {
+          max: opts.rateLimitPerMinute,
+          timeWindow: 60_000,
+          keyGenerator: (req) => `token:${req.auth.tokenId}`,
+          errorResponseBuilder: (_req, ctx) =>
+            new RateLimitedError(`this token may create at most ${ctx.max} builds a minute; retry in ${ctx.after}`, Math.max(1, Math.ceil(ctx.ttl / 1000))),
+        },
       },
       schema: {
         operationId: 'createBuild',

@@ -43,7 +43,8 @@ describe('catalog through the API', () => {
 
   it('two builds listing the same components in another order share every component layer', async () => {
     const images: string[] = [];
-    for (const [i, components] of [['openssl@3', 'jdk@17'], ['jdk', 'openssl']].entries()) {
+    // A set no other test file builds, so that concurrent tests cannot touch this engine's cache for it meanwhile.
+    for (const [i, components] of [['openssl@3', 'gcc@11'], ['gcc@11', 'openssl']].entries()) {
       const up = await upload(kiln, Buffer.from(`#!/bin/sh\necho build ${i}\n`));
       const res = await postBuild(kiln, {
         components,
@@ -55,13 +56,13 @@ describe('catalog through the API', () => {
       assert.equal(res.status, 202, JSON.stringify(res.body));
       const build = await waitForBuild(kiln, res.body.id);
       assert.equal(build.status, 'succeeded', build.error ?? '');
-      assert.deepEqual(build.plan.components.map((c) => c.key), ['jdk@17', 'openssl@3']);
+      assert.deepEqual(build.plan.components.map((c) => c.key), ['gcc@11', 'openssl@3']);
       if (i === 1) assert.ok(build.steps.filter((s) => s.component !== 'binary').every((s) => s.cached), JSON.stringify(build.steps));
       images.push(build.imageRef);
     }
     const [a, b] = await Promise.all(images.map(async (ref) => (await kiln.infra.docker.getImage(ref).inspect()).RootFS.Layers ?? []));
     assert.equal(a!.length, b!.length);
-    assert.deepEqual(a!.slice(0, -1), b!.slice(0, -1), 'root, jdk and openssl layers are the same layers');
+    assert.deepEqual(a!.slice(0, -1), b!.slice(0, -1), 'root, gcc and openssl layers are the same layers');
     assert.notEqual(a!.at(-1), b!.at(-1), 'only the binary layer differs');
   });
 });

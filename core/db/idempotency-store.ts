@@ -3,8 +3,7 @@
 import { and, eq } from 'drizzle-orm';
 import { createBuildStore } from './build-store.ts';
 import type { Db } from './database.ts';
-import type { BuildRow } from './schema/builds.ts';
-import type { builds } from './schema/builds.ts';
+import type { BuildRow, builds } from './schema/builds.ts';
 import { idempotencyKeys, type IdempotencyKeyRow } from './schema/webhooks.ts';
 
 export interface IdempotencyClaim {
