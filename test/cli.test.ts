@@ -6,6 +6,7 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { brokenCatalog } from './helpers/catalogs.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
@@ -26,19 +27,6 @@ function kiln(args: string[], env: Record<string, string>, command: string[] = [
     child.stderr.on('data', (c) => (stderr += c));
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-/** The shipped catalog plus a component whose install step cannot succeed. */
-async function brokenCatalog(dir: string): Promise<string> {
-  const catalog = path.join(dir, 'catalog');
-  await cp(path.join(repo, 'base-images'), catalog, { recursive: true });
-  await mkdir(path.join(catalog, 'components/broken'));
-  await writeFile(path.join(catalog, 'components/broken/component.yaml'), 'name: broken\ndescription: cannot install\nrank: 99\ndefault: "1"\n');
-  await writeFile(
-    path.join(catalog, 'components/broken/1.yaml'),
-    'name: broken\nversion: "1"\nroots: [debian-bookworm]\ninstall: {packages: [kiln-no-such-package]}\nsmoke: "false"\ncostEstimateSeconds: 1\n',
-  );
-  return catalog;
 }
 
 describe('kiln CLI', () => {

@@ -3,24 +3,16 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { freePort } from './helpers/ports.ts';
 import { createS3Client } from '../core/blob-store.ts';
 import { dockerClient } from '../core/infrastructure.ts';
 import { deleteRepositories } from './helpers/registry-client.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** The shell between the README's example markers: the test runs exactly what a reader would paste. */
 async function readmeExample(): Promise<string> {

@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { freePort } from './helpers/ports.ts';
 import { postBuild, upload, waitForBuild } from './helpers/api-client.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
@@ -64,14 +65,6 @@ describe('OpenAPI document and metrics', () => {
     assert.equal(await metric(/^kiln_build_duration_seconds_count\{status="succeeded"\} (\d+)$/m), 1);
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** A redis-server of this test's own, on its own port, without persistence. */
 async function startRedis(port: number): Promise<ChildProcess> {

@@ -1,8 +1,12 @@
 // A binary in through REST, a runnable image out in the registry — on the real engine, registry, S3, Redis, and both
 // databases (embedded PGlite and PostgreSQL).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { brokenCatalog } from './helpers/catalogs.ts';
 import { call, getBuild, postBuild, upload, waitForBuild } from './helpers/api-client.ts';
 import { pull, runImage } from './helpers/docker-run.ts';
 import { helloJar } from './helpers/programs.ts';
@@ -70,7 +74,8 @@ for (const db of dbKinds) {
     });
 
     it('a failing component step ends the build failed with the failing command, once, and pushes nothing', async () => {
-      const broken = await startTestKiln({ db, builder: true, env: { KILN_CATALOG_DIR: await brokenCatalog() } });
+      const dir = await mkdtemp(path.join(tmpdir(), 'kiln-broken-'));
+      const broken = await startTestKiln({ db, builder: true, env: { KILN_CATALOG_DIR: await brokenCatalog(dir) } });
       try {
         const up = await upload(broken, jar);
         const res = await postBuild(broken, {
@@ -90,6 +95,7 @@ for (const db of dbKinds) {
         assert.match(logs, /permanent/);
       } finally {
         await broken.close();
+        await rm(dir, { recursive: true, force: true });
       }
     });
 
@@ -127,19 +133,3 @@ for (const db of dbKinds) {
   });
 }
 
-import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-
-/** The shipped catalog plus a component whose install step cannot succeed. */
-async function brokenCatalog(): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'kiln-broken-catalog-'));
-  await cp(path.resolve(import.meta.dirname, '../base-images'), dir, { recursive: true });
-  await mkdir(path.join(dir, 'components/broken'));
-  await writeFile(path.join(dir, 'components/broken/component.yaml'), 'name: broken\ndescription: cannot install\nrank: 99\ndefault: "1"\n');
-  await writeFile(
-    path.join(dir, 'components/broken/1.yaml'),
-    'name: broken\nversion: "1"\nroots: [debian-bookworm]\ninstall: {packages: [kiln-no-such-package]}\nsmoke: "false"\ncostEstimateSeconds: 1\n',
-  );
-  return dir;
-}
