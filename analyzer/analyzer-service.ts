@@ -14,6 +14,7 @@ import { defaultSelectOptions } from './analyzer-settings.ts';
 import { componentCosts } from './component-costs.ts';
 import { decideTemplates, type TemplateDecisions } from './template-decisions.ts';
 import { selectTemplates } from './template-selector.ts';
+import { setKey } from './template-scorer.ts';
 
 export interface AnalyzerDeps {
   catalog: Catalog;
@@ -73,7 +74,7 @@ export function createAnalyzer(deps: AnalyzerDeps) {
       const builtKeys = new Set(
         existing
           .filter((t) => t.status === 'ready' && t.components.every((c) => current.get(c.key) === c.recipeHash))
-          .map((t) => `${t.root}|${t.components.map((c) => c.key).sort().join('+')}`),
+          .map((t) => setKey(t.root, t.components.map((c) => c.key))),
       );
       const selection = selectTemplates(history, costs, {
         ...defaultSelectOptions(),

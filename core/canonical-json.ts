@@ -14,6 +14,11 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
+/** JSON with object keys sorted, so that formatting and key order do not change what it hashes to. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(canonical(value));
+}
+
 export function canonicalHash(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }

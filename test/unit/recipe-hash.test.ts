@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalJson, recipeHash } from '../../core/catalog/recipe-hash.ts';
+import { canonicalJson } from '../../core/canonical-json.ts';
+import { recipeHash } from '../../core/catalog/recipe-hash.ts';
 
 describe('recipe hash', () => {
   const base = { name: 'jdk', version: '17', install: { packages: ['openjdk-17-jdk-headless'] }, env: { JAVA_HOME: '/x' } };
