@@ -8,7 +8,7 @@ import type { Catalog } from '../core/catalog/catalog.ts';
 import type { Config } from '../core/config.ts';
 import type { TemplateStore } from '../core/db/template-store.ts';
 import type { Logger } from '../core/logger.ts';
-import { TEMPLATE_JOB, templateJobId, type TemplateJob } from '../core/queues.ts';
+import { JOB_PRIORITY, TEMPLATE_JOB, templateJobId, type TemplateJob } from '../core/queues.ts';
 import type { RegistryClient } from '../core/registry-client.ts';
 import { defaultSelectOptions } from './analyzer-settings.ts';
 import { componentCosts } from './component-costs.ts';
@@ -35,6 +35,7 @@ export interface AnalyzerDeps {
     | 'KILN_ANALYZER_WINDOW_DAYS'
     | 'KILN_TEMPLATE_GRACE_SECONDS'
     | 'KILN_BUILD_ATTEMPTS'
+    | 'KILN_BUILD_BACKOFF_SECONDS'
   >;
   log: Logger;
   now?: () => Date;
@@ -108,7 +109,8 @@ export function createAnalyzer(deps: AnalyzerDeps) {
         await deps.buildQueue.add(TEMPLATE_JOB, { templateId: id }, {
           jobId: templateJobId(id),
           attempts: deps.config.KILN_BUILD_ATTEMPTS,
-          backoff: { type: 'exponential', delay: 2_000 },
+          priority: JOB_PRIORITY.template,
+          backoff: { type: 'exponential', delay: deps.config.KILN_BUILD_BACKOFF_SECONDS * 1000 },
           removeOnComplete: { age: 24 * 3600 },
           removeOnFail: { age: 7 * 24 * 3600 },
         });

@@ -1,5 +1,6 @@
 // Response and request schemas shared by routes (and so by the OpenAPI document).
 import { z } from 'zod';
+import { buildPriorities } from '../core/build-types.ts';
 
 export const problemSchema = z
   .object({
@@ -21,7 +22,16 @@ export const idParams = z.object({ id: z.string().max(64) });
 export const rawBody = (description: string) => z.custom<unknown>().meta({ type: 'string', format: 'binary', description });
 
 export const uploadSchema = z
-  .object({ id: z.uuid(), sha256: z.string(), size: z.number().int(), filename: z.string().nullable(), createdAt: z.string() })
+  .object({
+    id: z.uuid(),
+    sha256: z.string(),
+    size: z.number().int(),
+    filename: z.string().nullable(),
+    kind: z.enum(['file', 'tar']).describe('file: copied to binaryPath; tar: an archive unpacked into the directory binaryPath'),
+    entries: z.number().int().nullable().describe('tar: how many entries it holds'),
+    unpackedSize: z.number().int().nullable().describe('tar: bytes of tar after gunzip'),
+    createdAt: z.string(),
+  })
   .meta({ id: 'Upload' });
 
 const plannedComponent = z.object({ name: z.string(), version: z.string(), key: z.string(), recipeHash: z.string() });
@@ -40,7 +50,16 @@ export const buildPlanSchema = z.object({
     }),
   ]),
   components: z.array(plannedComponent),
-  binary: z.object({ uploadId: z.string(), sha256: z.string(), size: z.number(), s3Key: z.string(), path: z.string() }),
+  binary: z.object({
+    uploadId: z.string(),
+    sha256: z.string(),
+    size: z.number(),
+    s3Key: z.string(),
+    path: z.string(),
+    kind: z.literal('tar').optional().describe('absent: one file at path; tar: an archive unpacked into the directory path'),
+    entries: z.number().optional(),
+    unpackedSize: z.number().optional(),
+  }),
   entrypoint: z.array(z.string()),
   cmd: z.array(z.string()).optional(),
   env: z.record(z.string(), z.string()),
@@ -52,11 +71,16 @@ export const buildSpecSchema = z
     root: z.string().max(64).default('debian-bookworm').describe('catalog root, e.g. debian-bookworm'),
     components: z.array(z.string().max(100)).max(32).default([]).describe('name or name@version, e.g. ["jdk@17", "openssl"]'),
     uploadId: z.string().max(64).describe('id returned by POST /v1/uploads'),
-    binaryPath: z.string().max(300).describe('absolute path of the binary in the image, e.g. /opt/app/app.jar'),
+    binaryPath: z.string().max(300).describe('absolute path of the binary in the image, e.g. /opt/app/app.jar (for a tar upload: the directory it is unpacked into)'),
     entrypoint: z.array(z.string().max(4096)).max(64).describe('exec form, e.g. ["java", "-jar", "/opt/app/app.jar"]'),
     cmd: z.array(z.string().max(4096)).max(64).optional(),
     env: z.record(z.string().max(128), z.string().max(8192)).optional(),
     image: z.string().max(300).describe('repository:tag, pushed under the registry prefix'),
+    priority: z
+      .enum(buildPriorities)
+      .optional()
+      .describe('interactive (default for REST and the form) starts before every queued ci build; webhooks and the CLI under CI send ci'),
+    timeoutSeconds: z.number().int().min(10).optional().describe('stop the build after this many seconds (default and max: server config)'),
   })
   .meta({ id: 'BuildSpec' });
 
@@ -80,6 +104,7 @@ export const buildSchema = buildSummarySchema
     spec: z.unknown(),
     plan: buildPlanSchema,
     attempts: z.number().int(),
+    queuePosition: z.number().int().nullable().describe('1 = next to start; null unless the build is waiting'),
     steps: z.array(z.object({ component: z.string(), recipeHash: z.string().nullable(), seconds: z.number(), cached: z.boolean() })),
   })
   .meta({ id: 'Build' });

@@ -1,5 +1,5 @@
 // Builds the api as a fastify instance from its dependencies; listening and shutdown belong to the start file.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -9,6 +9,7 @@ import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { createTokenService } from '../core/auth/token-service.ts';
 import type { BlobStore } from '../core/blob-store.ts';
+import { createBuildLog } from '../core/build-log.ts';
 import type { Catalog } from '../core/catalog/catalog.ts';
 import type { Config } from '../core/config.ts';
 import { createBuildStore } from '../core/db/build-store.ts';
@@ -29,7 +30,8 @@ import { buildRoutes } from './build-routes.ts';
 import { componentRoutes } from './component-routes.ts';
 import { createBuildService } from './build-service.ts';
 import { installAuth, PROJECT_HEADER } from './auth.ts';
-import { installErrorHandler } from './error-handler.ts';
+import { installErrorHandler, problemType } from './error-handler.ts';
+import { installInputHygiene } from './input-hygiene.ts';
 import { createMetrics } from './metrics.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { projectRoutes } from './project-routes.ts';
@@ -39,6 +41,7 @@ import { checkRouteDocumented, type RouteEntry } from './route-table.ts';
 import { uploadRoutes } from './upload-routes.ts';
 import { createUploadService } from './upload-service.ts';
 import { webhookRoutes } from './webhook-routes.ts';
+import { webRoutes } from './web-routes.ts';
 import { createWebhookService } from './webhook-service.ts';
 
 export interface ApiDeps {
@@ -69,10 +72,27 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // Request ids go into every problem response, so a user can quote one.
     genReqId: () => crypto.randomUUID(),
     bodyLimit: 1024 * 1024,
+    // A URL that does not decode never reaches a route or the error handler: answer it as a problem too.
+    frameworkErrors: (err, req, rawReply) => {
+      const reply = rawReply as unknown as FastifyReply;
+      void reply
+        .code(400)
+        .type('application/problem+json')
+        .send({
+          type: problemType('bad-url'),
+          title: 'Bad Request',
+          status: 400,
+          detail: err.message,
+          requestId: req.id,
+          problems: [{ field: 'url', message: 'is not a valid URL (bad percent-encoding or characters)' }],
+        });
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  // Before any route: strict UTF-8 JSON, and no NUL or lone surrogate in any string (Postgres refuses both).
+  installInputHygiene(app);
   const routeTable: RouteEntry[] = [];
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (route) => {
@@ -122,7 +142,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     uploads,
     idempotency,
     queue: deps.buildQueue,
-    blobs: deps.blobs,
+    logs: createBuildLog({ redis: deps.redis, blobs: deps.blobs, prefix: deps.config.KILN_QUEUE_PREFIX }),
+    redis: deps.redis,
     config: deps.config,
     log: deps.log,
   });
@@ -148,5 +169,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const templates = createTemplateStore(deps.db);
   await app.register(templateRoutes, { templates });
   await app.register(analyzerRoutes, { templates, analyzerQueue: deps.analyzerQueue, analyzerEvents: deps.analyzerEvents });
+  await app.register(webRoutes);
   return app;
 }

@@ -14,6 +14,7 @@ import type { TokenService } from '../core/auth/token-service.ts';
 import { bearerToken } from '../core/auth/api-token.ts';
 import type { ProjectStore } from '../core/db/project-store.ts';
 import { ForbiddenError, NotFoundError, UnauthorizedError } from '../core/errors.ts';
+import { atField } from './error-handler.ts';
 
 export interface Caller {
   /** The project the request acts in. */
@@ -61,21 +62,23 @@ export function installAuth(app: FastifyInstance, deps: { tokens: Pick<TokenServ
     const mode = authModeOf(req);
     if (mode === 'public') return;
     const token = bearerToken(req.headers.authorization);
-    if (!token) throw new UnauthorizedError('missing token: send `Authorization: Bearer <token>`');
-    const identity = await deps.tokens.authenticate(token);
-    if (mode === 'admin' && !identity.admin) throw new ForbiddenError('this route needs an admin token');
+    if (!token) throw atField(new UnauthorizedError('missing token: send `Authorization: Bearer <token>`'), 'authorization');
+    const identity = await deps.tokens.authenticate(token).catch((err: unknown) => {
+      throw err instanceof UnauthorizedError ? atField(err, 'authorization') : err;
+    });
+    if (mode === 'admin' && !identity.admin) throw atField(new ForbiddenError('this route needs an admin token'), 'authorization');
 
     const named = req.headers[PROJECT_HEADER];
     const requested = typeof named === 'string' && named !== '' ? named : undefined;
     let project: string;
     if (identity.project !== null) {
       if (requested !== undefined && requested !== identity.project) {
-        throw new ForbiddenError(`this token belongs to project "${identity.project}" and cannot act in "${requested}"`);
+        throw atField(new ForbiddenError(`this token belongs to project "${identity.project}" and cannot act in "${requested}"`), PROJECT_HEADER);
       }
       project = identity.project;
     } else {
       project = requested ?? DEFAULT_PROJECT;
-      if (requested !== undefined && !(await deps.projects.getProject(project))) throw new NotFoundError(`no project "${project}"`);
+      if (requested !== undefined && !(await deps.projects.getProject(project))) throw atField(new NotFoundError(`no project "${project}"`), PROJECT_HEADER);
     }
     (req as WithCaller)[callerKey] = { project, admin: identity.admin, tokenId: identity.tokenId };
   });

@@ -24,11 +24,12 @@ export const buildSummaryView = (b: BuildRow) => ({
   finishedAt: iso(b.finishedAt),
 });
 
-export const buildView = (b: BuildRow, steps: BuildStepRow[]) => ({
+export const buildView = (b: BuildRow, steps: BuildStepRow[], queuePosition: number | null) => ({
   ...buildSummaryView(b),
   spec: b.spec,
   plan: b.plan,
   attempts: b.attempts,
+  queuePosition,
   steps: steps.map((s) => ({ component: s.component, recipeHash: s.recipeHash, seconds: s.seconds, cached: s.cached })),
 });
 
@@ -40,6 +41,11 @@ export interface BuildRoutesOptions {
 
 export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, opts) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  // Open log streams end when the api closes; otherwise a follower of a long build would hold the shutdown.
+  const followers = new Set<AbortController>();
+  app.addHook('preClose', async () => {
+    for (const f of followers) f.abort();
+  });
 
   r.post(
     '/v1/builds',
@@ -118,16 +124,16 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
     async (req, reply) => {
       const wait = Math.min(req.query.wait ?? 0, MAX_WAIT_SECONDS);
       if (wait === 0) {
-        const { build, steps } = await opts.builds.get(req.auth.project, req.params.id);
-        return buildView(build, steps);
+        const { build, steps, queuePosition } = await opts.builds.get(req.auth.project, req.params.id);
+        return buildView(build, steps, queuePosition);
       }
       // Stop waiting for a client that went away: its socket closes before we answered.
       const left = new AbortController();
       const onClose = () => left.abort();
       reply.raw.once('close', onClose);
       try {
-        const { build, steps } = await opts.builds.waitForEnd(req.auth.project, req.params.id, wait, left.signal);
-        return buildView(build, steps);
+        const { build, steps, queuePosition } = await opts.builds.waitForEnd(req.auth.project, req.params.id, wait, left.signal);
+        return buildView(build, steps, queuePosition);
       } finally {
         reply.raw.off('close', onClose);
       }
@@ -139,16 +145,93 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
     {
       schema: {
         operationId: 'getBuildLogs',
-        summary: "A build's log (complete once the build has ended)",
-        description: 'Plain text; the `x-kiln-build-status` header carries the build status at the time of reading.',
+        summary: "A build's log: plain text, or followed live as Server-Sent Events",
+        description:
+          'Plain text by default: the log so far (complete once the build has ended); the `x-kiln-build-status` header ' +
+          'carries the status at the time of reading. With `Accept: text/event-stream` the log is followed live: ' +
+          '`event: log` with `data: {"text": "..."}` as the build writes it (from the start, or after `Last-Event-ID`), ' +
+          'then one `event: end` with `data: {"status": "..."}` when the build ends, and the stream closes. ' +
+          'The text of all `log` events equals the plain-text log after the end.',
         tags: ['builds'],
         params: idParams,
-        response: { 200: z.string(), 401: problemSchema, 404: problemSchema },
+        headers: z.looseObject({ 'last-event-id': z.string().max(64).regex(/^\d+-\d+$/, 'a stream id such as 1700000000000-0').optional() }),
+        response: {
+          200: z.string().describe('text/plain, or text/event-stream when asked for'),
+          400: problemSchema,
+          401: problemSchema,
+          404: problemSchema,
+        },
       },
     },
     async (req, reply) => {
-      const { status, text } = await opts.builds.log(req.auth.project, req.params.id);
-      return reply.header('x-kiln-build-status', status).type('text/plain; charset=utf-8').send(text);
+      if (!req.headers.accept?.includes('text/event-stream')) {
+        const { status, text } = await opts.builds.log(req.auth.project, req.params.id);
+        return reply.header('x-kiln-build-status', status).type('text/plain; charset=utf-8').send(text);
+      }
+      const left = new AbortController();
+      followers.add(left);
+      left.signal.addEventListener('abort', () => followers.delete(left), { once: true });
+      const events = await opts.builds.followLog(req.auth.project, req.params.id, {
+        signal: left.signal,
+        ...(req.headers['last-event-id'] ? { fromId: req.headers['last-event-id'] } : {}),
+      });
+      // From here on the answer is a stream we write ourselves; errors can no longer become a problem response.
+      void reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+      reply.raw.flushHeaders();
+      reply.raw.once('close', () => left.abort());
+      // A comment every 15 s keeps proxies from closing a quiet stream (a long apt-get step prints nothing).
+      const keepAlive = setInterval(() => reply.raw.write(': keep-alive\n\n'), 15_000);
+      try {
+        for await (const ev of events) {
+          // data is JSON, so a chunk's newlines cannot end the event early.
+          const payload = 'end' in ev ? `event: end\ndata: ${JSON.stringify({ status: ev.end })}` : `event: log\ndata: ${JSON.stringify({ text: ev.text })}`;
+          reply.raw.write(`id: ${ev.id}\n${payload}\n\n`);
+        }
+      } catch (err) {
+        req.log.warn({ err }, 'log stream ended early');
+        reply.raw.write(`event: error\ndata: ${JSON.stringify({ detail: 'the log stream broke off; reconnect with Last-Event-ID' })}\n\n`);
+      } finally {
+        clearInterval(keepAlive);
+        followers.delete(left);
+        reply.raw.end();
+      }
     },
+  );
+
+  r.post(
+    '/v1/builds/:id/cancel',
+    {
+      schema: {
+        operationId: 'cancelBuild',
+        summary: 'Cancel a queued or running build',
+        description:
+          'A queued build ends `canceled` at once. A running build answers `running`: its builder stops the engine\'s ' +
+          'build (removing what it left) within a few seconds and the build ends `canceled`, with nothing pushed — unless ' +
+          'the push had already completed, in which case the build ends `succeeded`. An ended build is 409.',
+        tags: ['builds'],
+        params: idParams,
+        response: { 202: buildSummarySchema, 401: problemSchema, 404: problemSchema, 409: problemSchema },
+      },
+    },
+    async (req, reply) => reply.code(202).send(buildSummaryView(await opts.builds.cancel(req.auth.project, req.params.id))),
+  );
+
+  r.get(
+    '/v1/queue',
+    {
+      schema: {
+        operationId: 'getQueue',
+        summary: 'How busy the builders are',
+        description:
+          'Counts over the whole installation (builders are shared): builds (and template builds) waiting, running, and ' +
+          'waiting to be retried. A queued build\'s own place is `queuePosition` in GET /v1/builds/:id. Order: every ' +
+          'waiting `interactive` build starts before any waiting `ci` build; template builds come last; first come, first ' +
+          'served within each.',
+        tags: ['builds'],
+        response: { 200: z.object({ waiting: z.number().int(), active: z.number().int(), retrying: z.number().int() }), 401: problemSchema },
+      },
+    },
+    async () => opts.builds.queueCounts(),
   );
 };

@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
-import type { BlobStore } from '../core/blob-store.ts';
-import { buildLogKey } from '../core/build-log.ts';
+import type { Redis } from 'ioredis';
+import type { BuildLog, LogEvent } from '../core/build-log.ts';
 import { planBuild } from '../core/build-planner.ts';
 import type { BuildSpec } from '../core/build-types.ts';
 import { canonicalHash } from '../core/canonical-json.ts';
@@ -17,16 +17,27 @@ import type { IdempotencyKeyRow } from '../core/db/schema/webhooks.ts';
 import type { UploadStore } from '../core/db/upload-store.ts';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { BUILD_JOB, buildJobOptions, type BuildJob } from '../core/queues.ts';
+import { BUILD_JOB, buildJobOptions, cancelKey, type BuildJob } from '../core/queues.ts';
 
 export interface BuildServiceDeps {
   catalog: Catalog;
   builds: BuildStore;
   uploads: Pick<UploadStore, 'get'>;
   idempotency: IdempotencyStore;
-  queue: Pick<Queue<BuildJob>, 'add'>;
-  blobs: Pick<BlobStore, 'getText'>;
-  config: Pick<Config, 'REGISTRY_HOST' | 'REGISTRY_PREFIX' | 'KILN_ROOT_IMAGE_PREFIX' | 'KILN_BUILD_ATTEMPTS'>;
+  queue: Pick<Queue<BuildJob>, 'add' | 'remove' | 'getJobCounts' | 'keys'>;
+  logs: Pick<BuildLog, 'text' | 'follow' | 'writer' | 'finish'>;
+  /** Producer connection: cancel requests are flags next to the queue, which builders look at while they run. */
+  redis: Pick<Redis, 'set' | 'zrank' | 'llen'>;
+  config: Pick<
+    Config,
+    | 'REGISTRY_HOST'
+    | 'REGISTRY_PREFIX'
+    | 'KILN_ROOT_IMAGE_PREFIX'
+    | 'KILN_BUILD_ATTEMPTS'
+    | 'KILN_BUILD_BACKOFF_SECONDS'
+    | 'KILN_BUILD_TIMEOUT_MAX_SECONDS'
+    | 'KILN_QUEUE_PREFIX'
+  >;
   log: Logger;
   /** How often a waiting request looks at the build again. */
   waitPollMs?: number;
@@ -37,6 +48,19 @@ export const endedStatuses: readonly BuildStatus[] = ['succeeded', 'failed', 'ca
 
 export function createBuildService(deps: BuildServiceDeps) {
   const pollMs = deps.waitPollMs ?? 500;
+
+  /**
+   * 1 = the next build any builder takes. BullMQ takes its `wait` list first (jobs without priority), then the
+   * `prioritized` set in order; builds always have a priority, so their place is the wait list's length + their rank.
+   * Null when the build is not waiting (running, ended, or delayed for a retry).
+   */
+  const queuePosition = async (build: BuildRow): Promise<number | null> => {
+    if (build.status !== 'queued') return null;
+    const { prioritized, wait } = deps.queue.keys;
+    if (!prioritized || !wait) return null;
+    const [rank, waiting] = await Promise.all([deps.redis.zrank(prioritized, build.id), deps.redis.llen(wait)]);
+    return rank === null ? null : waiting + rank + 1;
+  };
 
   const get = async (project: string, id: string) => {
     const build = uuidPattern.test(id) ? await deps.builds.get(id, project) : undefined;
@@ -63,13 +87,25 @@ export function createBuildService(deps: BuildServiceDeps) {
       project,
       rootImagePrefix: deps.config.KILN_ROOT_IMAGE_PREFIX,
     });
-    if (!result.ok) throw new ValidationError(result.problems);
+    const problems = result.ok ? [] : [...result.problems];
+    if (spec.timeoutSeconds !== undefined && spec.timeoutSeconds > deps.config.KILN_BUILD_TIMEOUT_MAX_SECONDS) {
+      problems.push({ field: 'timeoutSeconds', message: `must be at most ${deps.config.KILN_BUILD_TIMEOUT_MAX_SECONDS} (this server's maximum)` });
+    }
+    if (!result.ok || problems.length > 0) throw new ValidationError(problems);
     return result.plan;
   };
 
   const enqueue = async (build: BuildRow, idempotencyKey: string | undefined) => {
     try {
-      await deps.queue.add(BUILD_JOB, { buildId: build.id }, buildJobOptions(build.id, deps.config.KILN_BUILD_ATTEMPTS));
+      await deps.queue.add(
+        BUILD_JOB,
+        { buildId: build.id },
+        buildJobOptions(build.id, {
+          attempts: deps.config.KILN_BUILD_ATTEMPTS,
+          backoffSeconds: deps.config.KILN_BUILD_BACKOFF_SECONDS,
+          priority: build.spec.priority ?? 'interactive',
+        }),
+      );
     } catch (err) {
       // A row without a job would sit in `queued` forever: end it, free the key, and tell the caller to try again.
       deps.log.error({ err, buildId: build.id }, 'could not enqueue build');
@@ -114,7 +150,7 @@ export function createBuildService(deps: BuildServiceDeps) {
 
     async get(project: string, id: string) {
       const build = await get(project, id);
-      return { build, steps: await deps.builds.steps(id) };
+      return { build, steps: await deps.builds.steps(id), queuePosition: await queuePosition(build) };
     },
 
     /**
@@ -132,7 +168,7 @@ export function createBuildService(deps: BuildServiceDeps) {
         }
         build = await get(project, id);
       }
-      return { build, steps: await deps.builds.steps(id) };
+      return { build, steps: await deps.builds.steps(id), queuePosition: await queuePosition(build) };
     },
 
     async list(project: string, opts: { status?: BuildStatus; limit: number }) {
@@ -141,7 +177,48 @@ export function createBuildService(deps: BuildServiceDeps) {
 
     async log(project: string, id: string): Promise<{ status: string; text: string }> {
       const build = await get(project, id);
-      return { status: build.status, text: (await deps.blobs.getText(buildLogKey(id))) ?? '' };
+      return { status: build.status, text: await deps.logs.text(id) };
+    },
+
+    /** Follows a build's log live (see BuildLog.follow); checks the build is the caller's first. */
+    async followLog(project: string, id: string, opts: { fromId?: string; signal: AbortSignal }): Promise<AsyncGenerator<LogEvent>> {
+      await get(project, id);
+      return deps.logs.follow(id, {
+        ...opts,
+        ended: async () => {
+          const b = await deps.builds.get(id);
+          return b && endedStatuses.includes(b.status) ? b.status : undefined;
+        },
+      });
+    },
+
+    /**
+     * Cancels a build. A queued one ends `canceled` at once and leaves the queue; a running one is flagged, and its
+     * builder stops the engine's build within about a second and records `canceled`. An ended build is a conflict.
+     */
+    async cancel(project: string, id: string): Promise<BuildRow> {
+      const build = await get(project, id);
+      if (endedStatuses.includes(build.status)) throw new ConflictError(`build ${id} already ended (${build.status}); there is nothing to cancel`);
+      if (await deps.builds.cancelQueued(id)) {
+        // If a builder took the job meanwhile, it finds the build canceled and does nothing; remove() is tidiness.
+        await deps.queue.remove(id).catch((err: unknown) => deps.log.warn({ err, buildId: id }, 'could not remove a canceled job'));
+        const out = deps.logs.writer(id);
+        out.append('kiln: canceled before it started\n');
+        await out.flush();
+        await deps.logs.finish(id, 'canceled');
+        deps.log.info({ buildId: id, project }, 'queued build canceled');
+        return get(project, id);
+      }
+      // Running (or just started): the flag outlives this request; the builder polls it.
+      await deps.redis.set(cancelKey(deps.config.KILN_QUEUE_PREFIX, id), '1', 'EX', 7 * 24 * 3600);
+      deps.log.info({ buildId: id, project }, 'cancel requested for a running build');
+      return get(project, id);
+    },
+
+    /** Builds waiting and running across every project (the queue is shared), and template builds. */
+    async queueCounts() {
+      const c = await deps.queue.getJobCounts('wait', 'prioritized', 'active', 'delayed');
+      return { waiting: (c.wait ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, retrying: c.delayed ?? 0 };
     },
   };
 }

@@ -34,21 +34,67 @@ const titles: Record<number, string> = {
 
 export const problemType = (kind: string) => `urn:kiln:problem:${kind}`;
 
+const fieldKey = Symbol('kiln.field');
+
+/** Marks an error with the request field at fault (a header, a parameter), so its problem names it. */
+export function atField<E extends Error>(err: E, field: string): E {
+  return Object.assign(err, { [fieldKey]: field });
+}
+
+/** fastify's own client errors, by code: which part of the request is at fault. */
+const fastifyFields: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'content-type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'content-length',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'body',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'body',
+  FST_ERR_CTP_INVALID_CONTENT_TYPE: 'content-type',
+};
+
+/**
+ * The field a refusal without a list of problems is about: marked by whoever threw it, else what the status and
+ * route imply (a 413 is about the body; a 404 on /…/:id is about the id).
+ */
+function faultyField(err: FastifyError, status: number, params: unknown): string | undefined {
+  const marked = (err as { [fieldKey]?: string })[fieldKey];
+  if (marked) return marked;
+  if (err.code && fastifyFields[err.code]) return fastifyFields[err.code];
+  if (status === 413) return 'body';
+  if (status === 404 && params && typeof params === 'object' && 'id' in params) return 'id';
+  return undefined;
+}
+
+/** Postgres refused a value's text: character_not_in_repertoire (NUL, bad UTF-8) or untranslatable_character. */
+function isUnstorableText(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === '22021' || code === '22P05') return true;
+  }
+  return false;
+}
+
 /** Schema failures from the zod type provider, as field + message pairs. */
 function schemaProblems(err: FastifyError & { validation?: unknown[]; validationContext?: string }): Problem[] {
-  return (err.validation ?? []).map((v) => {
-    const issue = v as { instancePath?: string; message?: string };
+  return (err.validation ?? []).flatMap((v) => {
+    const issue = v as { instancePath?: string; message?: string; keyword?: string; params?: { keys?: unknown } };
     const at = (issue.instancePath ?? '').replace(/^\//, '').replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.');
-    return { field: at || (err.validationContext ?? 'body'), message: issue.message ?? 'is invalid' };
+    // An unknown key is the field at fault itself, not the object that holds it.
+    const keys = issue.keyword === 'unrecognized_keys' && Array.isArray(issue.params?.keys) ? (issue.params.keys as unknown[]).map(String) : [];
+    if (keys.length > 0) return keys.map((k) => ({ field: at ? `${at}.${k}` : k, message: 'is not a known field' }));
+    return [{ field: at || (err.validationContext ?? 'body'), message: issue.message ?? 'is invalid' }];
   });
 }
 
+/**
+ * Maps every error to problem+json (the input hygiene's refusals included).
+ */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
+    const detail = `no route ${req.method} ${req.url.split('?')[0]}`;
     void reply
       .code(404)
       .type('application/problem+json')
-      .send({ type: problemType('not-found'), title: 'Not Found', status: 404, detail: `no route ${req.method} ${req.url.split('?')[0]}`, requestId: req.id });
+      .send({ type: problemType('not-found'), title: 'Not Found', status: 404, detail, requestId: req.id, problems: [{ field: 'url', message: detail }] });
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -73,13 +119,25 @@ export function installErrorHandler(app: FastifyInstance): void {
       status = err.statusCode;
       kind = err.code ? err.code.toLowerCase().replace(/^fst_err_/, '').replace(/_/g, '-') : 'bad-request';
       detail = err.message;
+    } else if (isUnstorableText(err)) {
+      // A safety net behind input hygiene: text that reached the database from a path the hygiene does not see
+      // (a signed webhook payload) is still the request's fault, not the server's.
+      status = 400;
+      kind = 'validation';
+      detail = 'the request holds text that cannot be stored (a NUL character or invalid Unicode)';
+      problems = [{ field: 'body', message: detail }];
     } else {
       status = 500;
       kind = 'internal';
       detail = `internal error; quote request id ${req.id} when reporting it`;
     }
-    // The client may still be sending a body we refused: close the connection rather than read the rest.
-    if (status === 413) void reply.header('connection', 'close');
+    if (status < 500 && !problems) {
+      const field = faultyField(err, status, req.params);
+      if (field) problems = [{ field, message: detail }];
+    }
+    // The client may still be sending a body we refused (too large, a refused archive): close the connection rather
+    // than read the rest.
+    if (status === 413 || !req.raw.complete) void reply.header('connection', 'close');
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ status, kind, detail }, 'request refused');
     void reply

@@ -1,4 +1,4 @@
-// GET /v1/templates and GET /v1/stats: what each template is, and what templates saved.
+// GET /v1/templates, GET /v1/stats and GET /v1/stats/daily: what each template is, and what templates saved.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -70,6 +70,23 @@ const statsSchema = z
   })
   .meta({ id: 'TemplateStats' });
 
+const dailyStatsSchema = z
+  .object({
+    days: z.array(
+      z.object({
+        day: z.string().describe('UTC date, YYYY-MM-DD'),
+        builds: z.number().int().describe('succeeded builds that finished that day'),
+        buildsWithTemplate: z.number().int(),
+        secondsSaved: z.number().describe('install seconds templates spared that day'),
+        medianSecondsWithTemplate: z.number().nullable().describe('build duration (started → finished); null without such builds'),
+        medianSecondsWithout: z.number().nullable(),
+        meanSecondsWithTemplate: z.number().nullable(),
+        meanSecondsWithout: z.number().nullable(),
+      }),
+    ),
+  })
+  .meta({ id: 'DailyTemplateStats' });
+
 export const templateRoutes: FastifyPluginAsync<{ templates: TemplateStore }> = async (app, opts) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
@@ -101,5 +118,20 @@ export const templateRoutes: FastifyPluginAsync<{ templates: TemplateStore }> = 
       const since = new Date(Date.now() - req.query.windowDays * 86400_000);
       return templateStats(await opts.templates.finishedBuilds(since), req.query.windowDays);
     },
+  );
+
+  r.get(
+    '/v1/stats/daily',
+    {
+      schema: {
+        operationId: 'getDailyTemplateStats',
+        summary: 'Per UTC day: time templates saved, and build duration with and without a template',
+        description: 'The last `days` days, today included, oldest first; days without builds are present with zeros and nulls.',
+        tags: ['templates'],
+        querystring: z.object({ days: z.coerce.number().int().min(1).max(365).default(30) }),
+        response: { 200: dailyStatsSchema, 400: problemSchema },
+      },
+    },
+    async (req) => ({ days: await opts.templates.dailyBuildStats(req.query.days) }),
   );
 };

@@ -1,4 +1,4 @@
-// POST /v1/uploads (raw body, streamed), GET /v1/uploads (list) and GET /v1/uploads/:id, scoped to req.auth.project.
+// POST /v1/uploads (raw body, streamed; a file or a tar archive), GET /v1/uploads (list) and GET /v1/uploads/:id, scoped to req.auth.project.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Readable } from 'node:stream';
@@ -7,9 +7,31 @@ import type { UploadRow } from '../core/db/schema/uploads.ts';
 import { idParams, listLimit, problemSchema, rawBody, uploadSchema } from './api-schemas.ts';
 import type { UploadService } from './upload-service.ts';
 
-const view = (u: UploadRow) => ({ id: u.id, sha256: u.sha256, size: u.size, filename: u.filename, createdAt: u.createdAt.toISOString() });
+const view = (u: UploadRow) => ({
+  id: u.id,
+  sha256: u.sha256,
+  size: u.size,
+  filename: u.filename,
+  kind: u.kind,
+  entries: u.entries,
+  unpackedSize: u.unpackedSize,
+  createdAt: u.createdAt.toISOString(),
+});
 
-export const uploadRoutes: FastifyPluginAsync<{ uploads: UploadService; limitBytes: number }> = async (app, opts) => {
+/** Media types that mean "this body is a tar archive" without `?archive=tar`. */
+const archiveTypes = new Set(['application/x-tar', 'application/tar', 'application/gzip', 'application/x-gzip', 'application/x-compressed-tar']);
+const mediaType = (header: string | undefined) => (header ?? '').split(';')[0]!.trim().toLowerCase();
+
+// The filename is only kept and shown, but it is stored: no control characters (Postgres refuses NUL outright).
+const filenameSchema = z
+  .string()
+  .max(255)
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
+  .optional()
+  .describe('your name for the file; informational only');
+
+export const uploadRoutes: FastifyPluginAsync<{ uploads: UploadService; limitBytes: number }> = async (app, options) => {
+  const opts = { ...options, archiveLimits: options.uploads.archiveLimits };
   const r = app.withTypeProvider<ZodTypeProvider>();
   // The body is the file itself, whatever its type: hand the raw stream to the service instead of parsing it.
   r.removeAllContentTypeParsers();
@@ -20,20 +42,32 @@ export const uploadRoutes: FastifyPluginAsync<{ uploads: UploadService; limitByt
     {
       schema: {
         operationId: 'createUpload',
-        summary: 'Upload a binary (the request body is the file)',
-        description: `Streamed to S3 while hashed; the same bytes twice are one upload. Larger than ${opts.limitBytes} bytes: 413, nothing kept.`,
+        summary: 'Upload a binary or a tar archive (the request body is the file)',
+        description:
+          `Streamed to S3 while hashed; the same bytes twice are one upload. Larger than ${opts.limitBytes} bytes: 413, nothing kept.\n\n` +
+          'With `?archive=tar` (or `Content-Type: application/x-tar` / `application/gzip`) the body is a tar archive, gzipped ' +
+          'or not, and a build unpacks it into the directory `binaryPath`. Every entry is checked while it streams: an ' +
+          'absolute name, a `..` segment, a symlink or hardlink pointing outside the archive, an entry written through a ' +
+          'symlink, a device or fifo, or a duplicate name gets 400 naming the entry (`body.entries[i]`). More than ' +
+          `${opts.archiveLimits.maxEntries} entries or more than ${opts.archiveLimits.maxUnpackedBytes} bytes unpacked (a tar ` +
+          'or gzip bomb): 413. A refused archive leaves nothing behind.',
         tags: ['uploads'],
-        consumes: ['application/octet-stream'],
-        querystring: z.object({ filename: z.string().max(255).optional() }),
+        consumes: ['application/octet-stream', 'application/x-tar', 'application/gzip'],
+        querystring: z.object({
+          filename: filenameSchema,
+          archive: z.enum(['tar']).optional().describe('`tar`: the body is a tar archive (gzip is detected), unpacked into binaryPath by builds'),
+        }),
         body: rawBody('the file'),
         response: { 201: uploadSchema, 400: problemSchema, 401: problemSchema, 413: problemSchema },
       },
     },
     async (req, reply) => {
       const length = req.headers['content-length'];
+      const archive = req.query.archive === 'tar' || archiveTypes.has(mediaType(req.headers['content-type']));
       const upload = await opts.uploads.upload({
         project: req.auth.project,
         body: req.body as Readable,
+        kind: archive ? 'tar' : 'file',
         ...(length !== undefined ? { declaredLength: Number(length) } : {}),
         ...(req.query.filename !== undefined ? { filename: req.query.filename } : {}),
       });

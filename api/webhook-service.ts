@@ -25,7 +25,8 @@ export type DeliveryOutcome = { started: false; detail: string } | { started: tr
 /** The spec a delivery builds: the definition, with the commit id as the image tag. */
 export const specFor = (definition: BuildDefinition, tag: string) => {
   const { repository, ...rest } = definition;
-  return { ...rest, image: `${repository}:${tag}` };
+  // A push is CI: it queues behind every interactive build unless the definition says otherwise.
+  return { ...rest, image: `${repository}:${tag}`, priority: rest.priority ?? ('ci' as const) };
 };
 
 /** GitHub sends JSON, or (if so configured) a form with the JSON in `payload`; both are signed as sent. */

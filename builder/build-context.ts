@@ -1,22 +1,103 @@
-// The build context as a tar stream: the Dockerfile, install scripts, and the binary streamed from S3 (never buffered).
-import type { Readable } from 'node:stream';
-import { pack as tarPack } from 'tar-stream';
-import { BINARY_CONTEXT_PATH, type RenderedBuild } from './dockerfile-render.ts';
+// The build context as a tar stream: the Dockerfile, install scripts, and the upload streamed from S3 (never
+// buffered) — one file under `binary`, or an archive's entries, checked again and re-packed under `archive/`.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pack as tarPack, type Pack } from 'tar-stream';
+import { inspectArchive, type ArchiveEntry } from '../core/tar-archive.ts';
+import { ARCHIVE_CONTEXT_PATH, BINARY_CONTEXT_PATH, type RenderedBuild } from './dockerfile-render.ts';
 
-/** `binary` absent: a template build, which has nothing of a user's. */
-export function buildContext(rendered: RenderedBuild, binary?: { stream: Readable; size: number }): Readable {
+export interface ContextUpload {
+  stream: Readable;
+  size: number;
+  /** When given, the bytes must hash to it (S3 serves what was uploaded, or the build stops). */
+  sha256?: string;
+  /** `tar`: re-pack the archive's entries under `archive/`; the plan recorded how many and how large. */
+  kind?: 'tar';
+  entries?: number;
+  unpackedSize?: number;
+}
+
+type EntryHeader = Parameters<Pack['entry']>[0];
+
+/** The stream's bytes, failing at the end unless they are exactly the ones uploaded. */
+async function* verified(upload: ContextUpload): AsyncGenerator<Buffer> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of upload.stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    hash.update(chunk);
+    yield chunk;
+  }
+  const sha256 = hash.digest('hex');
+  if (size !== upload.size || (upload.sha256 !== undefined && sha256 !== upload.sha256)) {
+    throw new Error(`the upload read back from S3 is not the one uploaded (${size} bytes, sha256 ${sha256})`);
+  }
+}
+
+function writeEntry(pack: Pack, header: EntryHeader, content?: AsyncIterable<Buffer>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    if (!content) return;
+    void (async () => {
+      try {
+        for await (const chunk of content) if (!entry.write(chunk)) await new Promise<void>((r) => entry.once('drain', () => r()));
+        entry.end(undefined);
+      } catch (err) {
+        entry.destroy(err as Error);
+        reject(err);
+      }
+    })();
+  });
+}
+
+/**
+ * An archive entry as it goes into the context: under `archive/`, owned by root, without setuid/setgid/sticky bits.
+ * Hardlinks point at the re-packed path of their file; symlinks keep their (relative, checked) target.
+ */
+function contextHeader(e: ArchiveEntry, mtime: Date): EntryHeader {
+  const name = `${ARCHIVE_CONTEXT_PATH}/${e.path}`;
+  const base = { name, mode: e.mode & 0o777, mtime: e.mtime ?? mtime, uid: 0, gid: 0 };
+  switch (e.type) {
+    case 'file':
+      return { ...base, type: 'file', size: e.size };
+    case 'directory':
+      return { ...base, type: 'directory' };
+    case 'symlink':
+      return { ...base, type: 'symlink', linkname: e.linkname!, mode: 0o777 };
+    case 'link':
+      return { ...base, type: 'link', linkname: `${ARCHIVE_CONTEXT_PATH}/${e.linkname!}` };
+  }
+}
+
+async function packArchive(pack: Pack, upload: ContextUpload, mtime: Date): Promise<void> {
+  await writeEntry(pack, { name: `${ARCHIVE_CONTEXT_PATH}/`, type: 'directory', mode: 0o755, mtime });
+  // The engine chmods a hardlink with its own header's mode, and so the file it shares an inode with: a hardlink
+  // must carry its file's mode, whatever the archive said.
+  const fileModes = new Map<string, number>();
+  // The api checked this archive entry by entry when it was uploaded; check again while re-packing (the rules live
+  // in one place), within what the upload was measured to hold.
+  await inspectArchive(
+    verified(upload),
+    { maxEntries: upload.entries ?? 0, maxUnpackedBytes: upload.unpackedSize ?? 0 },
+    (entry, content) => {
+      if (entry.type === 'file') fileModes.set(entry.path, entry.mode);
+      const e = entry.type === 'link' ? { ...entry, mode: fileModes.get(entry.linkname!) ?? 0o644 } : entry;
+      return writeEntry(pack, contextHeader(e, mtime), entry.type === 'file' ? content : undefined);
+    },
+  );
+}
+
+/** `upload` absent: a template build, which has nothing of a user's. */
+export function buildContext(rendered: RenderedBuild, upload?: ContextUpload): Readable {
   const pack = tarPack();
   const mtime = new Date(0); // fixed, so identical inputs make identical contexts (and cache keys)
   void (async () => {
     try {
       pack.entry({ name: 'Dockerfile', mode: 0o644, mtime }, rendered.dockerfile);
       for (const f of rendered.files) pack.entry({ name: f.path, mode: 0o755, mtime }, f.content);
+      if (upload?.kind === 'tar') await packArchive(pack, upload, mtime);
       // The binary keeps mode 0755 from the tar header: the classic builder's COPY preserves it, so it can be run.
-      if (binary) await new Promise<void>((resolve, reject) => {
-        const entry = pack.entry({ name: BINARY_CONTEXT_PATH, size: binary.size, mode: 0o755, mtime }, (err) => (err ? reject(err) : resolve()));
-        binary.stream.on('error', reject);
-        binary.stream.pipe(entry);
-      });
+      else if (upload) await writeEntry(pack, { name: BINARY_CONTEXT_PATH, size: upload.size, mode: 0o755, mtime }, verified(upload));
       pack.finalize();
     } catch (err) {
       pack.destroy(err as Error);

@@ -26,3 +26,18 @@ export function isTransient(err: unknown): boolean {
   if (typeof status === 'number' && status >= 500) return true;
   return e.name === 'TimeoutError' || e.name === 'InternalError' || e.name === 'ServiceUnavailable';
 }
+
+/** Why kiln itself stopped a running build (the AbortSignal's reason): each ends the build its own way. */
+export class BuildStopped extends Error {
+  constructor(
+    readonly kind: 'canceled' | 'timeout' | 'shutdown',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BuildStopped';
+  }
+}
+
+/** The stop reason if `signal` was aborted by kiln, else undefined. */
+export const stopReason = (signal: AbortSignal): BuildStopped | undefined =>
+  signal.aborted && signal.reason instanceof BuildStopped ? signal.reason : undefined;

@@ -8,7 +8,7 @@ import { BuildFailure, isTransient, stepFailed } from './build-errors.ts';
 import { BuildProgress, type StepTiming } from './build-progress.ts';
 import { buildContext } from './build-context.ts';
 import { renderDockerfile } from './dockerfile-render.ts';
-import { buildImage, ensureBaseImage, pushImage, type RegistryAuth } from './docker-engine.ts';
+import { buildImage, ensureBaseImage, pushImage, removePushedImage, type PublishedRoots, type RegistryAuth } from './docker-engine.ts';
 import { imageLabels } from './image-labels.ts';
 
 export interface BuildRunnerDeps {
@@ -16,6 +16,8 @@ export interface BuildRunnerDeps {
   blobs: Pick<BlobStore, 'getStream'>;
   catalog: Catalog;
   registryAuth: RegistryAuth;
+  /** Where a root this engine lacks is pulled from. */
+  roots: PublishedRoots;
 }
 
 export interface BuildOutcome {
@@ -42,10 +44,14 @@ export function splitImageRef(ref: string): { repository: string; tag: string } 
   return { repository: ref.slice(0, i), tag: ref.slice(i + 1) };
 }
 
+/** Engine errors that say the engine, not the step, failed. */
+const engineFault = /failed to create endpoint|no such network interface|failed to create shim|OCI runtime create failed/i;
+
 export async function runBuild(
   deps: BuildRunnerDeps,
   build: { id: string; plan: BuildPlan },
   appendLog: (text: string) => void,
+  signal: AbortSignal = new AbortController().signal,
 ): Promise<BuildOutcome> {
   const { plan } = build;
   const versions = planVersions(deps.catalog, plan);
@@ -56,30 +62,50 @@ export async function runBuild(
   try {
     binary = await deps.blobs.getStream(plan.binary.s3Key);
   } catch (err) {
+    signal.throwIfAborted();
     throw new BuildFailure(`could not read the upload from S3: ${(err as Error).message}`, isTransient(err), { cause: err });
   }
 
-  await ensureBaseImage(deps.docker, plan.base.kind === 'template' ? plan.base : { image: plan.base.image }, deps.registryAuth);
+  await ensureBaseImage(
+    deps.docker,
+    plan.base.kind === 'template' ? plan.base : { kind: 'root', image: plan.base.image, root: plan.root.name },
+    { auth: deps.registryAuth, roots: deps.roots },
+  );
+  signal.throwIfAborted();
   const progress = new BuildProgress(rendered.instructions);
   await buildImage(
     deps.docker,
-    buildContext(rendered, { stream: binary, size: plan.binary.size }),
-    { tag: plan.imageRef, labels: imageLabels(build.id, plan) },
+    buildContext(rendered, { ...plan.binary, stream: binary }),
+    { tag: plan.imageRef, labels: imageLabels(build.id, plan), signal },
     (ev) => appendLog(progress.onEvent(ev, Date.now())),
   );
   const steps = progress.finish(Date.now());
   if (progress.error) {
     const owner = steps.at(-1)?.owner;
-    throw stepFailed(`${owner ? `step ${owner} failed: ` : ''}${progress.error}`);
+    const message = `${owner ? `step ${owner} failed: ` : ''}${progress.error}`;
+    // The engine could not even start the step's container (its network or runtime is broken): not the recipe's fault.
+    if (engineFault.test(progress.error)) throw new BuildFailure(`the Docker engine could not run a step: ${message}`, true);
+    throw stepFailed(message);
   }
   if (!progress.imageId) throw new BuildFailure('the engine finished the build without reporting an image id', true);
 
+  // Past this point a cancel still stops the push; once the registry holds the manifest the build has succeeded.
+  signal.throwIfAborted();
   appendLog(`kiln: pushing ${plan.imageRef}\n`);
   const { repository, tag } = splitImageRef(plan.imageRef);
-  const digest = await pushImage(deps.docker, { repository, tag, registry: deps.registryAuth.serveraddress }, deps.registryAuth, (ev) => {
-    if (ev.status && !ev.status.startsWith('Pushing')) appendLog(`${ev.id ? `${ev.id}: ` : ''}${ev.status}\n`);
-  });
+  const digest = await pushImage(
+    deps.docker,
+    { repository, tag, registry: deps.registryAuth.serveraddress },
+    deps.registryAuth,
+    (ev) => {
+      if (ev.status && !ev.status.startsWith('Pushing')) appendLog(`${ev.id ? `${ev.id}: ` : ''}${ev.status}\n`);
+    },
+    signal,
+  );
   appendLog(`kiln: pushed ${plan.imageRef}@${digest}\n`);
+  await removePushedImage(deps.docker, plan.imageRef, progress.imageId).catch((err: unknown) =>
+    appendLog(`kiln: could not remove the local copy of the pushed image (the engine keeps it): ${(err as Error).message}\n`),
+  );
 
   const hashes = new Map(plan.components.map((c) => [c.key, c.recipeHash]));
   return { digest, imageId: progress.imageId, steps: steps.map((s) => ({ ...s, recipeHash: hashes.get(s.owner) ?? null })) };

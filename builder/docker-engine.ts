@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ImagePushOptions } from 'dockerode';
 import { BuildFailure, isTransient } from './build-errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { RegistryClient } from '../core/registry-client.ts';
 import type { EngineEvent } from './build-progress.ts';
 
 export interface RegistryAuth {
@@ -49,6 +51,7 @@ export async function pushImage(
   ref: { repository: string; tag: string; registry: string },
   auth: RegistryAuth,
   onEvent: (ev: EngineEvent) => void,
+  signal?: AbortSignal,
 ): Promise<string> {
   let digest: string | undefined;
   let error: string | undefined;
@@ -59,7 +62,7 @@ export async function pushImage(
   };
   try {
     // The engine wants X-Registry-Auth even for a registry without auth, hence an authconfig always.
-    const options: ImagePushOptions = { tag: ref.tag, authconfig: auth } as ImagePushOptions;
+    const options = { tag: ref.tag, authconfig: auth, ...(signal ? { abortSignal: signal } : {}) } as ImagePushOptions;
     const stream = await docker.getImage(ref.repository).push(options);
     await follow(docker, stream, scan);
   } catch (err) {
@@ -74,29 +77,144 @@ export async function pushImage(
   return digest;
 }
 
+/** What a build starts FROM: a template (pinned by digest) or a root of the catalog (by its local image name). */
+export type BaseImage = { kind: 'template'; image: string; digest: string } | { kind: 'root'; image: string; root: string };
+
+/** Where builders publish the roots their engines hold (see publishRoots), for builders whose engines lack them. */
+export interface PublishedRoots {
+  /** REGISTRY_HOST */
+  host: string;
+  /** REGISTRY_PREFIX: roots live under it, next to kiln-templates, and go with it. */
+  prefix: string;
+  registry: Pick<RegistryClient, 'manifestDigest'>;
+}
+
+/** The registry repository (without host) of a root's published image. */
+export const rootRepository = (prefix: string, root: string) => `${prefix}/kiln-roots/${root}`;
+
 /**
- * Makes sure the engine holds `image` before a build starts FROM it. A template built on another host is pulled
- * from the registry by digest (so it is exactly the recorded image) and tagged with the name the Dockerfile uses.
+ * The tag each publisher moves to the root its engine holds. A builder without the root resolves it to a digest once
+ * and pulls that digest, so it gets one whole, exact image even while another publisher moves the tag.
  */
-export async function ensureBaseImage(docker: Docker, base: { image: string; digest?: string }, auth: RegistryAuth): Promise<void> {
+export const CURRENT_ROOT_TAG = 'current';
+
+const splitName = (image: string) => ({ repository: image.slice(0, image.lastIndexOf(':')), tag: image.slice(image.lastIndexOf(':') + 1) });
+
+/** True when the engine holds `image`; engine trouble is a retryable failure. */
+async function hasImage(docker: Docker, image: string): Promise<boolean> {
   try {
-    await docker.getImage(base.image).inspect();
-    return;
+    await docker.getImage(image).inspect();
+    return true;
   } catch (err) {
-    if ((err as { statusCode?: number }).statusCode !== 404) throw isTransient(err) ? engineUnavailable(err) : err;
+    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    throw isTransient(err) ? engineUnavailable(err) : err;
   }
-  if (!base.digest) throw new BuildFailure(`base image ${base.image} is not on this engine and has no digest to pull`, false);
-  const repository = base.image.slice(0, base.image.lastIndexOf(':'));
-  const tag = base.image.slice(base.image.lastIndexOf(':') + 1);
+}
+
+/** Pulls `repository@digest` and names it `localName` (the name the Dockerfile's FROM uses). */
+async function pullByDigest(docker: Docker, repository: string, digest: string, localName: string, auth: RegistryAuth): Promise<void> {
   let error: string | undefined;
   try {
-    const stream = await docker.pull(`${repository}@${base.digest}`, { authconfig: auth } as never);
+    const stream = await docker.pull(`${repository}@${digest}`, { authconfig: auth } as never);
     await follow(docker, stream, (ev) => {
       if (ev.error || ev.errorDetail) error ??= ev.errorDetail?.message ?? ev.error;
     });
   } catch (err) {
     throw isTransient(err) ? engineUnavailable(err) : err;
   }
-  if (error) throw new BuildFailure(`pulling base image ${repository}@${base.digest} from registry ${auth.serveraddress} failed: ${error}`, true);
-  await docker.getImage(`${repository}@${base.digest}`).tag({ repo: repository, tag });
+  if (error) throw new BuildFailure(`pulling base image ${repository}@${digest} from registry ${auth.serveraddress} failed: ${error}`, true);
+  const local = splitName(localName);
+  await docker.getImage(`${repository}@${digest}`).tag({ repo: local.repository, tag: local.tag });
+}
+
+/**
+ * Makes sure the engine holds the base before a build starts FROM it. A template built on another host, or a root
+ * this host never made, is pulled from the registry by digest (so it is exactly the recorded or published image) and
+ * tagged with the name the Dockerfile uses.
+ */
+export async function ensureBaseImage(
+  docker: Docker,
+  base: BaseImage,
+  registry: { auth: RegistryAuth; roots: PublishedRoots },
+): Promise<void> {
+  if (await hasImage(docker, base.image)) return;
+  const { auth, roots } = registry;
+  if (base.kind === 'template') {
+    await pullByDigest(docker, splitName(base.image).repository, base.digest, base.image, auth);
+    return;
+  }
+  const repository = rootRepository(roots.prefix, base.root);
+  let digest: string | undefined;
+  try {
+    digest = await roots.registry.manifestDigest(repository, CURRENT_ROOT_TAG);
+  } catch (err) {
+    throw new BuildFailure(`root image ${base.image} is not on this engine, and registry ${roots.host} could not be asked for it: ${(err as Error).message}`, true, {
+      cause: err,
+    });
+  }
+  if (!digest) {
+    throw new BuildFailure(
+      `root "${base.root}" (${base.image}) is not on this engine, and no builder has published it to registry ${roots.host} ` +
+        `as ${roots.host}/${repository}:${CURRENT_ROOT_TAG}: start a builder on an engine that holds it, or make it here`,
+      false,
+    );
+  }
+  await pullByDigest(docker, `${roots.host}/${repository}`, digest, base.image, auth);
+}
+
+/**
+ * Publishes each root the engine holds as <host>/<prefix>/kiln-roots/<root>:<first 12 hex of its image id>, and moves
+ * `current` to it, so builders on engines without it can pull the same image (same id) by digest. Cheap when the
+ * registry has it already: the engine only checks each layer with a HEAD. Never throws: a registry that is down now
+ * is reported by the builds that need a root (ensureBaseImage). Returns what was published.
+ */
+export async function publishRoots(
+  docker: Docker,
+  rootImages: { root: string; image: string }[],
+  target: { auth: RegistryAuth; prefix: string },
+  log: Pick<Logger, 'info' | 'warn'>,
+  signal?: AbortSignal,
+): Promise<{ root: string; ref: string; digest: string }[]> {
+  const published: { root: string; ref: string; digest: string }[] = [];
+  const host = target.auth.serveraddress;
+  for (const { root, image } of rootImages) {
+    if (signal?.aborted) break;
+    const repository = `${host}/${rootRepository(target.prefix, root)}`;
+    const tags: string[] = [];
+    try {
+      const info = await docker.getImage(image).inspect().catch((err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return undefined;
+        throw err;
+      });
+      if (!info) continue;
+      const idTag = info.Id.replace(/^sha256:/, '').slice(0, 12);
+      for (const tag of [idTag, CURRENT_ROOT_TAG]) {
+        await docker.getImage(image).tag({ repo: repository, tag });
+        tags.push(tag);
+      }
+      let digest = '';
+      // The id tag first: `current` only ever names a manifest that is already complete under its own tag.
+      for (const tag of tags) digest = await pushImage(docker, { repository, tag, registry: host }, target.auth, () => undefined, signal);
+      published.push({ root, ref: `${repository}:${idTag}`, digest });
+      log.info({ root, image, ref: `${repository}:${idTag}`, digest }, 'root published to the registry');
+    } catch (err) {
+      if (signal?.aborted) log.info({ root, registry: host }, 'root publishing stopped: the builder is closing');
+      else log.warn({ err: (err as Error).message, root, image, registry: host }, 'could not publish a root to the registry; builders without it cannot build from it until it is');
+    } finally {
+      // The engine keeps the root under its own name; the registry names were only needed for the push.
+      for (const tag of tags) await docker.getImage(`${repository}:${tag}`).remove({ noprune: true }).catch(() => undefined);
+    }
+  }
+  return published;
+}
+
+/**
+ * Housekeeping after a push: the registry holds the image, so the engine drops its tag and the image's own top
+ * layers. `noprune` keeps the parent layers — the component steps — as build cache for the next build. Only removes
+ * `ref` while it still names the image this build made (another build of the same tag may have moved it).
+ */
+export async function removePushedImage(docker: Docker, ref: string, imageId: string): Promise<void> {
+  const info = await docker.getImage(ref).inspect().catch(() => undefined);
+  if (info?.Id !== imageId) return;
+  await docker.getImage(ref).remove({ noprune: true });
 }

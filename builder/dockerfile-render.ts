@@ -19,6 +19,8 @@ export interface RenderedBuild {
 
 /** Where the user's binary sits in the build context. */
 export const BINARY_CONTEXT_PATH = 'binary';
+/** Where the entries of an archive upload sit in the build context (a folder COPY puts into the target directory). */
+export const ARCHIVE_CONTEXT_PATH = 'archive';
 
 /** Double-quoted ENV value: the builder expands $VAR and honours backslash escapes inside quotes, so escape both. */
 export function quoteEnvValue(value: string): string {
@@ -74,7 +76,10 @@ export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[]):
   const covered = new Set(plan.base.kind === 'template' ? plan.base.covers : []);
   const { instructions, files } = componentInstructions(plan.base.image, versions, covered);
 
-  instructions.push({ text: `COPY ${JSON.stringify([BINARY_CONTEXT_PATH, plan.binary.path])}`, owner: 'binary' });
+  // An archive was re-packed, entry by entry, under a context folder: COPY puts that folder's contents into the
+  // target directory. Never ADD, whose auto-extract would unpack whatever the archive holds.
+  const source = plan.binary.kind === 'tar' ? ARCHIVE_CONTEXT_PATH : BINARY_CONTEXT_PATH;
+  instructions.push({ text: `COPY ${JSON.stringify([source, plan.binary.path])}`, owner: 'binary' });
   const userEnv = Object.entries(plan.env);
   if (userEnv.length > 0) {
     instructions.push({ text: `ENV ${userEnv.map(([k, val]) => `${k}=${quoteEnvValue(val)}`).join(' ')}`, owner: 'binary' });

@@ -15,13 +15,15 @@ import { buildContext } from './build-context.ts';
 import { BuildProgress } from './build-progress.ts';
 import { planVersions, splitImageRef } from './build-runner.ts';
 import { renderTemplateDockerfile } from './dockerfile-render.ts';
-import { buildImage, ensureBaseImage, pushImage, type RegistryAuth } from './docker-engine.ts';
+import { buildImage, ensureBaseImage, pushImage, type PublishedRoots, type RegistryAuth } from './docker-engine.ts';
 
 export interface TemplateBuildDeps {
   docker: Docker;
   catalog: Catalog;
   templates: TemplateStore;
   registryAuth: RegistryAuth;
+  /** Where a root this engine lacks is pulled from (the same path as builds). */
+  roots: PublishedRoots;
   rootImagePrefix: string;
   costs(): Promise<Costs>;
   log: Logger;
@@ -53,7 +55,10 @@ export function createTemplateProcessor(deps: TemplateBuildDeps) {
         .filter((p) => p.status === 'ready' && p.id !== t.id && p.digest)
         .map((p) => ({ id: p.id, root: p.root, imageRef: p.imageRef, digest: p.digest!, components: p.components }));
       const base = chooseBase({ root: t.root, rootImage: rootImageName(deps.rootImagePrefix, t.root), components: t.components }, ready, await deps.costs());
-      await ensureBaseImage(deps.docker, base.kind === 'template' ? base : { image: base.image }, deps.registryAuth);
+      await ensureBaseImage(deps.docker, base.kind === 'template' ? base : { kind: 'root', image: base.image, root: t.root }, {
+        auth: deps.registryAuth,
+        roots: deps.roots,
+      });
       const rendered = renderTemplateDockerfile(base.image, versions, new Set(base.kind === 'template' ? base.covers : []));
 
       const progress = new BuildProgress(rendered.instructions);

@@ -9,8 +9,8 @@ import { checkBinaryPath, checkEnvKey, checkPlainText, parseImageName } from './
 
 export interface PlanContext {
   catalog: Catalog;
-  /** The upload the spec names, if it exists (and is visible to the caller). */
-  upload: UploadRow | undefined;
+  /** The upload the spec names, if it exists (and is visible to the caller). No kind: a file. */
+  upload: (Omit<UploadRow, 'kind' | 'entries' | 'unpackedSize'> & Partial<Pick<UploadRow, 'kind' | 'entries' | 'unpackedSize'>>) | undefined;
   registryHost: string;
   registryPrefix: string;
   /** The caller's project: its images live under registryPrefix/<project>/, apart from every other project's. */
@@ -72,6 +72,10 @@ export function planBuild(spec: BuildSpec, ctx: PlanContext): PlanResult {
         size: ctx.upload.size,
         s3Key: ctx.upload.s3Key,
         path: spec.binaryPath,
+        // Only archives say their kind, so the plan of a file upload is the same as before archives existed.
+        ...(ctx.upload.kind === 'tar'
+          ? { kind: 'tar' as const, entries: ctx.upload.entries ?? 0, unpackedSize: ctx.upload.unpackedSize ?? 0 }
+          : {}),
       },
       entrypoint: spec.entrypoint,
       ...(spec.cmd ? { cmd: spec.cmd } : {}),

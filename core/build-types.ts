@@ -14,7 +14,14 @@ export interface BuildSpec {
   env?: Record<string, string>;
   /** `repository:tag`, pushed under the registry prefix. */
   image: string;
+  /** Queue class; absent means interactive. See core/queues.ts for the rule. */
+  priority?: BuildPriority;
+  /** Overrides the server's default build timeout, up to its max. */
+  timeoutSeconds?: number;
 }
+
+export const buildPriorities = ['interactive', 'ci'] as const;
+export type BuildPriority = (typeof buildPriorities)[number];
 
 export interface PlannedComponent {
   name: string;
@@ -45,7 +52,11 @@ export interface BuildPlan {
   base: PlanBase;
   /** In canonical install order. */
   components: PlannedComponent[];
-  binary: { uploadId: string; sha256: string; size: number; s3Key: string; path: string };
+  /**
+   * The upload and where it goes. `kind: 'tar'`: an archive unpacked into the directory `path`, holding `entries`
+   * entries and `unpackedSize` bytes of tar (the builder refuses more); absent: one file copied to `path`.
+   */
+  binary: { uploadId: string; sha256: string; size: number; s3Key: string; path: string; kind?: 'tar'; entries?: number; unpackedSize?: number };
   entrypoint: string[];
   cmd?: string[];
   env: Record<string, string>;

@@ -40,6 +40,18 @@ export const configSchema = z
     KILN_UPLOAD_LIMIT_BYTES: bytes.default(2 * 1024 ** 3),
     KILN_BUILD_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     KILN_BUILD_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+    /** First retry delay after a transient failure; each further retry waits twice as long. */
+    KILN_BUILD_BACKOFF_SECONDS: z.coerce.number().min(0).max(3600).default(2),
+    /** A build running longer is stopped and fails; a build may ask for less or more, up to the max. */
+    KILN_BUILD_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(3600),
+    KILN_BUILD_TIMEOUT_MAX_SECONDS: z.coerce.number().int().min(10).default(4 * 3600),
+    /**
+     * How long a builder's claim on a build lasts without renewal. A builder that dies (SIGKILL, host lost) stops
+     * renewing; after this long another builder takes the build over.
+     */
+    KILN_BUILD_LOCK_SECONDS: z.coerce.number().int().min(2).max(600).default(30),
+    /** On SIGTERM a builder stops taking builds and lets active ones run this long before requeueing them. */
+    KILN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(24 * 3600).default(60),
     /** Analyzer: how many templates may exist, and (optionally) how many bytes they may take in all. */
     KILN_TEMPLATE_MAX: z.coerce.number().int().min(0).max(1000).default(10),
     KILN_TEMPLATE_MAX_BYTES: bytes.optional(),
@@ -69,6 +81,9 @@ export const configSchema = z
 /** Rules across variables; checked on the raw environment so they are reported together with field errors. */
 function crossFieldProblems(env: Record<string, string | undefined>): string[] {
   const problems: string[] = [];
+  const timeout = Number(env.KILN_BUILD_TIMEOUT_SECONDS ?? 3600);
+  const timeoutMax = Number(env.KILN_BUILD_TIMEOUT_MAX_SECONDS ?? 4 * 3600);
+  if (timeout > timeoutMax) problems.push('KILN_BUILD_TIMEOUT_SECONDS: must not exceed KILN_BUILD_TIMEOUT_MAX_SECONDS');
   if ((env.REGISTRY_USERNAME === undefined) !== (env.REGISTRY_PASSWORD === undefined)) {
     problems.push('REGISTRY_PASSWORD: REGISTRY_USERNAME and REGISTRY_PASSWORD go together');
   }

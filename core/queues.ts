@@ -2,6 +2,7 @@
 import type { ConnectionOptions, JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { BuildPriority } from './build-types.ts';
 
 export const BUILD_QUEUE = 'builds';
 export const BUILD_JOB = 'build';
@@ -21,17 +22,29 @@ export const ANALYZE_JOB = 'analyze';
 export const analyzeJobSchema = z.strictObject({ trigger: z.enum(['schedule', 'manual']) });
 export type AnalyzeJob = z.infer<typeof analyzeJobSchema>;
 
+/**
+ * Queue order (BullMQ priority: lower starts first, first-in-first-out within one value). The rule: every waiting
+ * interactive build starts before any waiting ci build, so a person at the form is never stuck behind a CI flood;
+ * template builds are background work and start after both. A running build is never preempted.
+ */
+export const JOB_PRIORITY = { interactive: 1, ci: 10, template: 20 } as const;
+
 /** The build id is the job id, so enqueueing twice is one job, and a job's record is found from the build. */
-export function buildJobOptions(buildId: string, attempts: number): JobsOptions {
+export function buildJobOptions(buildId: string, opts: { attempts: number; backoffSeconds: number; priority: BuildPriority }): JobsOptions {
   return {
     jobId: buildId,
-    attempts,
+    attempts: opts.attempts,
+    priority: JOB_PRIORITY[opts.priority],
     // Transient failures (engine restarting, registry blip) usually clear within seconds to a minute.
-    backoff: { type: 'exponential', delay: 2_000 },
+    backoff: { type: 'exponential', delay: opts.backoffSeconds * 1000 },
     removeOnComplete: { age: 24 * 3600, count: 10_000 },
     removeOnFail: { age: 7 * 24 * 3600 },
   };
 }
+
+/** Redis keys kiln keeps next to its queues (same prefix, so one installation's keys stay together). */
+export const buildLogStreamKey = (prefix: string, buildId: string) => `${prefix}:build-log:${buildId}`;
+export const cancelKey = (prefix: string, buildId: string) => `${prefix}:cancel:${buildId}`;
 
 /** Producers fail fast when Redis is down; workers wait for it forever (BullMQ requires that for blocking calls). */
 export function redisConnection(url: string, role: 'producer' | 'worker'): Redis {

@@ -8,6 +8,8 @@ const envKey = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const pathSegment = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 // Control characters never belong in env values or exec arguments (a newline would end a Dockerfile line).
 const controlChars = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+// A lone UTF-16 surrogate is not text: it cannot be encoded as UTF-8 (a Dockerfile) or stored in JSON (Postgres jsonb).
+const loneSurrogate = /\p{Cs}/u;
 
 export interface ImageName {
   repository: string;
@@ -44,11 +46,19 @@ export function checkEnvKey(key: string): string | undefined {
 export function checkPlainText(value: string, max: number): string | undefined {
   if (value.length > max) return `is longer than ${max} characters`;
   if (controlChars.test(value)) return 'must not contain control characters (newlines, NUL, …)';
+  if (loneSurrogate.test(value)) return 'must be valid Unicode (it has a lone UTF-16 surrogate)';
   return undefined;
 }
+
+/**
+ * Repository names kiln itself pushes under REGISTRY_PREFIX (templates, published roots). A project of that name would
+ * share their path and could replace the images other builds start FROM.
+ */
+export const RESERVED_PROJECT_NAMES: readonly string[] = ['kiln-templates', 'kiln-roots'];
 
 /** A project name is one repository path component (it becomes the image namespace), at most 63 characters. */
 export function checkProjectName(value: string): string | undefined {
   if (value.length > 63) return 'is longer than 63 characters';
+  if (RESERVED_PROJECT_NAMES.includes(value)) return `is reserved for kiln's own images (${RESERVED_PROJECT_NAMES.join(', ')})`;
   return new RegExp(`^${repoComponent}$`).test(value) ? undefined : 'must be lowercase letters and digits, separated by ".", "_" or "-", e.g. team-a';
 }

@@ -84,7 +84,7 @@ describe('kiln CLI', () => {
     assert.match(invalid.stderr, /400 .*\n\s+- components\[0\]: unknown component "nosuch".*\n\s+- image:/);
     const unauthorized = await kiln(['status', '00000000-0000-4000-8000-000000000000'], { ...env, KILN_TOKEN: 'kiln_wrong' });
     assert.equal(unauthorized.code, 3);
-    assert.match(unauthorized.stderr, /401 .*invalid token/);
+    assert.match(unauthorized.stderr, /401 Unauthorized[\s\S]*authorization: invalid token/);
     const usage = await kiln(['build', '--image', 'a/b:1'], env);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /exactly one of --binary FILE or --upload ID/);

@@ -146,6 +146,11 @@ for (const db of dbKinds) {
       assert.equal(bad.status, 400);
       assert.equal((await json(bad)).problems[0].field, 'name');
       assert.equal((await post({ name: 'team-b' })).status, 409);
+      for (const name of ['kiln-templates', 'kiln-roots']) {
+        const reserved = await post({ name });
+        assert.equal(reserved.status, 400, `${name} would share the path of kiln's own images`);
+        assert.match((await json(reserved)).problems[0].message, /reserved for kiln's own images/);
+      }
       const huge = await post({ name: 'x', description: 'y'.repeat(20_000) });
       assert.equal(huge.status, 413, 'admin bodies are small');
     });

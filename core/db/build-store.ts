@@ -35,6 +35,20 @@ export function createBuildStore(db: Db) {
         .returning({ id: builds.id });
       return rows.length === 1;
     },
+    /** A running build goes back to waiting (its builder is shutting down); false if it is not running. */
+    async requeue(id: string): Promise<boolean> {
+      const rows = await db.update(builds).set({ status: 'queued', startedAt: null }).where(and(eq(builds.id, id), eq(builds.status, 'running'))).returning({ id: builds.id });
+      return rows.length === 1;
+    },
+    /** Cancels a build that has not started; false if it already started or ended. */
+    async cancelQueued(id: string): Promise<boolean> {
+      const rows = await db
+        .update(builds)
+        .set({ status: 'canceled', error: 'canceled by a user before it started', finishedAt: new Date() })
+        .where(and(eq(builds.id, id), eq(builds.status, 'queued')))
+        .returning({ id: builds.id });
+      return rows.length === 1;
+    },
     /** Records what the build starts FROM (chosen right before it runs). */
     async setBase(id: string, plan: BuildPlan): Promise<BuildRow> {
       const [row] = await db

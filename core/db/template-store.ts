@@ -5,6 +5,18 @@ import type { Db } from './database.ts';
 import { builds, buildSteps } from './schema/builds.ts';
 import { analyzerRuns, templates, type TemplateRow, type TemplateStatus } from './schema/templates.ts';
 
+/** One UTC day of succeeded builds, split by whether a template was their base (durations: started → finished). */
+export interface DailyBuildStats {
+  day: string;
+  builds: number;
+  buildsWithTemplate: number;
+  secondsSaved: number;
+  medianSecondsWithTemplate: number | null;
+  medianSecondsWithout: number | null;
+  meanSecondsWithTemplate: number | null;
+  meanSecondsWithout: number | null;
+}
+
 export interface HistoryRow {
   root: string;
   components: string[];
@@ -77,6 +89,43 @@ export function createTemplateStore(db: Db) {
         .select({ templateId: builds.templateId, secondsSaved: builds.secondsSaved, startedAt: builds.startedAt, finishedAt: builds.finishedAt })
         .from(builds)
         .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)));
+    },
+
+    /** The last `days` UTC days (today included), oldest first, every day present even without builds. */
+    async dailyBuildStats(days: number, now = new Date()): Promise<DailyBuildStats[]> {
+      const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+      const first = new Date(today - (days - 1) * 86400_000);
+      const seconds = sql`extract(epoch from (${builds.finishedAt} - ${builds.startedAt}))`;
+      const rows = await db
+        .select({
+          day: sql<string>`to_char(${builds.finishedAt} at time zone 'UTC', 'YYYY-MM-DD')`.as('day'),
+          templated: sql<boolean>`(${builds.templateId} is not null)`.as('templated'),
+          builds: sql<number>`count(*)::int`,
+          secondsSaved: sql<number>`coalesce(sum(${builds.secondsSaved}), 0)::float8`,
+          median: sql<number | null>`(percentile_cont(0.5) within group (order by ${seconds}) filter (where ${builds.startedAt} is not null))::float8`,
+          mean: sql<number | null>`(avg(${seconds}) filter (where ${builds.startedAt} is not null))::float8`,
+        })
+        .from(builds)
+        .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, first)))
+        .groupBy(sql`1`, sql`2`);
+      const out: DailyBuildStats[] = [];
+      for (let t = first.getTime(); t <= today; t += 86400_000) {
+        const day = new Date(t).toISOString().slice(0, 10);
+        const withT = rows.find((r) => r.day === day && r.templated);
+        const without = rows.find((r) => r.day === day && !r.templated);
+        const num = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));
+        out.push({
+          day,
+          builds: (withT?.builds ?? 0) + (without?.builds ?? 0),
+          buildsWithTemplate: withT?.builds ?? 0,
+          secondsSaved: num(withT?.secondsSaved) ?? 0,
+          medianSecondsWithTemplate: num(withT?.median),
+          medianSecondsWithout: num(without?.median),
+          meanSecondsWithTemplate: num(withT?.mean),
+          meanSecondsWithout: num(without?.mean),
+        });
+      }
+      return out;
     },
 
     async startRun(id: string, trigger: string): Promise<void> {

@@ -14,7 +14,7 @@ export function createUploadStore(db: Db) {
       return db.select().from(uploads).where(eq(uploads.project, project)).orderBy(desc(uploads.createdAt), desc(uploads.id)).limit(opts.limit);
     },
     /**
-     * Inserts unless the project already has these bytes; returns the row that stands (ours or the earlier one) and
+     * Inserts unless the project already has these bytes as this kind; returns the row that stands (ours or the earlier one) and
      * whether ours was inserted, so the caller can drop its now-redundant object.
      */
     async insertOrGetExisting(row: typeof uploads.$inferInsert): Promise<{ upload: UploadRow; inserted: boolean }> {
@@ -23,7 +23,7 @@ export function createUploadStore(db: Db) {
       const [existing] = await db
         .select()
         .from(uploads)
-        .where(and(eq(uploads.project, row.project), eq(uploads.sha256, row.sha256)));
+        .where(and(eq(uploads.project, row.project), eq(uploads.sha256, row.sha256), eq(uploads.kind, row.kind ?? 'file')));
       if (!existing) throw new Error(`upload ${row.sha256} vanished between insert and select`);
       return { upload: existing, inserted: false };
     },

@@ -42,12 +42,13 @@ export const BASE_PACKAGES: PackageNeed[] = [
   { binary: 'docker-registry', pkg: 'docker-registry' },
   { binary: 'debootstrap', pkg: 'debootstrap' },
 ];
-/** What the test suite needs beyond kiln's own services: PostgreSQL, compose validation, a JDK to compile test jars. */
+/** What the test suite needs beyond kiln's own services: PostgreSQL, compose validation, a JDK to compile test jars, a browser for the web form. */
 export const POSTGRES_PACKAGES: PackageNeed[] = [
   { binary: 'pg_ctlcluster', pkg: 'postgresql' },
   { binary: '/usr/lib/postgresql/15/bin/postgres', pkg: 'postgresql' },
   { binary: 'docker-compose', pkg: 'docker-compose' },
   { binary: 'javac', pkg: 'openjdk-17-jdk-headless' },
+  { binary: 'chromium', pkg: 'chromium' },
 ];
 
 export function stackStateDir(dataDir: string): string {

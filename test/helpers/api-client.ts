@@ -54,3 +54,48 @@ export async function waitForBuild(target: Target, id: string, timeoutMs = 300_0
     if (Date.now() > deadline) throw new Error(`build ${id} still ${b.status} after ${timeoutMs} ms`);
   }
 }
+
+export interface FollowedLog {
+  /** Each `log` event's text, with the time it arrived. */
+  chunks: { text: string; at: number }[];
+  /** The `end` event's status (undefined if the stream closed without one). */
+  end: string | undefined;
+}
+
+/** Follows a build's log as Server-Sent Events (as a browser or CLI would), until the `end` event. */
+export async function followLog(target: Target, id: string, onText?: (text: string) => void): Promise<FollowedLog> {
+  const { createParser } = await import('eventsource-parser');
+  const res = await call(target, `/v1/builds/${id}/logs`, { headers: { accept: 'text/event-stream' } });
+  if (!res.ok || !res.body) throw new Error(`GET logs of ${id}: ${res.status} ${await res.text()}`);
+  if (!res.headers.get('content-type')?.startsWith('text/event-stream')) throw new Error(`not an event stream: ${res.headers.get('content-type')}`);
+  const out: FollowedLog = { chunks: [], end: undefined };
+  const parser = createParser({
+    onEvent(ev) {
+      if (ev.event === 'log') {
+        const { text } = JSON.parse(ev.data) as { text: string };
+        out.chunks.push({ text, at: Date.now() });
+        onText?.(text);
+      } else if (ev.event === 'end') out.end = (JSON.parse(ev.data) as { status: string }).status;
+    },
+  });
+  const decoder = new TextDecoder();
+  for await (const bytes of res.body) parser.feed(decoder.decode(bytes as Uint8Array, { stream: true }));
+  return out;
+}
+
+/** Resolves when `predicate` holds for the text followed so far (the log of a running build). */
+export function logUntil(target: Target, id: string, predicate: (text: string) => boolean): { reached: Promise<void>; done: Promise<FollowedLog> } {
+  let seen = '';
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const reached = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  const done = followLog(target, id, (text) => {
+    seen += text;
+    if (predicate(seen)) resolve();
+  });
+  done.then(
+    () => reject(new Error(`the log of ${id} ended before the awaited text:\n${seen.slice(-2000)}`)),
+    (err: Error) => reject(err),
+  );
+  return { reached, done };
+}

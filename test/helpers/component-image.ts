@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import { ensurePulled } from './docker-run.ts';
 import { rootImageName } from '../../core/build-planner.ts';
 import type { BuildPlan } from '../../core/build-types.ts';
 import type { ComponentVersion } from '../../core/catalog/catalog.ts';
@@ -82,6 +83,7 @@ export async function buildComponentImage(
 
 /** Runs `sh -euc script` in a new container of `image` (its entrypoint reset), removes it, returns exit code and output. */
 export async function runSmoke(docker: Docker, image: string, script: string): Promise<{ code: number; output: string }> {
+  await ensurePulled(docker, image);
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));

@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 
 export async function runImage(docker: Docker, image: string, cmd: string[] = []): Promise<{ code: number; output: string }> {
+  await ensurePulled(docker, image);
   // Both streams into one buffer, demultiplexed (no TTY: the engine frames stdout and stderr).
   const out = new PassThrough();
   const chunks: Buffer[] = [];
@@ -25,4 +26,14 @@ export async function pull(docker: Docker, ref: string): Promise<void> {
       else resolve();
     }),
   );
+}
+
+/** Like `docker run`: pulls the image when the engine does not hold it (builders remove what they pushed). */
+export async function ensurePulled(docker: Docker, ref: string): Promise<void> {
+  try {
+    await docker.getImage(ref).inspect();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    await pull(docker, ref);
+  }
 }

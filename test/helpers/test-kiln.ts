@@ -35,6 +35,8 @@ export interface TestKiln {
   objectKeys(): Promise<string[]>;
   id: string;
   db: DbKind;
+  /** The environment this kiln was configured from (to start more kiln processes on the same isolation). */
+  env: Record<string, string | undefined>;
   /** keepData: stop, but leave queue, bucket, registry and database for a successor (see startTestKiln). */
   close(opts?: { keepData?: boolean }): Promise<void>;
 }
@@ -94,6 +96,8 @@ export async function startTestKiln(
     S3_BUCKET: `kiln-test-${id}`,
     REGISTRY_PREFIX: `kiln-test/${id}`,
     KILN_BUILD_ATTEMPTS: '2',
+    // A test that fails mid-build should not wait a minute for its builder to let go.
+    KILN_SHUTDOWN_GRACE_SECONDS: '5',
     KILN_ADMIN_TOKEN: adminToken,
     ...(db === 'postgres'
       ? { DATABASE_URL: opts.successorOf?.config.DATABASE_URL ?? (await createPgDatabase(adminUrl!, dbName)) }
@@ -130,6 +134,7 @@ export async function startTestKiln(
     objectKeys,
     id,
     db,
+    env,
     async close(closeOpts: { keepData?: boolean } = {}) {
       await analyzer?.close();
       await builder?.close();
@@ -145,8 +150,9 @@ export async function startTestKiln(
       }
       const redis = infra.redis('producer');
       if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
-      const limits = await redis.keys(`${config.KILN_QUEUE_PREFIX}:rate-limit:*`);
-      if (limits.length > 0) await redis.del(...limits);
+      // Everything kiln keeps next to the queue: rate-limit counters, build-log streams, cancel flags.
+      const extra = (await Promise.all(['rate-limit', 'build-log', 'cancel'].map((k) => redis.keys(`${config.KILN_QUEUE_PREFIX}:${k}:*`)))).flat();
+      if (extra.length > 0) await redis.del(...extra);
       await deleteRepositories(infra.docker, config.REGISTRY_HOST, `${config.REGISTRY_PREFIX}/`);
       const keys = await objectKeys();
       if (keys.length > 0) {

@@ -1,7 +1,7 @@
 // The CLI's view of kiln's REST API: fetch with the token, and refusals turned into one readable error.
 import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
-import type { CliConfig } from '../core/config.ts';
+import type { CliConfig } from '../config.ts';
 
 export interface BuildState {
   id: string;
@@ -71,6 +71,9 @@ export function createKilnApi(config: CliConfig) {
     /** With `waitSeconds`, kiln answers when the build ends or after that long (long-poll). */
     getBuild(id: string, waitSeconds = 0): Promise<BuildState & Record<string, unknown>> {
       return json(`/v1/builds/${encodeURIComponent(id)}${waitSeconds > 0 ? `?wait=${waitSeconds}` : ''}`);
+    },
+    cancel(id: string): Promise<BuildState & Record<string, unknown>> {
+      return json(`/v1/builds/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
     },
     async log(id: string): Promise<string> {
       return (await call(`/v1/builds/${encodeURIComponent(id)}/logs`)).text();

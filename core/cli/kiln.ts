@@ -2,7 +2,7 @@
 // read a build's status and log — from a terminal or a CI job. Configured by KILN_URL and KILN_TOKEN.
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadCliConfig } from '../core/config.ts';
+import { ConfigError, loadCliConfig } from '../config.ts';
 import { createAdminToken } from './admin-command.ts';
 import { ApiError, createKilnApi, ended, UsageError, type KilnApi } from './kiln-api.ts';
 
@@ -17,9 +17,12 @@ const usage = `usage:
       --cmd ARG                         default arguments, like --entrypoint
       --env KEY=VALUE                   repeat for each variable
       --idempotency-key KEY             a retried command with the same key starts no second build
+      --priority interactive|ci         queue class (default ci when the CI variable is set, else interactive)
+      --timeout SECONDS                 stop the build after this long (the server's default and max apply)
       --wait                            wait for the build, print its log, exit 0 if it succeeded, else 1
   kiln status ID                        the build as JSON
   kiln logs ID                          the build's log
+  kiln cancel ID                        cancel a queued or running build
   kiln admin create-token [--name N] [--project P]
                                         on the server, with its environment (DATABASE_URL or KILN_DATA_DIR): make an
                                         admin token (or a project's token) directly in the database; prints it once
@@ -67,6 +70,8 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
       cmd: { type: 'string', multiple: true },
       env: { type: 'string', multiple: true },
       'idempotency-key': { type: 'string' },
+      priority: { type: 'string' },
+      timeout: { type: 'string' },
       wait: { type: 'boolean', default: false },
     },
   });
@@ -82,6 +87,11 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
   }
   const cmd = argv(values.cmd, 'cmd');
   const env = envPairs(values.env);
+  // CI systems (GitHub Actions, GitLab, Jenkins plugins…) set CI; their builds queue behind people's.
+  const priority = values.priority ?? (process.env.CI && process.env.CI !== 'false' ? 'ci' : 'interactive');
+  if (priority !== 'interactive' && priority !== 'ci') throw new UsageError('--priority is interactive or ci');
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeout !== undefined && !Number.isInteger(timeout)) throw new UsageError('--timeout takes whole seconds');
   const created = await api.createBuild(
     {
       ...(values.root ? { root: values.root } : {}),
@@ -92,6 +102,8 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
       ...(cmd ? { cmd } : {}),
       ...(env ? { env } : {}),
       image: values.image,
+      priority,
+      ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
     },
     values['idempotency-key'],
   );
@@ -153,6 +165,12 @@ async function main(args: string[]): Promise<number> {
     case 'logs':
       process.stdout.write(await api.log(one('ID')));
       return 0;
+    case 'cancel': {
+      const b = await api.cancel(one('ID'));
+      process.stderr.write(`build ${b.id as string}: ${b.status === 'canceled' ? 'canceled' : 'stopping (it ends canceled in a few seconds)'}
+`);
+      return 0;
+    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

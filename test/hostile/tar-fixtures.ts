@@ -1,0 +1,63 @@
+// Tar archives for tests, honest and hostile: made with tar-stream, which writes any header it is given.
+import { gzipSync } from 'node:zlib';
+import { pack as tarPack } from 'tar-stream';
+
+export interface FixtureEntry {
+  name: string;
+  type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo' | 'contiguous-file';
+  content?: string | Buffer;
+  linkname?: string;
+  mode?: number;
+}
+
+export async function makeTar(entries: FixtureEntry[], opts: { gzip?: boolean } = {}): Promise<Buffer> {
+  const pack = tarPack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c) => void chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on('end', () => resolve());
+    pack.on('error', reject);
+  });
+  for (const e of entries) {
+    const type = e.type ?? 'file';
+    const content = e.content === undefined ? undefined : Buffer.from(e.content);
+    await new Promise<void>((resolve, reject) => {
+      const header = {
+        name: e.name,
+        type,
+        mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
+        mtime: new Date(1_700_000_000_000),
+        ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
+        ...(type === 'file' ? { size: content?.length ?? 0 } : {}),
+      };
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (type === 'file' && content) pack.entry(header, content, cb);
+      else pack.entry(header, cb).end(undefined);
+    });
+  }
+  pack.finalize();
+  await done;
+  const tar = Buffer.concat(chunks);
+  return opts.gzip ? gzipSync(tar) : tar;
+}
+
+/** A gzip stream of `size` zero bytes as one tar entry: a bomb whose every header tells the truth. */
+export function zeroBombTar(size: number, entries = 1): Promise<Buffer> {
+  const each = Math.ceil(size / entries);
+  return makeTar(Array.from({ length: entries }, (_, i) => ({ name: `zeros-${i}`, content: Buffer.alloc(each) })), { gzip: true });
+}
+
+/** One entry whose header claims `claimed` bytes (a tar bomb that lies), followed by only a block of data. */
+export async function lyingSizeTar(claimed: number): Promise<Buffer> {
+  const tar = await makeTar([{ name: 'big', content: Buffer.alloc(512, 0x61) }]);
+  const header = tar.subarray(0, 512);
+  // GNU base-256 size field: the high bit set, then the number big-endian in the remaining 11 bytes.
+  header.fill(0, 124, 136);
+  header[124] = 0x80;
+  header.writeUIntBE(claimed, 136 - 6, 6);
+  header.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return tar;
+}

@@ -1,0 +1,51 @@
+// The archive rules on their own: entry caps, names, links followed through the archive's own symlinks.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ArchiveRefused, inspectArchive, normalizeEntryName } from '../../core/tar-archive.ts';
+import { makeTar } from '../hostile/tar-fixtures.ts';
+
+const limits = { maxEntries: 100, maxUnpackedBytes: 1024 * 1024 };
+const chunks = (buf: Buffer) => (async function* () { for (let i = 0; i < buf.length; i += 1000) yield buf.subarray(i, i + 1000); })();
+const refusal = async (buf: Buffer, l = limits) => {
+  try {
+    await inspectArchive(chunks(buf), l);
+  } catch (err) {
+    assert.ok(err instanceof ArchiveRefused, String(err));
+    return err;
+  }
+  assert.fail('accepted');
+};
+
+describe('tar archive rules', () => {
+  it('normalizes ./ prefixes and trailing slashes, and refuses what could escape', () => {
+    assert.deepEqual(normalizeEntryName('./a/b/'), { path: 'a/b' });
+    assert.deepEqual(normalizeEntryName('./'), { path: '' });
+    for (const bad of ['/abs', 'a/../../b', '..', 'a//b', 'a/./b', 'a\nb', 'a\\..\\b', '']) assert.ok('problem' in normalizeEntryName(bad), bad);
+  });
+
+  it('caps the number of entries (413 material)', async () => {
+    const tar = await makeTar(Array.from({ length: 101 }, (_, i) => ({ name: `f${i}`, content: '' })), { gzip: true });
+    const err = await refusal(tar);
+    assert.equal(err.reason, 'limit');
+    assert.match(err.message, /more than 100 entries/);
+    assert.equal((await inspectArchive(chunks(await makeTar(Array.from({ length: 100 }, (_, i) => ({ name: `f${i}`, content: '' })))), limits)).entries, 100);
+  });
+
+  it('caps the unpacked size even when every header is honest', async () => {
+    const err = await refusal(await makeTar([{ name: 'a', content: Buffer.alloc(600_000) }, { name: 'b', content: Buffer.alloc(600_000) }], { gzip: true }));
+    assert.equal(err.reason, 'limit');
+  });
+
+  it('follows symlinks through the archive: inside is fine, out is refused, wherever it is declared', async () => {
+    const ok = await makeTar([{ name: 'd/', type: 'directory' }, { name: 'd/up', type: 'symlink', linkname: '..' }, { name: 'x', type: 'symlink', linkname: 'd/up/d' }]);
+    assert.equal((await inspectArchive(chunks(ok), limits)).entries, 3);
+    const out = await refusal(await makeTar([{ name: 'x', type: 'symlink', linkname: 'd/up/..' }, { name: 'd/up', type: 'symlink', linkname: '..' }]));
+    assert.equal(out.entry?.name, 'x');
+    assert.match(out.message, /escapes the target directory/);
+  });
+
+  it('names the entry at fault with its index', async () => {
+    const err = await refusal(await makeTar([{ name: 'a', content: 'x' }, { name: 'b', content: 'y' }, { name: '../c', content: 'z' }]));
+    assert.deepEqual(err.entry, { index: 2, name: '../c' });
+  });
+});
