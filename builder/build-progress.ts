@@ -20,10 +20,12 @@ export interface StepTiming {
 }
 
 const stepLine = /^Step (\d+)\/(\d+) : /;
+/** The image a finished step left (classic builder: ` ---> 3944758bade6`). */
+const resultLine = /^ ---> ([0-9a-f]{12,64})$/;
 
 export class BuildProgress {
-  private current: { index: number; startedAt: number; cached: boolean } | undefined;
-  private readonly done: { index: number; seconds: number; cached: boolean }[] = [];
+  private current: { index: number; startedAt: number; cached: boolean; image?: string } | undefined;
+  private readonly done: { index: number; seconds: number; cached: boolean; image?: string }[] = [];
   imageId: string | undefined;
   error: string | undefined;
 
@@ -44,6 +46,9 @@ export class BuildProgress {
           this.current = { index: Number(m[1]) - 1, startedAt: now, cached: false };
         } else if (line.trim() === '---> Using cache' && this.current) {
           this.current.cached = true;
+        } else if (this.current) {
+          const image = resultLine.exec(line.trimEnd());
+          if (image) this.current.image = image[1]!;
         }
       }
       return ev.stream;
@@ -54,8 +59,24 @@ export class BuildProgress {
 
   private closeStep(now: number): void {
     if (!this.current) return;
-    this.done.push({ index: this.current.index, seconds: (now - this.current.startedAt) / 1000, cached: this.current.cached });
+    this.done.push({
+      index: this.current.index,
+      seconds: (now - this.current.startedAt) / 1000,
+      cached: this.current.cached,
+      ...(this.current.image ? { image: this.current.image } : {}),
+    });
     this.current = undefined;
+  }
+
+  /**
+   * The images the user's part of the build left (its COPY, ENV, ENTRYPOINT and label steps), last first. They hold
+   * this build's binary and serve no other build, unlike the component steps' images, which are the layer cache.
+   */
+  binaryStepImages(): string[] {
+    return this.done
+      .filter((s) => (this.instructions[s.index]?.owner ?? 'binary') === 'binary' && s.image)
+      .map((s) => s.image!)
+      .reverse();
   }
 
   /** Per plan step (component or binary), in plan order; FROM is not a step of ours. */

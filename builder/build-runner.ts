@@ -103,7 +103,7 @@ export async function runBuild(
     signal,
   );
   appendLog(`kiln: pushed ${plan.imageRef}@${digest}\n`);
-  await removePushedImage(deps.docker, plan.imageRef, progress.imageId).catch((err: unknown) =>
+  await removePushedImage(deps.docker, plan.imageRef, progress.imageId, progress.binaryStepImages()).catch((err: unknown) =>
     appendLog(`kiln: could not remove the local copy of the pushed image (the engine keeps it): ${(err as Error).message}\n`),
   );
 

@@ -70,7 +70,7 @@ export async function pushImage(
   }
   if (error) {
     // Connection-level failures to the registry are worth retrying; a refusal (auth, bad name) is not.
-    const transient = /connection refused|connection reset|timeout|no such host|EOF|50[0-9]|unavailable|i\/o timeout/i.test(error);
+    const transient = /connection refused|connection reset|broken pipe|timeout|no such host|EOF|50[0-9]|unavailable|i\/o timeout/i.test(error);
     throw new BuildFailure(`push to registry ${ref.registry} failed: ${error}`, transient);
   }
   if (!digest) throw new BuildFailure(`push to registry ${ref.registry} ended without a digest`, true);
@@ -209,12 +209,22 @@ export async function publishRoots(
 }
 
 /**
- * Housekeeping after a push: the registry holds the image, so the engine drops its tag and the image's own top
- * layers. `noprune` keeps the parent layers — the component steps — as build cache for the next build. Only removes
+ * Housekeeping after a push: the registry holds the image, so the engine drops its tag and the layers of the user's
+ * steps. `noprune` keeps the parent layers — the component steps — as build cache for the next build. Only removes
  * `ref` while it still names the image this build made (another build of the same tag may have moved it).
  */
-export async function removePushedImage(docker: Docker, ref: string, imageId: string): Promise<void> {
+export async function removePushedImage(docker: Docker, ref: string, imageId: string, binaryStepImages: string[]): Promise<void> {
   const info = await docker.getImage(ref).inspect().catch(() => undefined);
   if (info?.Id !== imageId) return;
   await docker.getImage(ref).remove({ noprune: true });
+  // Then the images of this build's own steps (its binary, entrypoint, labels), children first. An image another build
+  // still stands on (same binary, built from the cache meanwhile) answers 409 and stays.
+  for (const id of binaryStepImages) {
+    await docker
+      .getImage(id)
+      .remove({ noprune: true })
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+      });
+  }
 }

@@ -96,6 +96,26 @@ describe('live logs, cancel, timeout and shutdown on one builder', { timeout: 30
     assert.equal(late.end, 'succeeded');
   });
 
+  it("after the push the engine keeps the components' layers (the cache) and drops the image and the binary's layers", async () => {
+    const id = await createBuild(kiln, spec(await uploadHello(kiln, `${nonce}-tidy`), 'tidy:1', { components: ['slow'] }));
+    const build = await waitForBuild(kiln, id, 120_000);
+    assert.equal(build.status, 'succeeded', build.error ?? '');
+    const log = await (await call(kiln, `/v1/builds/${id}/logs`)).text();
+    // Each step of the classic builder's log ends with ` ---> <image id>`.
+    const stepImages = log
+      .split(/^Step \d+\/\d+ : /m)
+      .slice(1)
+      .map((chunk) => ({ instruction: chunk.split('\n')[0]!, image: [...chunk.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].at(-1)?.[1] }));
+    const exists = (ref: string) => kiln.infra.docker.getImage(ref).inspect().then(() => true, () => false);
+    const slowStep = stepImages.find((s) => s.instruction.startsWith('RUN') && s.instruction.includes('slow-'));
+    assert.ok(slowStep?.image && (await exists(slowStep.image)), 'the component step stays as build cache');
+    const userSteps = stepImages.filter((s) => /^(COPY \["binary"|ENTRYPOINT|LABEL)/.test(s.instruction));
+    assert.ok(userSteps.length >= 3, JSON.stringify(stepImages));
+    for (const s of userSteps) assert.equal(await exists(s.image!), false, `${s.instruction} (${s.image}) was removed`);
+    assert.equal(await exists(build.imageRef), false, 'the pushed image is in the registry, not on the engine');
+    assert.equal((await runImage(kiln.infra.docker, build.imageRef)).output.trim(), `hello-${nonce}-tidy`);
+  });
+
   it('canceling a running build stops it within seconds: canceled, no container left, nothing pushed', async () => {
     const catalog = await slowCatalog(path.join(dir, 'cancel'), { seconds: 120, nonce: `cancel-${nonce}` });
     const k = await startTestKiln({ builder: true, env: { KILN_CATALOG_DIR: catalog } });
@@ -316,10 +336,10 @@ describe('a registry that goes away', { timeout: 300_000 }, () => {
   });
 
   for (const comesBack of [true, false]) {
-    it(comesBack ? 'down during the build, back within the retry window: the build succeeds' : 'down for good: the build fails after its attempts, naming the registry', async () => {
+    it(comesBack ? 'stopped during the push, back within the retry window: the build succeeds' : 'stopped during the push for good: the build fails after its attempts, naming the registry', async () => {
       await startRegistry();
       const nonce = randomBytes(4).toString('hex');
-      const catalog = await slowCatalog(path.join(dir, nonce), { seconds: 3, nonce });
+      const catalog = await slowCatalog(path.join(dir, nonce), { seconds: 1, nonce, megabytes: 160 });
       const kiln = await startTestKiln({
         builder: true,
         env: { KILN_CATALOG_DIR: catalog, REGISTRY_HOST: `127.0.0.1:${port}`, KILN_BUILD_ATTEMPTS: '3', KILN_BUILD_BACKOFF_SECONDS: '1' },
@@ -327,7 +347,9 @@ describe('a registry that goes away', { timeout: 300_000 }, () => {
       try {
         const id = await createBuild(kiln, spec(await uploadHello(kiln, nonce), 'blip:1', { components: ['slow'] }));
         const failedOnce = logUntil(kiln, id, (t) => t.includes('attempt 1 failed'));
-        await logUntil(kiln, id, (t) => t.includes('slow-line-1')).reached;
+        // The step wrote 160 MB of random data: compressing and sending that layer takes seconds, so the registry
+        // goes away in the middle of the push.
+        await logUntil(kiln, id, (t) => t.includes('kiln: pushing')).reached;
         await stopRegistry();
         if (comesBack) {
           await failedOnce.reached;

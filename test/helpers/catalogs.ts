@@ -19,14 +19,16 @@ export async function brokenCatalog(parent: string): Promise<string> {
  * The shipped catalog plus `slow` (version `1-<nonce>`): an install step that prints `slow-line-1..seconds`, one a second. The nonce
  * goes into the recipe, so no earlier run's layer cache can answer the step: it really runs, for `seconds`.
  */
-export async function slowCatalog(parent: string, opts: { seconds: number; nonce: string }): Promise<string> {
+export async function slowCatalog(parent: string, opts: { seconds: number; nonce: string; megabytes?: number }): Promise<string> {
   const catalog = path.join(parent, 'catalog');
   await cp(path.resolve(import.meta.dirname, '../../base-images'), catalog, { recursive: true });
   await mkdir(path.join(catalog, 'components/slow'));
   // The nonce is in the version too: the install script's path (and so every step container's command) names it.
   const version = `1-${opts.nonce}`.slice(0, 40);
   await writeFile(path.join(catalog, 'components/slow/component.yaml'), `name: slow\ndescription: takes its time\nrank: 99\ndefault: "${version}"\n`);
-  const script = `echo slow-start-${opts.nonce}\nfor i in $(seq 1 ${opts.seconds}); do echo slow-line-$i; sleep 1; done\ntouch /slow-done\n`;
+  // `megabytes` of random data make the step's layer (and so the push) that large and slow to compress.
+  const data = opts.megabytes ? `head -c ${opts.megabytes}M /dev/urandom > /slow-data\n` : '';
+  const script = `echo slow-start-${opts.nonce}\nfor i in $(seq 1 ${opts.seconds}); do echo slow-line-$i; sleep 1; done\n${data}touch /slow-done\n`;
   await writeFile(
     path.join(catalog, `components/slow/${version}.yaml`),
     `name: slow\nversion: "${version}"\nroots: [debian-bookworm]\ninstall:\n  script: ${JSON.stringify(script)}\nsmoke: "test -f /slow-done"\ncostEstimateSeconds: ${opts.seconds}\n`,

@@ -32,6 +32,20 @@ describe('build progress', () => {
     ]);
   });
 
+  it("names the images the user's steps left, last first, and not the components' (the layer cache)", () => {
+    const p = new BuildProgress(instructions);
+    p.onEvent({ stream: 'Step 1/5 : FROM r\n ---> 0123456789ab\n' }, 0);
+    p.onEvent({ stream: 'Step 2/5 : RUN a\n ---> Running in 123456789abc\n' }, 1);
+    p.onEvent({ stream: 'Removing intermediate container 123456789abc\n ---> aaaaaaaaaaaa\n' }, 2);
+    p.onEvent({ stream: 'Step 3/5 : ENV J=1\n ---> Using cache\n ---> bbbbbbbbbbbb\n' }, 3);
+    p.onEvent({ stream: 'Step 4/5 : COPY b\n' }, 4);
+    p.onEvent({ stream: ' ---> cccccccccccc\n' }, 5);
+    p.onEvent({ stream: 'Step 5/5 : ENTRYPOINT ["b"]\n ---> Running in dddddddddddd\n ---> eeeeeeeeeeee\n' }, 6);
+    p.onEvent({ stream: 'Step 6/6 : LABEL dev.kiln.build-id=x\n ---> ffffffffffff\n' }, 7);
+    p.finish(8);
+    assert.deepEqual(p.binaryStepImages(), ['ffffffffffff', 'eeeeeeeeeeee', 'cccccccccccc']);
+  });
+
   it('keeps the first error event', () => {
     const p = new BuildProgress(instructions);
     p.onEvent({ stream: 'Step 2/5 : RUN a\n' }, 0);
