@@ -38,12 +38,20 @@ export const analyzerRoutes: FastifyPluginAsync<{
   r.post(
     '/v1/analyzer/run',
     {
+      // Templates serve every project: deciding them (and building and retiring images) is an operator's call.
+      config: { auth: 'admin' },
       schema: {
         operationId: 'runAnalyzer',
-        summary: 'Analyze history now: decide, build, keep, mark stale and retire templates. Waits up to `wait` seconds.',
+        summary: 'Admin: analyze history now: decide, build, keep, mark stale and retire templates. Waits up to `wait` seconds.',
         tags: ['templates'],
         querystring: z.object({ wait: z.coerce.number().int().min(0).max(120).default(60) }),
-        response: { 200: runSchema, 202: z.object({ jobId: z.string(), status: z.literal('queued') }), 404: problemSchema },
+        response: {
+          200: runSchema,
+          202: z.object({ jobId: z.string(), status: z.literal('queued') }),
+          401: problemSchema,
+          403: problemSchema,
+          404: problemSchema,
+        },
       },
     },
     async (req, reply) => {

@@ -48,7 +48,9 @@ async function waitForTemplate(kiln: TestKiln, pred: (t: TemplateView) => boolea
 }
 
 async function analyze(kiln: TestKiln) {
-  const res = await call(kiln, `/v1/analyzer/run?wait=60`, { method: 'POST' });
+  // Templates serve every project: a project token may read them but not run the analyzer.
+  assert.equal((await call(kiln, `/v1/analyzer/run?wait=0`, { method: 'POST' })).status, 403);
+  const res = await call({ url: kiln.url, token: kiln.adminToken }, `/v1/analyzer/run?wait=60`, { method: 'POST' });
   assert.equal(res.status, 200, await res.clone().text());
   return (await res.json()) as { summary: string; decisions: { build: { key: string }[]; stale: { id: string; reason: string }[]; imagesDeleted: string[] } };
 }

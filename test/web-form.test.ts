@@ -171,7 +171,7 @@ describe('web form', () => {
       assert.equal(res.status, 202, JSON.stringify(res.body));
       assert.equal((await waitForBuild(kiln, res.body.id)).status, 'succeeded');
     }
-    const analysis = await call(kiln, '/v1/analyzer/run?wait=60', { method: 'POST' });
+    const analysis = await call({ url: kiln.url, token: kiln.adminToken }, '/v1/analyzer/run?wait=60', { method: 'POST' });
     assert.equal(analysis.status, 200, await analysis.clone().text());
     const deadline = Date.now() + 240_000;
     let template: { id: string; status: string } | undefined;
