@@ -32,6 +32,7 @@ import { createBuildService } from './build-service.ts';
 import { installAuth, PROJECT_HEADER } from './auth.ts';
 import { installErrorHandler, problemType } from './error-handler.ts';
 import { installInputHygiene } from './input-hygiene.ts';
+import { documentProblemMediaType } from './openapi-document.ts';
 import { createMetrics } from './metrics.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { projectRoutes } from './project-routes.ts';
@@ -109,7 +110,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (input) => documentProblemMediaType(jsonSchemaTransformObject(input)),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

@@ -38,6 +38,12 @@ describe('OpenAPI document and metrics', () => {
     // Referenced schemas exist, and the public routes say so.
     for (const ref of JSON.stringify(doc).matchAll(/"#\/components\/schemas\/([^"]+)"/g)) assert.ok(doc.components.schemas[ref[1]!], `schema ${ref[1]}`);
     assert.deepEqual(doc.paths['/v1/webhooks/{id}/deliveries']!.post!.security, []);
+    // Errors are documented with the media type they are sent with.
+    const refused = doc.paths['/v1/builds']!.post!.responses!['400'] as { content: Record<string, unknown> };
+    assert.deepEqual(Object.keys(refused.content), ['application/problem+json']);
+    const sent = await fetch(`${kiln.url}/v1/builds`, { method: 'POST', headers: { authorization: `Bearer ${kiln.token}`, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(sent.status, 400);
+    assert.match(sent.headers.get('content-type') ?? '', /^application\/problem\+json/);
   });
 
   it('/metrics counts a finished build and its duration', async () => {
