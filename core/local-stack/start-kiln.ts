@@ -45,7 +45,7 @@ await runProcess(
     const url = api.url.replace('127.0.0.1', 'localhost');
     log.info({ url, docs: `${url}/docs` }, 'kiln is running');
     process.stdout.write(
-      `\nkiln is running at ${url}  (API docs: ${url}/docs)\n` +
+      `\nkiln is running at ${url}  (web form: ${url}/ , API docs: ${url}/docs)\n` +
         `admin token (kept in ${path.join(dataDir, 'admin-token')}); for curl and the kiln CLI:\n` +
         `  export KILN_URL=${url} ${tokenHint}\n\n`,
     );
