@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import YAML from 'yaml';
-import { adoptFromPidFile, ensureProcess, httpGet, which, type StartedService } from './process.ts';
+import { adoptFromPidFile, ensureProcess, httpGet, run, which, type StartedService } from './process.ts';
 
 export const REGISTRY_HOST = '127.0.0.1:5000';
 const MATCH = 'docker-registry';
@@ -35,6 +35,22 @@ export function registryConfig(stateDir: string): string {
   });
 }
 
+/**
+ * Deleting a tag (kiln's retired templates, every test's cleanup) leaves its layers on disk; the registry's own
+ * garbage collector frees them, but only while no registry serves the storage — so here, before we start one.
+ */
+async function collectGarbage(config: string, log: Logger): Promise<void> {
+  const t0 = Date.now();
+  const r = await run((await which('docker-registry')) ?? 'docker-registry', ['garbage-collect', '--delete-untagged', config], { timeoutMs: 600_000 });
+  if (r.code !== 0) {
+    // A registry that cannot be collected can still serve: say so and go on.
+    log.warn({ code: r.code, stderr: r.stderr.trim().slice(-1000) }, 'registry garbage collection failed');
+    return;
+  }
+  const deleted = (r.stdout.match(/^blob eligible for deletion/gm) ?? []).length;
+  log.info({ blobsDeleted: deleted, ms: Date.now() - t0 }, 'registry garbage collected');
+}
+
 export async function ensureRegistry(opts: RegistryOptions): Promise<StartedService | null> {
   const dir = path.join(opts.stateDir, 'registry');
   const config = path.join(dir, 'config.yml');
@@ -48,6 +64,7 @@ export async function ensureRegistry(opts: RegistryOptions): Promise<StartedServ
     prepare: async () => {
       await fs.mkdir(path.join(dir, 'data'), { recursive: true });
       await fs.writeFile(config, registryConfig(opts.stateDir)); // rewritten each start so it never drifts
+      await collectGarbage(config, opts.log);
     },
     cmd: (await which('docker-registry')) ?? 'docker-registry',
     args: ['serve', config],
