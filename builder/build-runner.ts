@@ -8,7 +8,7 @@ import { BuildFailure, isTransient, stepFailed } from './build-errors.ts';
 import { BuildProgress, type StepTiming } from './build-progress.ts';
 import { buildContext } from './build-context.ts';
 import { renderDockerfile } from './dockerfile-render.ts';
-import { buildImage, ensureBaseImage, pushImage, removePushedImage, type PublishedRoots, type RegistryAuth } from './docker-engine.ts';
+import { buildImage, ensureBaseImage, pushImage, removeBuiltImage, type PublishedRoots, type RegistryAuth } from './docker-engine.ts';
 import { imageLabels } from './image-labels.ts';
 
 export interface BuildRunnerDeps {
@@ -90,22 +90,29 @@ export async function runBuild(
   if (!progress.imageId) throw new BuildFailure('the engine finished the build without reporting an image id', true);
 
   // Past this point a cancel still stops the push; once the registry holds the manifest the build has succeeded.
-  signal.throwIfAborted();
-  appendLog(`kiln: pushing ${plan.imageRef}\n`);
-  const { repository, tag } = splitImageRef(plan.imageRef);
-  const digest = await pushImage(
-    deps.docker,
-    { repository, tag, registry: deps.registryAuth.serveraddress },
-    deps.registryAuth,
-    (ev) => {
-      if (ev.status && !ev.status.startsWith('Pushing')) appendLog(`${ev.id ? `${ev.id}: ` : ''}${ev.status}\n`);
-    },
-    signal,
-  );
-  appendLog(`kiln: pushed ${plan.imageRef}@${digest}\n`);
-  await removePushedImage(deps.docker, plan.imageRef, progress.imageId, progress.binaryStepImages()).catch((err: unknown) =>
-    appendLog(`kiln: could not remove the local copy of the pushed image (the engine keeps it): ${(err as Error).message}\n`),
-  );
+  const imageId = progress.imageId;
+  let digest: string;
+  try {
+    signal.throwIfAborted();
+    appendLog(`kiln: pushing ${plan.imageRef}\n`);
+    const { repository, tag } = splitImageRef(plan.imageRef);
+    digest = await pushImage(
+      deps.docker,
+      { repository, tag, registry: deps.registryAuth.serveraddress },
+      deps.registryAuth,
+      (ev) => {
+        if (ev.status && !ev.status.startsWith('Pushing')) appendLog(`${ev.id ? `${ev.id}: ` : ''}${ev.status}\n`);
+      },
+      signal,
+    );
+    appendLog(`kiln: pushed ${plan.imageRef}@${digest}\n`);
+  } finally {
+    // Pushed or not, the engine keeps only the components' layers: a retry rebuilds the user's steps from the
+    // cache in a second, and a build that ended (failed, canceled) leaves nothing of its own behind.
+    await removeBuiltImage(deps.docker, plan.imageRef, imageId, progress.binaryStepImages()).catch((err: unknown) =>
+      appendLog(`kiln: could not remove the built image from the engine (it keeps it): ${(err as Error).message}\n`),
+    );
+  }
 
   const hashes = new Map(plan.components.map((c) => [c.key, c.recipeHash]));
   return { digest, imageId: progress.imageId, steps: steps.map((s) => ({ ...s, recipeHash: hashes.get(s.owner) ?? null })) };

@@ -209,11 +209,11 @@ export async function publishRoots(
 }
 
 /**
- * Housekeeping after a push: the registry holds the image, so the engine drops its tag and the layers of the user's
+ * Housekeeping after a push (or a push that failed): the engine drops the image's tag and the layers of the user's
  * steps. `noprune` keeps the parent layers — the component steps — as build cache for the next build. Only removes
  * `ref` while it still names the image this build made (another build of the same tag may have moved it).
  */
-export async function removePushedImage(docker: Docker, ref: string, imageId: string, binaryStepImages: string[]): Promise<void> {
+export async function removeBuiltImage(docker: Docker, ref: string, imageId: string, binaryStepImages: string[]): Promise<void> {
   const info = await docker.getImage(ref).inspect().catch(() => undefined);
   if (info?.Id !== imageId) return;
   await docker.getImage(ref).remove({ noprune: true });

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import { startBuilder } from '../builder/builder-process.ts';
 import { call, followLog, getBuild, logUntil, postBuild, upload, waitForBuild, type BuildView, type Target } from './helpers/api-client.ts';
-import { slowCatalog } from './helpers/catalogs.ts';
+import { removeSlowLayers, slowCatalog } from './helpers/catalogs.ts';
 import { runImage } from './helpers/docker-run.ts';
 import { freePort } from './helpers/ports.ts';
 import { manifestDigest } from './helpers/registry-client.ts';
@@ -68,6 +68,7 @@ describe('live logs, cancel, timeout and shutdown on one builder', { timeout: 30
     });
   });
   after(async () => {
+    if (kiln) await removeSlowLayers(kiln.infra.docker, nonce, `cancel-${nonce}`, `timeout-${nonce}`, `shutdown-${nonce}`);
     await kiln?.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -249,6 +250,7 @@ describe('builders in their own processes, on PostgreSQL', { timeout: 400_000 },
   });
   after(async () => {
     for (const c of children) await stopChild(c);
+    if (kiln) await removeSlowLayers(kiln.infra.docker, `crash-${nonce}`);
     await kiln?.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -371,6 +373,7 @@ describe('a registry that goes away', { timeout: 300_000 }, () => {
         }
       } finally {
         if (!registry) await startRegistry(); // the cleanup deletes what was pushed
+        await removeSlowLayers(kiln.infra.docker, nonce);
         await kiln.close();
         await stopRegistry();
       }

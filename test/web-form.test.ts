@@ -14,7 +14,7 @@ import { WEB_DIST_DIR, webRoutes } from '../api/web-routes.ts';
 import { duration } from '../api/web/src/dom.ts';
 import { call, getBuild, postBuild, upload, waitForBuild } from './helpers/api-client.ts';
 import { launchBrowser, newContext, screenshot } from './helpers/browser.ts';
-import { slowCatalog } from './helpers/catalogs.ts';
+import { removeSlowLayers, slowCatalog } from './helpers/catalogs.ts';
 import { runImage } from './helpers/docker-run.ts';
 import { helloJar } from './helpers/programs.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
@@ -224,17 +224,19 @@ describe('web form', () => {
 });
 
 describe('web form: a running build', () => {
+  const nonce = `${Date.now()}`;
   let dir: string;
   let kiln: TestKiln;
   let browser: Browser;
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'kiln-web-'));
-    const catalog = await slowCatalog(dir, { seconds: 60, nonce: `${Date.now()}` });
+    const catalog = await slowCatalog(dir, { seconds: 60, nonce });
     kiln = await startTestKiln({ builder: true, env: { KILN_CATALOG_DIR: catalog } });
     browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close();
+    if (kiln) await removeSlowLayers(kiln.infra.docker, nonce);
     await kiln?.close();
     await rm(dir, { recursive: true, force: true });
   });

@@ -1,6 +1,7 @@
 // Catalogs for tests that need one the shipped catalog does not have.
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type Docker from 'dockerode';
 
 /** The shipped catalog, in `<parent>/catalog`, plus a component `broken@1` whose install step cannot succeed. */
 export async function brokenCatalog(parent: string): Promise<string> {
@@ -34,4 +35,36 @@ export async function slowCatalog(parent: string, opts: { seconds: number; nonce
     `name: slow\nversion: "${version}"\nroots: [debian-bookworm]\ninstall:\n  script: ${JSON.stringify(script)}\nsmoke: "test -f /slow-done"\ncostEstimateSeconds: ${opts.seconds}\n`,
   );
   return catalog;
+}
+
+/**
+ * Removes the engine's images built from `slowCatalog`s with these nonces — its steps' layers, and any image built on
+ * them — newest first. They can never serve another build (the nonce is in the recipe), so a test removes them.
+ */
+export async function removeSlowLayers(docker: Docker, ...nonces: string[]): Promise<void> {
+  const markers = nonces.map((n) => `slow-1-${n}`);
+  const images = (await docker.listImages({ all: true })).sort((a, b) => b.Created - a.Created);
+  const marked = new Set<string>();
+  for (const img of images) {
+    const info = await docker.getImage(img.Id).inspect().catch(() => undefined);
+    const cmd = [...(info?.ContainerConfig?.Cmd ?? []), ...(info?.Config?.Cmd ?? [])].join(' ');
+    if (markers.some((m) => cmd.includes(m))) marked.add(img.Id);
+  }
+  // And everything standing on them (a canceled or failed build's own steps).
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const img of images) {
+      if (!marked.has(img.Id) && img.ParentId && marked.has(img.ParentId)) {
+        marked.add(img.Id);
+        grew = true;
+      }
+    }
+  }
+  // Children before parents: a pass removes the images nothing stands on any more, until a pass removes nothing.
+  for (let left = [...marked]; left.length > 0; ) {
+    const failed: string[] = [];
+    for (const id of left) await docker.getImage(id).remove({ force: true, noprune: true }).catch(() => failed.push(id));
+    if (failed.length === left.length) break;
+    left = failed;
+  }
 }

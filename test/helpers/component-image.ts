@@ -1,9 +1,9 @@
 // Builds an image of catalog components exactly the way kiln does (its plan shape, renderer, context and engine calls),
 // and runs a component's smoke script inside it. Used to prove that every catalog version really installs and works.
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { ensurePulled } from './docker-run.ts';
+import { runContainer } from './docker-run.ts';
 import { rootImageName } from '../../core/build-planner.ts';
 import type { BuildPlan } from '../../core/build-types.ts';
 import type { ComponentVersion } from '../../core/catalog/catalog.ts';
@@ -83,17 +83,7 @@ export async function buildComponentImage(
 
 /** Runs `sh -euc script` in a new container of `image` (its entrypoint reset), removes it, returns exit code and output. */
 export async function runSmoke(docker: Docker, image: string, script: string): Promise<{ code: number; output: string }> {
-  await ensurePulled(docker, image);
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  const [result, container] = (await docker.run(image, ['sh', '-euc', script], [out, out], {
-    Tty: false,
-    Entrypoint: [''],
-    HostConfig: { AutoRemove: false, NetworkMode: 'none' },
-  })) as [{ StatusCode: number }, Docker.Container];
-  await container.remove({ force: true });
-  return { code: result.StatusCode, output: Buffer.concat(chunks).toString('utf8') };
+  return runContainer(docker, image, { Cmd: ['sh', '-euc', script], Entrypoint: [''], HostConfig: { NetworkMode: 'none' } });
 }
 
 /**
