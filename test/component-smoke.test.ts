@@ -13,12 +13,11 @@ import { loadCatalog } from '../core/catalog/catalog-loader.ts';
 import { compareVersions, satisfies, type Catalog, type ComponentVersion } from '../core/catalog/catalog.ts';
 import { resolveComponents } from '../core/catalog/component-resolver.ts';
 import { imageExists } from '../core/local-stack/root-image.ts';
-import { buildComponentImage, removeImages, removeLeftoverLayers, ROOT_IMAGE_PREFIX, runSmoke, smokeImageTag } from './helpers/component-image.ts';
+import { buildComponentImage, removeImages, ROOT_IMAGE_PREFIX, runSmoke, smokeImageTag } from './helpers/component-image.ts';
 
 const catalog = await loadCatalog(path.resolve(import.meta.dirname, '../base-images'));
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const built = new Set<string>();
-const layers = new Set<string>();
 const BUILD_TIMEOUT_MS = 40 * 60_000;
 
 /**
@@ -52,7 +51,7 @@ async function buildAndSmoke(t: TestContext, root: string, request: string[], la
   assert.deepEqual(problems, [], `request ${request.join(' ')} does not resolve`);
   const tag = smokeImageTag(label);
   built.add(tag);
-  const image = await buildComponentImage(docker, root, components, tag, { layers });
+  const image = await buildComponentImage(docker, root, components, tag);
   const steps = image.steps.map((s) => `${s.owner} ${s.seconds.toFixed(1)} s${s.cached ? ' (cached)' : ''}`).join(', ');
   t.diagnostic(`${tag}: built in ${image.seconds.toFixed(1)} s: ${steps}`);
   for (const c of components) {
@@ -73,8 +72,9 @@ before(async () => {
 });
 
 after(async () => {
-  const failed = await removeImages(docker, built);
-  await removeLeftoverLayers(docker, layers);
+  // Only the tags go. The layers below are kiln's layer cache: the same recipes make the same layers, so the next run
+  // (and every build of these components meanwhile) reuses them instead of installing again, and they do not pile up.
+  const failed = await removeImages(docker, built, { noprune: true });
   assert.deepEqual(failed, [], 'could not remove every image this test built');
 });
 

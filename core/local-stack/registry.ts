@@ -40,6 +40,9 @@ export function registryConfig(stateDir: string): string {
  * garbage collector frees them, but only while no registry serves the storage — so here, before we start one.
  */
 async function collectGarbage(config: string, log: Logger): Promise<void> {
+  // A registry that never stored a repository has nothing to collect (and the collector fails on it).
+  const repositories = path.join(path.dirname(config), 'data', 'docker', 'registry', 'v2', 'repositories');
+  if (!(await fs.stat(repositories).then(() => true, () => false))) return;
   const t0 = Date.now();
   const r = await run((await which('docker-registry')) ?? 'docker-registry', ['garbage-collect', '--delete-untagged', config], { timeoutMs: 600_000 });
   if (r.code !== 0) {

@@ -44,7 +44,7 @@ export async function buildComponentImage(
   root: string,
   versions: ComponentVersion[],
   tag: string,
-  opts: { signal?: AbortSignal; layers?: Set<string> } = {},
+  opts: { signal?: AbortSignal } = {},
 ): Promise<ComponentImage> {
   const image = rootImageName(ROOT_IMAGE_PREFIX, root);
   const marker = Buffer.from(`kiln component smoke test: ${versions.map((v) => v.key).join(' ')}\n`);
@@ -68,8 +68,6 @@ export async function buildComponentImage(
     { tag, labels: { 'kiln.smoke-test': versions.map((v) => v.key).join(',') }, ...(opts.signal ? { signal: opts.signal } : {}) },
     (ev: EngineEvent) => {
       if (ev.error || ev.errorDetail) errors.push((ev.errorDetail?.message ?? ev.error ?? '').trim());
-      // Each step's result (`---> 1a2b3c4d5e6f`), so a failed build's leftover layers can be removed too.
-      for (const m of ev.stream?.matchAll(/---> ([0-9a-f]{12})\b/g) ?? []) opts.layers?.add(m[1]!);
       log += progress.onEvent(ev, Date.now());
     },
   );
@@ -86,30 +84,12 @@ export async function runSmoke(docker: Docker, image: string, script: string): P
   return runContainer(docker, image, { Cmd: ['sh', '-euc', script], Entrypoint: [''], HostConfig: { NetworkMode: 'none' } });
 }
 
-/**
- * Removes what is left of the layers a build reported, newest first, once their tags are gone: after a failed build
- * the steps that succeeded stay behind as untagged images. Never touches an image that has a tag (the FROM image
- * shows up among the layers too) or that another image still builds on.
- */
-export async function removeLeftoverLayers(docker: Docker, layers: Iterable<string>): Promise<void> {
-  for (const id of [...layers].reverse()) {
-    try {
-      const info = await docker.getImage(id).inspect();
-      if ((info.RepoTags ?? []).some((t) => t !== '<none>:<none>')) continue;
-      await docker.getImage(info.Id).remove({ noprune: false });
-    } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
-      if (code !== 404 && code !== 409) throw err; // gone already, or a parent of some other image: leave it
-    }
-  }
-}
-
 /** Removes images by tag (forced); one that is already gone is fine. Returns the tags that could not be removed. */
-export async function removeImages(docker: Docker, tags: Iterable<string>): Promise<string[]> {
+export async function removeImages(docker: Docker, tags: Iterable<string>, opts: { noprune?: boolean } = {}): Promise<string[]> {
   const failed: string[] = [];
   for (const tag of tags) {
     try {
-      await docker.getImage(tag).remove({ force: true });
+      await docker.getImage(tag).remove({ force: true, ...(opts.noprune ? { noprune: true } : {}) });
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 404) failed.push(`${tag}: ${(err as Error).message}`);
     }
