@@ -8,7 +8,7 @@ import { BuildFailure, isTransient, stepFailed } from './build-errors.ts';
 import { BuildProgress, type StepTiming } from './build-progress.ts';
 import { buildContext } from './build-context.ts';
 import { renderDockerfile } from './dockerfile-render.ts';
-import { buildImage, ensureBaseImage, pushImage, removeBuiltImage, type PublishedRoots, type RegistryAuth } from './docker-engine.ts';
+import { buildImage, ensureBaseImage, pushImage, removeBuiltImage, splitImageRef, type PublishedRoots, type RegistryAuth } from './docker-engine.ts';
 import { imageLabels } from './image-labels.ts';
 
 export interface BuildRunnerDeps {
@@ -36,12 +36,6 @@ export function planVersions(catalog: Catalog, plan: Pick<BuildPlan, 'components
     }
     return v;
   });
-}
-
-/** Splits a full reference registry/path:tag into what the push call wants. */
-export function splitImageRef(ref: string): { repository: string; tag: string } {
-  const i = ref.lastIndexOf(':');
-  return { repository: ref.slice(0, i), tag: ref.slice(i + 1) };
 }
 
 /** Engine errors that say the engine, not the step, failed. */

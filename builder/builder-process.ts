@@ -21,8 +21,6 @@ export interface RunningBuilder {
    * the queue for another builder.
    */
   close(graceMs?: number): Promise<void>;
-  /** Settles when the roots this engine holds are published (see publishRoots); never rejects. */
-  published: Promise<{ root: string; ref: string; digest: string }[]>;
 }
 
 export async function startBuilder(infra: Infrastructure): Promise<RunningBuilder> {
@@ -95,7 +93,6 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
   const published = publishRoots(infra.docker, rootImages, { auth: registryAuth, prefix: config.REGISTRY_PREFIX }, log, publishing.signal);
   return {
     worker: worker.worker,
-    published,
     async close(graceMs = config.KILN_SHUTDOWN_GRACE_SECONDS * 1000) {
       publishing.abort();
       await Promise.all([published, worker.close(graceMs)]);

@@ -98,7 +98,11 @@ export const rootRepository = (prefix: string, root: string) => `${prefix}/kiln-
  */
 export const CURRENT_ROOT_TAG = 'current';
 
-const splitName = (image: string) => ({ repository: image.slice(0, image.lastIndexOf(':')), tag: image.slice(image.lastIndexOf(':') + 1) });
+/** Splits a full reference registry/path:tag into repository and tag (what the engine's push and tag calls want). */
+export function splitImageRef(ref: string): { repository: string; tag: string } {
+  const i = ref.lastIndexOf(':');
+  return { repository: ref.slice(0, i), tag: ref.slice(i + 1) };
+}
 
 /** True when the engine holds `image`; engine trouble is a retryable failure. */
 async function hasImage(docker: Docker, image: string): Promise<boolean> {
@@ -123,7 +127,7 @@ async function pullByDigest(docker: Docker, repository: string, digest: string, 
     throw isTransient(err) ? engineUnavailable(err) : err;
   }
   if (error) throw new BuildFailure(`pulling base image ${repository}@${digest} from registry ${auth.serveraddress} failed: ${error}`, true);
-  const local = splitName(localName);
+  const local = splitImageRef(localName);
   await docker.getImage(`${repository}@${digest}`).tag({ repo: local.repository, tag: local.tag });
 }
 
@@ -140,7 +144,7 @@ export async function ensureBaseImage(
   if (await hasImage(docker, base.image)) return;
   const { auth, roots } = registry;
   if (base.kind === 'template') {
-    await pullByDigest(docker, splitName(base.image).repository, base.digest, base.image, auth);
+    await pullByDigest(docker, splitImageRef(base.image).repository, base.digest, base.image, auth);
     return;
   }
   const repository = rootRepository(roots.prefix, base.root);

@@ -13,9 +13,9 @@ import { templateJobSchema } from '../core/queues.ts';
 import { isTransient } from './build-errors.ts';
 import { buildContext } from './build-context.ts';
 import { BuildProgress } from './build-progress.ts';
-import { planVersions, splitImageRef } from './build-runner.ts';
+import { planVersions } from './build-runner.ts';
 import { renderTemplateDockerfile } from './dockerfile-render.ts';
-import { buildImage, ensureBaseImage, pushImage, type PublishedRoots, type RegistryAuth } from './docker-engine.ts';
+import { buildImage, ensureBaseImage, pushImage, splitImageRef, type PublishedRoots, type RegistryAuth } from './docker-engine.ts';
 
 export interface TemplateBuildDeps {
   docker: Docker;

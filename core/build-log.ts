@@ -86,16 +86,19 @@ export function createBuildLog(deps: BuildLogDeps) {
       opts.signal.addEventListener('abort', abort, { once: true });
       let last = opts.fromId ?? '0';
       try {
-        // Long ended (stream expired): the S3 copy at once, rather than after a blocking read finds nothing.
-        if ((await deps.redis.exists(key(buildId))) === 0) {
-          const status = await opts.ended();
-          if (status !== undefined) {
-            if (last === '0') yield { id: '0-1', text: (await deps.blobs.getText(buildLogKey(buildId))) ?? '' };
-            yield { id: '0-2', end: status };
-            return;
-          }
-        }
+        // Asked before the first read when there is no stream (long ended: its stream expired), and whenever a
+        // blocking read found nothing. Ended without an end marker in the stream: serve the S3 copy, unless this
+        // follower already read part of the stream (then only the end).
+        let askEnded = (await deps.redis.exists(key(buildId))) === 0;
         while (!opts.signal.aborted) {
+          if (askEnded) {
+            const status = await opts.ended();
+            if (status !== undefined) {
+              if (last === '0') yield { id: '0-1', text: (await deps.blobs.getText(buildLogKey(buildId))) ?? '' };
+              yield { id: '0-2', end: status };
+              return;
+            }
+          }
           const res = (await conn.xread('COUNT', 500, 'BLOCK', 5000, 'STREAMS', key(buildId), last).catch((err: unknown) => {
             if (opts.signal.aborted) return null;
             throw err;
@@ -106,24 +109,12 @@ export function createBuildLog(deps: BuildLogDeps) {
             yield event;
             if ('end' in event) return;
           }
-          if (entries.length === 0 && !opts.signal.aborted) {
-            const status = await opts.ended();
-            if (status === undefined) continue;
-            // Ended, yet no end marker came: the stream is gone (expired) or never had one. Serve the S3 copy,
-            // unless this follower already read part of the stream (then only the end).
-            if (last === '0') yield { id: '0-1', text: (await deps.blobs.getText(buildLogKey(buildId))) ?? '' };
-            yield { id: '0-2', end: status };
-            return;
-          }
+          askEnded = entries.length === 0;
         }
       } finally {
         opts.signal.removeEventListener('abort', abort);
         conn.disconnect();
       }
-    },
-
-    async remove(buildId: string): Promise<void> {
-      await deps.redis.del(key(buildId));
     },
   };
 }
