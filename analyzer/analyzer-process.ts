@@ -3,8 +3,7 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { createTemplateStore } from '../core/db/template-store.ts';
 import type { Infrastructure } from '../core/infrastructure.ts';
-import { ANALYZE_JOB, ANALYZER_QUEUE, analyzeJobSchema, BUILD_QUEUE, type AnalyzeJob, type TemplateJob } from '../core/queues.ts';
-import { createRegistryClient } from '../core/registry-client.ts';
+import { ANALYZE_JOB, ANALYZER_QUEUE, analyzeJobSchema, BUILD_QUEUE, jobDispatcher, type AnalyzeJob, type TemplateJob } from '../core/queues.ts';
 import { createAnalyzer } from './analyzer-service.ts';
 
 export interface RunningAnalyzer {
@@ -23,32 +22,20 @@ export async function startAnalyzer(infra: Infrastructure): Promise<RunningAnaly
     catalog: infra.catalog,
     templates: createTemplateStore(infra.database.db),
     buildQueue,
-    registry: createRegistryClient({
-      host: config.REGISTRY_HOST,
-      insecure: config.REGISTRY_INSECURE,
-      ...(config.REGISTRY_USERNAME ? { username: config.REGISTRY_USERNAME, password: config.REGISTRY_PASSWORD! } : {}),
-    }),
+    registry: infra.registry,
     docker: infra.docker,
     config,
     log: infra.log.child({ component: 'analyzer' }),
   });
 
-  const handlers: Record<string, (data: unknown) => Promise<unknown>> = {
-    [ANALYZE_JOB]: async (data) => {
-      const parsed = analyzeJobSchema.safeParse(data);
+  const processor = jobDispatcher(ANALYZER_QUEUE, {
+    [ANALYZE_JOB]: async (job) => {
+      const parsed = analyzeJobSchema.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError(`malformed analyze job: ${parsed.error.message}`);
       return analyzer.run(parsed.data.trigger);
     },
-  };
-  const worker = new Worker<AnalyzeJob>(
-    ANALYZER_QUEUE,
-    async (job) => {
-      const handler = handlers[job.name];
-      if (!handler) throw new UnrecoverableError(`no handler for job "${job.name}"`);
-      return handler(job.data);
-    },
-    { connection: infra.redis('worker'), prefix: config.KILN_QUEUE_PREFIX, concurrency: 1 },
-  );
+  });
+  const worker = new Worker<AnalyzeJob>(ANALYZER_QUEUE, processor, { connection: infra.redis('worker'), prefix: config.KILN_QUEUE_PREFIX, concurrency: 1 });
   worker.on('error', (err) => infra.log.error({ err }, 'analyzer worker error'));
   await worker.waitUntilReady();
   // Idempotent: every analyzer process upserts the same scheduler, so there is one schedule however many run.

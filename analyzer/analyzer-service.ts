@@ -4,17 +4,17 @@ import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type Docker from 'dockerode';
 import { resolveComponents } from '../core/catalog/component-resolver.ts';
-import type { Catalog } from '../core/catalog/catalog.ts';
+import { changedRecipes, currentRecipeHashes, type Catalog } from '../core/catalog/catalog.ts';
 import type { Config } from '../core/config.ts';
 import type { TemplateStore } from '../core/db/template-store.ts';
 import type { Logger } from '../core/logger.ts';
-import { JOB_PRIORITY, TEMPLATE_JOB, templateJobId, type TemplateJob } from '../core/queues.ts';
+import { TEMPLATE_JOB, templateJobOptions, type TemplateJob } from '../core/queues.ts';
 import type { RegistryClient } from '../core/registry-client.ts';
 import { defaultSelectOptions } from './analyzer-settings.ts';
-import { componentCosts } from './component-costs.ts';
-import { decideTemplates, type TemplateDecisions } from './template-decisions.ts';
+import { componentCosts } from '../core/templates/component-costs.ts';
+import { decideTemplates, type TemplateDecisions } from './template-lifecycle.ts';
 import { selectTemplates } from './template-selector.ts';
-import { setKey } from './template-scorer.ts';
+import { setKey } from '../core/templates/savings.ts';
 
 export interface AnalyzerDeps {
   catalog: Catalog;
@@ -52,8 +52,7 @@ export const templateRepository = (config: Pick<Config, 'REGISTRY_PREFIX'>, root
 
 export function createAnalyzer(deps: AnalyzerDeps) {
   const now = deps.now ?? (() => new Date());
-  const current = new Map<string, string>();
-  for (const c of deps.catalog.components.values()) for (const v of c.versions.values()) current.set(v.key, v.recipeHash);
+  const current = currentRecipeHashes(deps.catalog);
 
   const canonical = (root: string, keys: string[]) => {
     const r = resolveComponents(deps.catalog, root, keys);
@@ -74,7 +73,7 @@ export function createAnalyzer(deps: AnalyzerDeps) {
       const existing = await deps.templates.list();
       const builtKeys = new Set(
         existing
-          .filter((t) => t.status === 'ready' && t.components.every((c) => current.get(c.key) === c.recipeHash))
+          .filter((t) => t.status === 'ready' && changedRecipes(t.components, current).length === 0)
           .map((t) => setKey(t.root, t.components.map((c) => c.key))),
       );
       const selection = selectTemplates(history, costs, {
@@ -106,14 +105,11 @@ export function createAnalyzer(deps: AnalyzerDeps) {
           components: b.components,
           imageRef: `${deps.config.REGISTRY_HOST}/${templateRepository(deps.config, b.root)}:${id}`,
         });
-        await deps.buildQueue.add(TEMPLATE_JOB, { templateId: id }, {
-          jobId: templateJobId(id),
-          attempts: deps.config.KILN_BUILD_ATTEMPTS,
-          priority: JOB_PRIORITY.template,
-          backoff: { type: 'exponential', delay: deps.config.KILN_BUILD_BACKOFF_SECONDS * 1000 },
-          removeOnComplete: { age: 24 * 3600 },
-          removeOnFail: { age: 7 * 24 * 3600 },
-        });
+        await deps.buildQueue.add(
+          TEMPLATE_JOB,
+          { templateId: id },
+          templateJobOptions(id, { attempts: deps.config.KILN_BUILD_ATTEMPTS, backoffSeconds: deps.config.KILN_BUILD_BACKOFF_SECONDS }),
+        );
       }
 
       // Measured after this run's own retirements, so that a grace period of 0 means at once.

@@ -14,7 +14,7 @@ import {
   type HistoryBuild,
   type ScoreOptions,
   type TemplateSet,
-} from './template-scorer.ts';
+} from '../core/templates/savings.ts';
 
 export interface SelectOptions extends ScoreOptions {
   maxTemplates: number;

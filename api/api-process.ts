@@ -35,6 +35,7 @@ export async function startApi(infra: Infrastructure, listen: { host: string; po
     buildQueue,
     redis,
     docker: infra.docker,
+    registry: infra.registry,
     analyzerQueue,
     analyzerEvents,
   });

@@ -19,18 +19,19 @@ import { createMetricsStore } from '../core/db/metrics-store.ts';
 import { createProjectStore } from '../core/db/project-store.ts';
 import { createWebhookStore } from '../core/db/webhook-store.ts';
 import { RateLimitedError } from '../core/errors.ts';
-import { createRegistryClient } from '../core/registry-client.ts';
+import type { RegistryClient } from '../core/registry-client.ts';
 import { createUploadStore } from '../core/db/upload-store.ts';
 import type { Logger } from '../core/logger.ts';
 import type { AnalyzeJob, BuildJob } from '../core/queues.ts';
 import { createTemplateStore } from '../core/db/template-store.ts';
 import { analyzerRoutes } from './analyzer-routes.ts';
 import { templateRoutes } from './template-routes.ts';
+import { createTemplateService } from './template-service.ts';
 import { buildRoutes } from './build-routes.ts';
 import { componentRoutes } from './component-routes.ts';
 import { createBuildService } from './build-service.ts';
 import { installAuth, PROJECT_HEADER } from './auth.ts';
-import { installErrorHandler, problemType } from './error-handler.ts';
+import { installErrorHandler, sendProblem } from './error-handler.ts';
 import { installInputHygiene } from './input-hygiene.ts';
 import { documentProblemMediaType } from './openapi-document.ts';
 import { createMetrics } from './metrics.ts';
@@ -55,6 +56,7 @@ export interface ApiDeps {
   /** A producer connection (fails fast): per-token rate limits shared by every api process, and readiness. */
   redis: Redis;
   docker: Pick<Docker, 'ping'>;
+  registry: Pick<RegistryClient, 'ping' | 'host'>;
   analyzerQueue: Queue<AnalyzeJob>;
   /** Completion events of analyzer jobs, so POST /v1/analyzer/run can wait for its result. */
   analyzerEvents: QueueEvents;
@@ -75,18 +77,13 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     bodyLimit: 1024 * 1024,
     // A URL that does not decode never reaches a route or the error handler: answer it as a problem too.
     frameworkErrors: (err, req, rawReply) => {
-      const reply = rawReply as unknown as FastifyReply;
-      void reply
-        .code(400)
-        .type('application/problem+json')
-        .send({
-          type: problemType('bad-url'),
-          title: 'Bad Request',
-          status: 400,
-          detail: err.message,
-          requestId: req.id,
-          problems: [{ field: 'url', message: 'is not a valid URL (bad percent-encoding or characters)' }],
-        });
+      void sendProblem(rawReply as unknown as FastifyReply, {
+        status: 400,
+        kind: 'bad-url',
+        detail: err.message,
+        requestId: req.id,
+        problems: [{ field: 'url', message: 'is not a valid URL (bad percent-encoding or characters)' }],
+      });
     },
   });
   app.setValidatorCompiler(validatorCompiler);
@@ -137,13 +134,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     log: deps.log,
   });
   const idempotency = createIdempotencyStore(deps.db);
+  const buildLog = createBuildLog({ redis: deps.redis, blobs: deps.blobs, prefix: deps.config.KILN_QUEUE_PREFIX });
   const buildService = createBuildService({
     catalog: deps.catalog,
     builds,
     uploads,
     idempotency,
     queue: deps.buildQueue,
-    logs: createBuildLog({ redis: deps.redis, blobs: deps.blobs, prefix: deps.config.KILN_QUEUE_PREFIX }),
+    logs: buildLog,
     redis: deps.redis,
     config: deps.config,
     log: deps.log,
@@ -154,11 +152,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     redis: deps.redis,
     blobs: deps.blobs,
     docker: deps.docker,
-    registry: createRegistryClient({
-      host: deps.config.REGISTRY_HOST,
-      insecure: deps.config.REGISTRY_INSECURE,
-      ...(deps.config.REGISTRY_USERNAME ? { username: deps.config.REGISTRY_USERNAME, password: deps.config.REGISTRY_PASSWORD ?? '' } : {}),
-    }),
+    registry: deps.registry,
   });
 
   await app.register(opsRoutes, { readiness, metrics: createMetrics({ store: createMetricsStore(deps.db), queue: deps.buildQueue, log: deps.log }) });
@@ -168,7 +162,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(webhookRoutes, { webhooks, publicUrl: deps.config.KILN_PUBLIC_URL });
   await app.register(componentRoutes, { catalog: deps.catalog });
   const templates = createTemplateStore(deps.db);
-  await app.register(templateRoutes, { templates });
+  const templateService = createTemplateService({
+    templates,
+    queue: deps.buildQueue,
+    redis: deps.redis,
+    logs: buildLog,
+    queuePrefix: deps.config.KILN_QUEUE_PREFIX,
+    log: deps.log,
+  });
+  await app.register(templateRoutes, { templates, service: templateService });
   await app.register(analyzerRoutes, { templates, analyzerQueue: deps.analyzerQueue, analyzerEvents: deps.analyzerEvents });
   await app.register(webRoutes);
   return app;

@@ -1,5 +1,5 @@
 // The one place where errors become HTTP: application/problem+json, a stable type, the request id, no internals on 5xx.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import {
   ConflictError,
@@ -33,6 +33,24 @@ const titles: Record<number, string> = {
 };
 
 export const problemType = (kind: string) => `urn:kiln:problem:${kind}`;
+
+/** The one writer of a problem+json answer: every refusal and failure the api sends goes through it. */
+export function sendProblem(
+  reply: FastifyReply,
+  p: { status: number; kind: string; detail: string; requestId: string; problems?: Problem[] | undefined },
+): FastifyReply {
+  return reply
+    .code(p.status)
+    .type('application/problem+json')
+    .send({
+      type: problemType(p.kind),
+      title: titles[p.status] ?? 'Error',
+      status: p.status,
+      detail: p.detail,
+      requestId: p.requestId,
+      ...(p.problems ? { problems: p.problems } : {}),
+    });
+}
 
 const fieldKey = Symbol('kiln.field');
 
@@ -91,10 +109,7 @@ function schemaProblems(err: FastifyError & { validation?: unknown[]; validation
 export function installErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
     const detail = `no route ${req.method} ${req.url.split('?')[0]}`;
-    void reply
-      .code(404)
-      .type('application/problem+json')
-      .send({ type: problemType('not-found'), title: 'Not Found', status: 404, detail, requestId: req.id, problems: [{ field: 'url', message: detail }] });
+    void sendProblem(reply, { status: 404, kind: 'not-found', detail, requestId: req.id, problems: [{ field: 'url', message: detail }] });
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -140,9 +155,6 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (status === 413 || !req.raw.complete) void reply.header('connection', 'close');
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ status, kind, detail }, 'request refused');
-    void reply
-      .code(status)
-      .type('application/problem+json')
-      .send({ type: problemType(kind), title: titles[status] ?? 'Error', status, detail, requestId: req.id, ...(problems ? { problems } : {}) });
+    void sendProblem(reply, { status, kind, detail, requestId: req.id, problems });
   });
 }

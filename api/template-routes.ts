@@ -2,10 +2,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { templateStats } from '../analyzer/template-stats.ts';
+import { templateStats } from '../core/templates/template-stats.ts';
 import type { TemplateStore } from '../core/db/template-store.ts';
 import { templateStatuses, type TemplateRow } from '../core/db/schema/templates.ts';
-import { problemSchema } from './api-schemas.ts';
+import { idParams, problemSchema } from './api-schemas.ts';
+import type { TemplateService } from './template-service.ts';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -87,7 +88,7 @@ const dailyStatsSchema = z
   })
   .meta({ id: 'DailyTemplateStats' });
 
-export const templateRoutes: FastifyPluginAsync<{ templates: TemplateStore }> = async (app, opts) => {
+export const templateRoutes: FastifyPluginAsync<{ templates: TemplateStore; service: TemplateService }> = async (app, opts) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
     '/v1/templates',
@@ -101,6 +102,58 @@ export const templateRoutes: FastifyPluginAsync<{ templates: TemplateStore }> = 
       },
     },
     async (req) => ({ templates: (await opts.templates.list(req.query.status ? [req.query.status] : undefined)).map(templateView) }),
+  );
+
+  r.get(
+    '/v1/templates/:id',
+    {
+      schema: {
+        operationId: 'getTemplate',
+        summary: 'One template',
+        tags: ['templates'],
+        params: idParams,
+        response: { 200: templateSchema, 401: problemSchema, 404: problemSchema },
+      },
+    },
+    async (req) => templateView(await opts.service.get(req.params.id)),
+  );
+
+  r.get(
+    '/v1/templates/:id/logs',
+    {
+      schema: {
+        operationId: 'getTemplateLogs',
+        summary: "A template build's log, as plain text",
+        description: 'The log so far (complete once the template is no longer `building`); `x-kiln-template-status` carries the status.',
+        tags: ['templates'],
+        params: idParams,
+        response: { 200: z.string().describe('text/plain'), 401: problemSchema, 404: problemSchema },
+      },
+    },
+    async (req, reply) => {
+      const { status, text } = await opts.service.log(req.params.id);
+      return reply.header('x-kiln-template-status', status).type('text/plain; charset=utf-8').send(text);
+    },
+  );
+
+  r.post(
+    '/v1/templates/:id/cancel',
+    {
+      // Templates serve every project: stopping one is an operator's call.
+      config: { auth: 'admin' },
+      schema: {
+        operationId: 'cancelTemplateBuild',
+        summary: "Admin: cancel a template's build",
+        description:
+          'A template build still waiting ends `canceled` at once. A running one answers `building`: its builder stops ' +
+          "the engine's build within a few seconds and the template ends `canceled`, with nothing pushed. A later analysis " +
+          'builds it again if it is still worth it. A template that is not `building` is 409.',
+        tags: ['templates'],
+        params: idParams,
+        response: { 202: templateSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 409: problemSchema },
+      },
+    },
+    async (req, reply) => reply.code(202).send(templateView(await opts.service.cancel(req.params.id))),
   );
 
   r.get(

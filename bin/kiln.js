@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../core/cli/kiln.ts');
+await import('../cli/kiln.ts');

@@ -5,14 +5,9 @@ import type Docker from 'dockerode';
 import type { ImagePushOptions } from 'dockerode';
 import { BuildFailure, isTransient } from './build-errors.ts';
 import type { Logger } from '../core/logger.ts';
-import type { RegistryClient } from '../core/registry-client.ts';
+import type { RegistryAuth, RegistryClient } from '../core/registry-client.ts';
 import type { EngineEvent } from './build-progress.ts';
 
-export interface RegistryAuth {
-  username?: string;
-  password?: string;
-  serveraddress: string;
-}
 
 function follow(docker: Docker, stream: NodeJS.ReadableStream, onEvent: (ev: EngineEvent) => void): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -213,14 +208,16 @@ export async function publishRoots(
 }
 
 /**
- * Housekeeping after a push (or a push that failed): the engine drops the image's tag and the layers of the user's
- * steps. `noprune` keeps the parent layers — the component steps — as build cache for the next build. Only removes
- * `ref` while it still names the image this build made (another build of the same tag may have moved it).
+ * Housekeeping after an attempt, pushed or not: the engine drops the image's tag (while it still names the image this
+ * attempt made — another build of the same tag may have moved it) and the layers of the user's steps, even those of
+ * an engine build that was stopped halfway. `noprune` keeps the parent layers — the component steps — as build cache
+ * for the next build.
  */
-export async function removeBuiltImage(docker: Docker, ref: string, imageId: string, binaryStepImages: string[]): Promise<void> {
-  const info = await docker.getImage(ref).inspect().catch(() => undefined);
-  if (info?.Id !== imageId) return;
-  await docker.getImage(ref).remove({ noprune: true });
+export async function removeBuiltImage(docker: Docker, ref: string, imageId: string | undefined, binaryStepImages: string[]): Promise<void> {
+  if (imageId) {
+    const info = await docker.getImage(ref).inspect().catch(() => undefined);
+    if (info?.Id === imageId) await docker.getImage(ref).remove({ noprune: true });
+  }
   // Then the images of this build's own steps (its binary, entrypoint, labels), children first. An image another build
   // still stands on (same binary, built from the cache meanwhile) answers 409 and stays.
   for (const id of binaryStepImages) {

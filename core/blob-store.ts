@@ -20,7 +20,8 @@ export interface BlobStore {
   /** Multipart upload of a stream of unknown length; never buffers more than a part (5 MiB) at a time. */
   putStream(key: string, body: Readable, signal?: AbortSignal): Promise<void>;
   putText(key: string, text: string): Promise<void>;
-  getStream(key: string): Promise<Readable>;
+  /** The object's bytes as a stream; `signal` aborts the request and destroys the stream. */
+  getStream(key: string, signal?: AbortSignal): Promise<Readable>;
   getText(key: string): Promise<string | undefined>;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
@@ -73,9 +74,18 @@ export function createBlobStore(client: S3Client, bucket: string): BlobStore {
     async putText(key, text) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: 'text/plain; charset=utf-8' }));
     },
-    async getStream(key) {
-      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return out.Body as Readable;
+    async getStream(key, signal) {
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), signal ? { abortSignal: signal } : {});
+      const body = out.Body as Readable;
+      if (signal) {
+        const stop = () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        if (signal.aborted) stop();
+        else {
+          signal.addEventListener('abort', stop, { once: true });
+          body.once('close', () => signal.removeEventListener('abort', stop));
+        }
+      }
+      return body;
     },
     async getText(key) {
       try {

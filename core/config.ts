@@ -5,7 +5,8 @@ import { z } from 'zod';
 const port = z.coerce.number().int().min(1).max(65535);
 const bytes = z.coerce.number().int().positive();
 
-export const configSchema = z
+/** Every setting, field by field; `configSchema` adds the rules across fields. */
+const configFields = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -45,6 +46,8 @@ export const configSchema = z
     /** A build running longer is stopped and fails; a build may ask for less or more, up to the max. */
     KILN_BUILD_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(3600),
     KILN_BUILD_TIMEOUT_MAX_SECONDS: z.coerce.number().int().min(10).default(4 * 3600),
+    /** A template build running longer is stopped and fails (templates hold the slowest installs: GCC, CUDA). */
+    KILN_TEMPLATE_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(4 * 3600),
     /**
      * How long a builder's claim on a build lasts without renewal. A builder that dies (SIGKILL, host lost) stops
      * renewing; after this long another builder takes the build over.
@@ -78,17 +81,21 @@ export const configSchema = z
     KILN_BUILD_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(60),
   });
 
-/** Rules across variables; checked on the raw environment so they are reported together with field errors. */
-function crossFieldProblems(env: Record<string, string | undefined>): string[] {
-  const problems: string[] = [];
-  const timeout = Number(env.KILN_BUILD_TIMEOUT_SECONDS ?? 3600);
-  const timeoutMax = Number(env.KILN_BUILD_TIMEOUT_MAX_SECONDS ?? 4 * 3600);
-  if (timeout > timeoutMax) problems.push('KILN_BUILD_TIMEOUT_SECONDS: must not exceed KILN_BUILD_TIMEOUT_MAX_SECONDS');
-  if ((env.REGISTRY_USERNAME === undefined) !== (env.REGISTRY_PASSWORD === undefined)) {
-    problems.push('REGISTRY_PASSWORD: REGISTRY_USERNAME and REGISTRY_PASSWORD go together');
-  }
-  return problems;
-}
+/**
+ * The whole environment: fields plus the rules across them. Each rule runs when the fields it reads are valid, so its
+ * problem is listed together with every field problem.
+ */
+export const configSchema = configFields
+  .refine((c) => c.KILN_BUILD_TIMEOUT_SECONDS <= c.KILN_BUILD_TIMEOUT_MAX_SECONDS, {
+    path: ['KILN_BUILD_TIMEOUT_SECONDS'],
+    message: 'must not exceed KILN_BUILD_TIMEOUT_MAX_SECONDS',
+    when: (p) => configFields.pick({ KILN_BUILD_TIMEOUT_SECONDS: true, KILN_BUILD_TIMEOUT_MAX_SECONDS: true }).safeParse(p.value).success,
+  })
+  .refine((c) => (c.REGISTRY_USERNAME === undefined) === (c.REGISTRY_PASSWORD === undefined), {
+    path: ['REGISTRY_PASSWORD'],
+    message: 'REGISTRY_USERNAME and REGISTRY_PASSWORD go together',
+    when: (p) => configFields.pick({ REGISTRY_USERNAME: true, REGISTRY_PASSWORD: true }).safeParse(p.value).success,
+  });
 
 export type Config = Readonly<z.infer<typeof configSchema>> & { readonly dataDir: string; readonly catalogDir: string };
 
@@ -99,29 +106,44 @@ export class ConfigError extends Error {
   }
 }
 
+/** Parses `env` with `schema`, or throws a ConfigError listing every problem. */
+function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  return parsed.data;
+}
+
 /** Parses an environment (process.env at start; tests pass their own) into a frozen config. */
 export function loadConfig(env: Record<string, string | undefined>, cwd = process.cwd()): Config {
-  const parsed = configSchema.safeParse(env);
-  const problems = [
-    ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`)),
-    ...crossFieldProblems(env),
-  ];
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze({
-    ...parsed.data,
-    dataDir: path.resolve(cwd, parsed.data.KILN_DATA_DIR),
-    catalogDir: path.resolve(cwd, parsed.data.KILN_CATALOG_DIR),
-  });
+  const data = parseEnv(configSchema, env);
+  return Object.freeze({ ...data, dataDir: path.resolve(cwd, data.KILN_DATA_DIR), catalogDir: path.resolve(cwd, data.KILN_CATALOG_DIR) });
 }
 
 /** The part of the environment a database-only command (`kiln admin create-token`) needs. */
-export const databaseConfigSchema = configSchema.pick({ KILN_DATA_DIR: true, DATABASE_URL: true, LOG_LEVEL: true });
+export const databaseConfigSchema = configFields.pick({ KILN_DATA_DIR: true, DATABASE_URL: true, LOG_LEVEL: true });
 export type DatabaseConfig = Readonly<z.infer<typeof databaseConfigSchema>> & { readonly dataDir: string };
 
 export function loadDatabaseConfig(env: Record<string, string | undefined>, cwd = process.cwd()): DatabaseConfig {
-  const parsed = databaseConfigSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
-  return Object.freeze({ ...parsed.data, dataDir: path.resolve(cwd, parsed.data.KILN_DATA_DIR) });
+  const data = parseEnv(databaseConfigSchema, env);
+  return Object.freeze({ ...data, dataDir: path.resolve(cwd, data.KILN_DATA_DIR) });
+}
+
+/**
+ * What the local stack launcher (`npm start`, `npm test`, `npm run services`) reads before kiln's own config can be
+ * complete: the services it starts fill in the rest (S3 keys, addresses).
+ */
+export const stackConfigSchema = configFields.pick({
+  KILN_DATA_DIR: true,
+  LOG_LEVEL: true,
+  KILN_CATALOG_DIR: true,
+  KILN_ROOT_IMAGE_PREFIX: true,
+  KILN_ADMIN_TOKEN: true,
+});
+export type StackConfig = Readonly<z.infer<typeof stackConfigSchema>> & { readonly dataDir: string; readonly catalogDir: string };
+
+export function loadStackConfig(env: Record<string, string | undefined>, cwd = process.cwd()): StackConfig {
+  const data = parseEnv(stackConfigSchema, env);
+  return Object.freeze({ ...data, dataDir: path.resolve(cwd, data.KILN_DATA_DIR), catalogDir: path.resolve(cwd, data.KILN_CATALOG_DIR) });
 }
 
 /** What the `kiln` CLI (a client of the api) reads from its environment. The token is a secret: no default. */
@@ -132,7 +154,6 @@ export const cliConfigSchema = z.object({
 export type CliConfig = Readonly<z.infer<typeof cliConfigSchema>>;
 
 export function loadCliConfig(env: Record<string, string | undefined>): CliConfig {
-  const parsed = cliConfigSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
-  return Object.freeze({ ...parsed.data, KILN_URL: parsed.data.KILN_URL.replace(/\/+$/, '') });
+  const data = parseEnv(cliConfigSchema, env);
+  return Object.freeze({ ...data, KILN_URL: data.KILN_URL.replace(/\/+$/, '') });
 }

@@ -10,6 +10,7 @@ import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import type { Logger } from './logger.ts';
 import { redisConnection } from './queues.ts';
+import { registryAuthFrom, registryClientFrom, type RegistryAuth, type RegistryClient } from './registry-client.ts';
 
 export interface Infrastructure {
   config: Config;
@@ -18,6 +19,10 @@ export interface Infrastructure {
   database: Database;
   blobs: BlobStore;
   docker: Docker;
+  /** kiln's own calls to its registry (digests, tags, deletes). */
+  registry: RegistryClient;
+  /** The same registry's credentials as the engine takes them for push and pull. */
+  registryAuth: RegistryAuth;
   /** A new Redis connection; the infrastructure closes it on close(). */
   redis(role: 'producer' | 'worker'): Redis;
   close(): Promise<void>;
@@ -54,6 +59,8 @@ export async function openInfrastructure(config: Config, log: Logger, opts: { pg
     database,
     blobs,
     docker: dockerClient(config),
+    registry: registryClientFrom(config),
+    registryAuth: registryAuthFrom(config),
     redis(role) {
       const r = redisConnection(config.REDIS_URL, role);
       r.on('error', (err) => log.warn({ err: err.message, role }, 'redis connection error'));

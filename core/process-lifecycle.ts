@@ -8,14 +8,10 @@ export interface Part {
   close(): Promise<void>;
 }
 
-export async function runProcess(
-  name: string,
-  start: (infra: Infrastructure) => Promise<Part[]>,
-  opts: { env?: Record<string, string | undefined>; onStopped?: () => Promise<void> } = {},
-): Promise<void> {
-  let config: Config;
+/** Loads a config, or prints every problem and exits 2 (bad configuration) before anything starts. */
+export function configOrExit<T>(name: string, load: () => T): T {
   try {
-    config = loadConfig(opts.env ?? process.env);
+    return load();
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`kiln ${name}: ${err.message}`);
@@ -23,6 +19,14 @@ export async function runProcess(
     }
     throw err;
   }
+}
+
+export async function runProcess(
+  name: string,
+  start: (infra: Infrastructure) => Promise<Part[]>,
+  opts: { env?: Record<string, string | undefined>; onStopped?: () => Promise<void> } = {},
+): Promise<void> {
+  const config: Config = configOrExit(name, () => loadConfig(opts.env ?? process.env));
   const log: Logger = createLogger({ level: config.LOG_LEVEL, name: `kiln-${name}` });
   let infra: Infrastructure;
   let parts: Part[];

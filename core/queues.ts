@@ -1,5 +1,5 @@
 // The build queue's contract: its name, payload schema and retry policy, shared by producer (api) and worker (builder).
-import type { ConnectionOptions, JobsOptions } from 'bullmq';
+import { UnrecoverableError, type ConnectionOptions, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { BuildPriority } from './build-types.ts';
@@ -15,6 +15,18 @@ export const TEMPLATE_JOB = 'template';
 export const templateJobSchema = z.strictObject({ templateId: z.uuid() });
 export type TemplateJob = z.infer<typeof templateJobSchema>;
 export const templateJobId = (templateId: string) => `template-${templateId}`;
+
+/** Template builds retry transient failures like builds, and keep their records as long. */
+export function templateJobOptions(templateId: string, opts: { attempts: number; backoffSeconds: number }): JobsOptions {
+  return {
+    jobId: templateJobId(templateId),
+    attempts: opts.attempts,
+    priority: JOB_PRIORITY.template,
+    backoff: { type: 'exponential', delay: opts.backoffSeconds * 1000 },
+    removeOnComplete: { age: 24 * 3600 },
+    removeOnFail: { age: 7 * 24 * 3600 },
+  };
+}
 
 /** Analysis runs on its own queue: one at a time, on a schedule and on demand. */
 export const ANALYZER_QUEUE = 'analyzer';
@@ -42,9 +54,41 @@ export function buildJobOptions(buildId: string, opts: { attempts: number; backo
   };
 }
 
+/** Every job name each queue carries: a worker must handle exactly these (see jobDispatcher). */
+export const QUEUE_JOBS = {
+  [BUILD_QUEUE]: [BUILD_JOB, TEMPLATE_JOB],
+  [ANALYZER_QUEUE]: [ANALYZE_JOB],
+} as const;
+
+export type JobHandler = (job: Job, token?: string) => Promise<unknown>;
+
+/**
+ * The processor of a queue's worker, built from one handler per job name. Refuses to be built (so the process
+ * refuses to start) when a job name the queue may carry has no handler, or a handler names a job the queue never
+ * carries: a job nobody handles would otherwise fail only when it arrives.
+ */
+export function jobDispatcher(queue: keyof typeof QUEUE_JOBS, handlers: Record<string, JobHandler>): JobHandler {
+  const expected: readonly string[] = QUEUE_JOBS[queue];
+  const missing = expected.filter((name) => !handlers[name]);
+  const unknown = Object.keys(handlers).filter((name) => !expected.includes(name));
+  if (missing.length > 0 || unknown.length > 0) {
+    throw new Error(
+      `the ${queue} queue's worker must handle exactly ${expected.join(', ')}` +
+        (missing.length ? `; no handler for ${missing.join(', ')}` : '') +
+        (unknown.length ? `; handlers for jobs it never carries: ${unknown.join(', ')}` : ''),
+    );
+  }
+  return async (job, token) => {
+    const handler = handlers[job.name];
+    if (!handler) throw new UnrecoverableError(`no handler for job "${job.name}" on the ${queue} queue`);
+    return handler(job, token);
+  };
+}
+
 /** Redis keys kiln keeps next to its queues (same prefix, so one installation's keys stay together). */
 export const buildLogStreamKey = (prefix: string, buildId: string) => `${prefix}:build-log:${buildId}`;
-export const cancelKey = (prefix: string, buildId: string) => `${prefix}:cancel:${buildId}`;
+/** A cancel request for a running build or template build (by its id), which its builder looks for while it runs. */
+export const cancelKey = (prefix: string, id: string) => `${prefix}:cancel:${id}`;
 
 /** Producers fail fast when Redis is down; workers wait for it forever (BullMQ requires that for blocking calls). */
 export function redisConnection(url: string, role: 'producer' | 'worker'): Redis {

@@ -1,5 +1,6 @@
 // The registry's HTTP API v2, for what the engine cannot do: read a tag's digest, list, delete a manifest.
 // Harbor and distribution both speak it; credentials go as Basic auth.
+import type { Config } from './config.ts';
 
 const manifestTypes = [
   'application/vnd.docker.distribution.manifest.v2+json',
@@ -18,6 +19,32 @@ export interface RegistryClient {
   deleteManifest(repository: string, digest: string): Promise<boolean>;
   /** Answers at all (for readiness checks). */
   ping(): Promise<boolean>;
+}
+
+/** Credentials as the Docker engine takes them for a push or pull (X-Registry-Auth), for REGISTRY_HOST. */
+export interface RegistryAuth {
+  username?: string;
+  password?: string;
+  serveraddress: string;
+}
+
+type RegistryConfig = Pick<Config, 'REGISTRY_HOST' | 'REGISTRY_INSECURE' | 'REGISTRY_USERNAME' | 'REGISTRY_PASSWORD'>;
+
+/** The engine's credentials for kiln's registry, from config (made once, in core/infrastructure.ts). */
+export function registryAuthFrom(config: RegistryConfig): RegistryAuth {
+  return {
+    serveraddress: config.REGISTRY_HOST,
+    ...(config.REGISTRY_USERNAME ? { username: config.REGISTRY_USERNAME, password: config.REGISTRY_PASSWORD ?? '' } : {}),
+  };
+}
+
+/** kiln's own client for its registry, from config (made once, in core/infrastructure.ts). */
+export function registryClientFrom(config: RegistryConfig): RegistryClient {
+  return createRegistryClient({
+    host: config.REGISTRY_HOST,
+    insecure: config.REGISTRY_INSECURE,
+    ...(config.REGISTRY_USERNAME ? { username: config.REGISTRY_USERNAME, password: config.REGISTRY_PASSWORD ?? '' } : {}),
+  });
 }
 
 export function createRegistryClient(opts: { host: string; insecure: boolean; username?: string; password?: string }): RegistryClient {

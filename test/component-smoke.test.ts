@@ -12,7 +12,7 @@ import { rootImageName } from '../core/build-planner.ts';
 import { loadCatalog } from '../core/catalog/catalog-loader.ts';
 import { compareVersions, satisfies, type Catalog, type ComponentVersion } from '../core/catalog/catalog.ts';
 import { resolveComponents } from '../core/catalog/component-resolver.ts';
-import { imageExists } from '../core/local-stack/root-image.ts';
+import { imageExists } from '../stack/root-image.ts';
 import { buildComponentImage, removeImages, ROOT_IMAGE_PREFIX, runSmoke, smokeImageTag } from './helpers/component-image.ts';
 
 const catalog = await loadCatalog(path.resolve(import.meta.dirname, '../base-images'));

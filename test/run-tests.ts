@@ -4,12 +4,14 @@ import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { loadCatalog } from '../core/catalog/catalog-loader.ts';
-import { ensureLocalStack } from '../core/local-stack/local-stack.ts';
-import { rootSpecs } from '../core/local-stack/root-specs.ts';
+import { ensureLocalStack } from '../stack/local-stack.ts';
+import { rootSpecs } from '../stack/root-specs.ts';
 import { createLogger } from '../core/logger.ts';
+import { loadStackConfig } from '../core/config.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
-const dataDir = path.resolve(process.env.KILN_DATA_DIR ?? path.join(repo, '.kiln-data'));
+const settings = loadStackConfig(process.env, repo);
+const { dataDir } = settings;
 const log = createLogger({ level: 'info', name: 'kiln-test-setup' });
 
 async function testFiles(dir: string): Promise<string[]> {
@@ -26,8 +28,8 @@ async function testFiles(dir: string): Promise<string[]> {
 const selected = process.argv.slice(2);
 const files = (await Promise.all((selected.length ? selected : ['test']).map(async (s) => (s.endsWith('.ts') ? [path.resolve(s)] : testFiles(path.resolve(s)))))).flat();
 
-const catalog = await loadCatalog(path.join(repo, 'base-images'));
-const stack = await ensureLocalStack({ dataDir, withPostgres: true, roots: rootSpecs(catalog, 'kiln-root'), log });
+const catalog = await loadCatalog(settings.catalogDir);
+const stack = await ensureLocalStack({ dataDir, withPostgres: true, roots: rootSpecs(catalog, settings.KILN_ROOT_IMAGE_PREFIX), log });
 
 const code = await new Promise<number>((resolve) => {
   const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {

@@ -62,3 +62,19 @@ export function satisfies(version: string, range: string | undefined): boolean {
       }
     });
 }
+
+/** Every version's recipe hash now, by `name@version`. */
+export function currentRecipeHashes(catalog: Catalog): Map<string, string> {
+  const hashes = new Map<string, string>();
+  for (const c of catalog.components.values()) for (const v of c.versions.values()) hashes.set(v.key, v.recipeHash);
+  return hashes;
+}
+
+/**
+ * The keys among `components` whose recipe hash is not the one `current` gives (changed, or gone): empty when every
+ * one is current. The one test of "built from these recipes" — templates against the catalog, a template against
+ * what a build resolved, a plan against the catalog when it runs.
+ */
+export function changedRecipes(components: readonly { key: string; recipeHash: string }[], current: ReadonlyMap<string, string>): string[] {
+  return components.filter((c) => current.get(c.key) !== c.recipeHash).map((c) => c.key);
+}

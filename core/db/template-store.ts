@@ -4,6 +4,7 @@ import type { PlannedComponent } from '../build-types.ts';
 import type { Db } from './database.ts';
 import { builds, buildSteps } from './schema/builds.ts';
 import { analyzerRuns, templates, type TemplateRow, type TemplateStatus } from './schema/templates.ts';
+import type { ReadyTemplate } from '../templates/base-choice.ts';
 
 /** One UTC day of succeeded builds, split by whether a template was their base (durations: started → finished). */
 export interface DailyBuildStats {
@@ -29,6 +30,11 @@ export function createTemplateStore(db: Db) {
       const q = db.select().from(templates);
       return (statuses ? q.where(inArray(templates.status, statuses)) : q).orderBy(desc(templates.createdAt));
     },
+    /** Templates a build may start FROM now: ready, with the digest they were pushed under. */
+    async ready(): Promise<ReadyTemplate[]> {
+      const rows = await db.select().from(templates).where(and(eq(templates.status, 'ready'), isNotNull(templates.digest)));
+      return rows.map((t) => ({ id: t.id, root: t.root, imageRef: t.imageRef, digest: t.digest!, components: t.components }));
+    },
     async get(id: string): Promise<TemplateRow | undefined> {
       const [row] = await db.select().from(templates).where(eq(templates.id, id));
       return row;
@@ -39,8 +45,14 @@ export function createTemplateStore(db: Db) {
     async markReady(id: string, v: { digest: string; sizeBytes: number; buildSeconds: number; parentId: string | null }): Promise<void> {
       await db.update(templates).set({ ...v, status: 'ready', readyAt: new Date(), error: null }).where(eq(templates.id, id));
     },
-    async markFailed(id: string, error: string): Promise<void> {
-      await db.update(templates).set({ status: 'failed', error, retiredAt: new Date() }).where(eq(templates.id, id));
+    /** A template build ended without an image (failed, or canceled by an admin); false if it was not building. */
+    async markEndedUnbuilt(id: string, status: 'failed' | 'canceled', error: string): Promise<boolean> {
+      const rows = await db
+        .update(templates)
+        .set({ status, error, retiredAt: new Date() })
+        .where(and(eq(templates.id, id), eq(templates.status, 'building')))
+        .returning({ id: templates.id });
+      return rows.length === 1;
     },
     /** Stale or retired templates are never chosen again; their images go after a grace period. */
     async markEnded(ids: string[], status: 'stale' | 'retired'): Promise<void> {

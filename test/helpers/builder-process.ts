@@ -8,7 +8,7 @@ const repo = path.resolve(import.meta.dirname, '../..');
 
 /** `env` adds to (or overrides) the kiln's own environment: concurrency, DOCKER_HOST of another engine, … */
 export function spawnBuilder(kiln: TestKiln, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'builder/worker-main.ts'], {
+  return spawn(process.execPath, ['--import', 'tsx', 'builder/main.ts'], {
     cwd: repo,
     env: { ...kiln.env, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -3,7 +3,7 @@
 // and nothing a user string could have added, split or expanded.
 import assert from 'node:assert/strict';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
-import { planVersions } from '../../builder/build-runner.ts';
+import { planVersions } from '../../builder/build-job.ts';
 import { ARCHIVE_CONTEXT_PATH, BINARY_CONTEXT_PATH, renderDockerfile } from '../../builder/dockerfile-render.ts';
 import type { BuildPlan } from '../../core/build-types.ts';
 import type { Catalog } from '../../core/catalog/catalog.ts';

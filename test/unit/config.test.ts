@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../core/config.ts';
+import { ConfigError, loadConfig, loadStackConfig } from '../../core/config.ts';
 
 const minimal = { S3_BUCKET: 'kiln', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 'b' };
 
@@ -26,5 +26,26 @@ describe('config', () => {
         return true;
       },
     );
+  });
+
+  it('checks rules across fields in the schema, listed with the field problems', () => {
+    assert.throws(
+      () => loadConfig({ ...minimal, KILN_PORT: 'eighty', KILN_BUILD_TIMEOUT_SECONDS: '7200', KILN_BUILD_TIMEOUT_MAX_SECONDS: '3600' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.problems.map((p) => p.split(':')[0]).sort(), ['KILN_BUILD_TIMEOUT_SECONDS', 'KILN_PORT']);
+        assert.match(err.problems.join('\n'), /KILN_BUILD_TIMEOUT_SECONDS: must not exceed KILN_BUILD_TIMEOUT_MAX_SECONDS/);
+        return true;
+      },
+    );
+    assert.equal(loadConfig({ ...minimal, KILN_BUILD_TIMEOUT_SECONDS: '600', KILN_BUILD_TIMEOUT_MAX_SECONDS: '600' }).KILN_BUILD_TIMEOUT_SECONDS, 600);
+  });
+
+  it('gives the local stack launcher its settings through the same schema', () => {
+    const s = loadStackConfig({ KILN_DATA_DIR: 'data', KILN_ROOT_IMAGE_PREFIX: 'my-root' }, '/srv');
+    assert.equal(s.dataDir, '/srv/data');
+    assert.equal(s.catalogDir, '/srv/base-images');
+    assert.equal(s.KILN_ROOT_IMAGE_PREFIX, 'my-root');
+    assert.throws(() => loadStackConfig({ KILN_ADMIN_TOKEN: 'short' }), /KILN_ADMIN_TOKEN: at least 32 characters/);
   });
 });

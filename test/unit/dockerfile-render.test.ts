@@ -5,7 +5,7 @@ import { planBuild } from '../../core/build-planner.ts';
 import type { BuildPlan } from '../../core/build-types.ts';
 import { loadCatalog } from '../../core/catalog/catalog-loader.ts';
 import type { Catalog } from '../../core/catalog/catalog.ts';
-import { planVersions } from '../../builder/build-runner.ts';
+import { planVersions } from '../../builder/build-job.ts';
 import { quoteEnvValue, renderDockerfile } from '../../builder/dockerfile-render.ts';
 
 let catalog: Catalog;
@@ -58,6 +58,6 @@ describe('dockerfile renderer', () => {
 
   it('refuses to render from a recipe that changed after planning', () => {
     const stale = { ...plan, components: plan.components.map((c) => ({ ...c, recipeHash: 'sha256:old' })) };
-    assert.throws(() => planVersions(catalog, stale), /recipe of jdk@17 changed/);
+    assert.throws(() => planVersions(catalog, stale), /recipe of jdk@17, openssl@3 changed/);
   });
 });

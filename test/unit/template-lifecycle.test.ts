@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseBase } from '../../analyzer/template-choice.ts';
-import { decideTemplates } from '../../analyzer/template-decisions.ts';
+import { chooseBase } from '../../core/templates/base-choice.ts';
+import { decideTemplates } from '../../analyzer/template-lifecycle.ts';
 import type { ChosenTemplate } from '../../analyzer/template-selector.ts';
 import type { TemplateRow } from '../../core/db/schema/templates.ts';
 

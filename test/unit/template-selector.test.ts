@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { selectTemplates, type SelectOptions } from '../../analyzer/template-selector.ts';
-import { bestTemplateFor, setKey, type HistoryBuild } from '../../analyzer/template-scorer.ts';
+import { bestTemplateFor, setKey, type HistoryBuild } from '../../core/templates/savings.ts';
 
 const costs = new Map([
   ['gcc@12', 1800],

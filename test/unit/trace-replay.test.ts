@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { defaultSelectOptions } from '../../analyzer/analyzer-settings.ts';
-import { parseJsonLines, realisticSizes } from '../../analyzer/bench/trace-generator.ts';
-import { comparePolicies, replayLayerCache } from '../../analyzer/bench/trace-replay.ts';
+import { parseJsonLines, realisticSizes } from '../../bench/analyzer/trace-generator.ts';
+import { comparePolicies, replayLayerCache } from '../../bench/analyzer/trace-replay.ts';
 
 const dir = path.resolve(import.meta.dirname, '../traces');
 const sizes = new Map(Object.entries(realisticSizes));

@@ -4,7 +4,7 @@ import type { buildSchema, buildSummarySchema, problemSchema } from '../../api-s
 import type { catalogView } from '../../component-routes.ts';
 import type { templateView } from '../../template-routes.ts';
 import type { DailyBuildStats } from '../../../core/db/template-store.ts';
-import type { TemplateStats } from '../../../analyzer/template-stats.ts';
+import type { TemplateStats } from '../../../core/templates/template-stats.ts';
 
 export type Catalog = ReturnType<typeof catalogView>;
 export type CatalogComponent = Catalog['components'][number];

@@ -43,13 +43,16 @@ export function savedPlot(target: HTMLElement, days: DailyBuildStats[], signal: 
   );
 }
 
-/** Median build duration per day, with and without a template (lines; days without such builds are gaps). */
+/**
+ * Median build duration per day, with and without a template (lines; days without such builds are gaps). The two
+ * series' points differ in size, so a day where both took as long still shows both (the smaller inside the larger).
+ */
 export function durationPlot(target: HTMLElement, days: DailyBuildStats[], signal: AbortSignal): uPlot {
   return chart(
     target,
     [
-      { label: 'With a template', stroke: '#1b7340', width: 2, points: { show: true, size: 7 }, value: (_u, v) => duration(v) },
-      { label: 'Without', stroke: '#a3461f', width: 2, dash: [6, 4], points: { show: true, size: 7 }, value: (_u, v) => duration(v) },
+      { label: 'With a template', stroke: '#1b7340', width: 2, points: { show: true, size: 11 }, value: (_u, v) => duration(v) },
+      { label: 'Without', stroke: '#a3461f', width: 2, dash: [6, 4], points: { show: true, size: 5 }, value: (_u, v) => duration(v) },
     ],
     [days.map((d) => dayStart(d.day)), days.map((d) => d.medianSecondsWithTemplate), days.map((d) => d.medianSecondsWithout)],
     signal,

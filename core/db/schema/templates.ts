@@ -2,7 +2,8 @@
 import { bigint, index, integer, jsonb, pgTable, real, text, timestamp, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { PlannedComponent } from '../../build-types.ts';
 
-export const templateStatuses = ['building', 'ready', 'stale', 'retired', 'failed'] as const;
+/** `canceled`: an admin stopped its build; a later analysis builds it again if it is still worth it. */
+export const templateStatuses = ['building', 'ready', 'stale', 'retired', 'failed', 'canceled'] as const;
 export type TemplateStatus = (typeof templateStatuses)[number];
 
 export const templates = pgTable(

@@ -2,22 +2,22 @@
 // its template, and the floor (root + binary only), all with kiln's own renderer and engine calls, and prints the
 // ratios measured in this one run. Installs here use a very fast mirror; real networks are 10–100× slower.
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../core/logger.ts';
-import { loadCatalog } from '../../core/catalog/catalog-loader.ts';
-import { resolveComponents } from '../../core/catalog/component-resolver.ts';
-import { rootImageName } from '../../core/build-planner.ts';
-import type { BuildPlan, PlanBase } from '../../core/build-types.ts';
-import { dockerClient } from '../../core/infrastructure.ts';
-import { buildContext } from '../../builder/build-context.ts';
-import { BuildProgress } from '../../builder/build-progress.ts';
-import { renderDockerfile, renderTemplateDockerfile } from '../../builder/dockerfile-render.ts';
-import { buildImage } from '../../builder/docker-engine.ts';
+import { createLogger } from '../core/logger.ts';
+import { loadCatalog } from '../core/catalog/catalog-loader.ts';
+import { resolveComponents } from '../core/catalog/component-resolver.ts';
+import { rootImageName } from '../core/build-planner.ts';
+import type { BuildPlan, PlanBase } from '../core/build-types.ts';
+import { dockerClient } from '../core/infrastructure.ts';
+import { buildContext } from '../builder/build-context.ts';
+import { BuildProgress } from '../builder/build-progress.ts';
+import { renderDockerfile, renderTemplateDockerfile } from '../builder/dockerfile-render.ts';
+import { buildImage } from '../builder/docker-engine.ts';
 import { Readable } from 'node:stream';
 import path from 'node:path';
 
 const { values } = parseArgs({ options: { combos: { type: 'string', default: 'jdk+openssl,gcc+openssl,cuda+gcc' } } });
 const log = createLogger({ level: 'warn' });
-const catalog = await loadCatalog(path.resolve(import.meta.dirname, '../../base-images'));
+const catalog = await loadCatalog(path.resolve(import.meta.dirname, '../base-images'));
 const docker = dockerClient({ DOCKER_HOST: process.env.DOCKER_HOST });
 const rootImage = rootImageName('kiln-root', 'debian-bookworm');
 const run = Date.now().toString(36);

@@ -1,6 +1,6 @@
 // Maps the catalog's roots to what the local stack must make available in the engine.
-import { rootImageName } from '../build-planner.ts';
-import type { Catalog } from '../catalog/catalog.ts';
+import { rootImageName } from '../core/build-planner.ts';
+import type { Catalog } from '../core/catalog/catalog.ts';
 import type { RootSpec } from './local-stack.ts';
 
 export function rootSpecs(catalog: Catalog, imagePrefix: string): RootSpec[] {

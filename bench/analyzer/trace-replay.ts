@@ -1,8 +1,8 @@
 // Replays a build trace under a template policy, charging each build the install seconds its best template does not
 // cover and each new template its build cost. Policies: none, Docker layer cache only, top-K most frequent, kiln
 // (the service's own selector, not a copy), and an oracle that knows the next period. Pure.
-import { selectTemplates, type SelectOptions } from '../template-selector.ts';
-import { bestTemplateFor, costOf, parentWithin, setKey, type Costs, type HistoryBuild, type TemplateSet } from '../template-scorer.ts';
+import { selectTemplates, type SelectOptions } from '../../analyzer/template-selector.ts';
+import { bestTemplateFor, costOf, parentWithin, setKey, type Costs, type HistoryBuild, type TemplateSet } from '../../core/templates/savings.ts';
 
 export interface ReplayOptions {
   periodSeconds: number;

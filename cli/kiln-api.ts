@@ -1,7 +1,7 @@
 // The CLI's view of kiln's REST API: fetch with the token, and refusals turned into one readable error.
 import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
-import type { CliConfig } from '../config.ts';
+import type { CliConfig } from '../core/config.ts';
 
 export interface BuildState {
   id: string;

@@ -13,16 +13,17 @@ import { parseArgs } from 'node:util';
 import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import pg from 'pg';
-import { generateToken } from '../../core/auth/api-token.ts';
-import { createS3Client } from '../../core/blob-store.ts';
-import { ensureLocalStack } from '../../core/local-stack/local-stack.ts';
-import { createLogger } from '../../core/logger.ts';
+import { generateToken } from '../core/auth/api-token.ts';
+import { createS3Client } from '../core/blob-store.ts';
+import { ensureLocalStack } from '../stack/local-stack.ts';
+import { loadStackConfig } from '../core/config.ts';
+import { createLogger } from '../core/logger.ts';
 
 const { values: args } = parseArgs({ options: { mib: { type: 'string', default: '1024' }, 'max-rss-mb': { type: 'string', default: '200' } } });
 const BYTES = Number(args.mib) * 1024 * 1024;
 const MAX_RSS_MB = Number(args['max-rss-mb']);
 const CHUNK = 1024 * 1024;
-const repo = path.resolve(import.meta.dirname, '../..');
+const repo = path.resolve(import.meta.dirname, '..');
 const log = createLogger({ level: 'warn', name: 'bench-upload' });
 
 /** `total` deterministic pseudo-random bytes (AES-CTR keystream): the same bytes for both runs, never on disk. */
@@ -71,7 +72,7 @@ function upload(url: string, token: string, body: Readable, length: number): Pro
   });
 }
 
-const stack = await ensureLocalStack({ dataDir: path.resolve(process.env.KILN_DATA_DIR ?? path.join(repo, '.kiln-data')), withPostgres: true, roots: [], log });
+const stack = await ensureLocalStack({ dataDir: loadStackConfig(process.env, repo).dataDir, withPostgres: true, roots: [], log });
 const id = randomBytes(4).toString('hex');
 const bucket = `kiln-bench-${id}`;
 const dbName = `kiln_bench_${id}`;

@@ -3,10 +3,10 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createTokenService } from '../auth/token-service.ts';
-import { loadDatabaseConfig } from '../config.ts';
-import { openDatabase } from '../db/database.ts';
-import { createProjectStore } from '../db/project-store.ts';
+import { createTokenService } from '../core/auth/token-service.ts';
+import { loadDatabaseConfig } from '../core/config.ts';
+import { openDatabase } from '../core/db/database.ts';
+import { createProjectStore } from '../core/db/project-store.ts';
 import { UsageError } from './kiln-api.ts';
 
 export async function createAdminToken(args: string[]): Promise<number> {

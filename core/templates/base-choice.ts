@@ -1,7 +1,8 @@
-// The planner's template choice: among ready templates of the build's root whose components the build all wants,
-// with the recipe hashes the build resolved, the one that saves the most install time. Pure.
-import type { PlanBase, PlannedComponent } from '../core/build-types.ts';
-import { bestTemplateFor, type Costs } from './template-scorer.ts';
+// Which ready template a build (or a bigger template) starts FROM: among ready templates of its root whose components
+// it all wants, with the recipe hashes it resolved, the one that saves the most install time. Pure.
+import type { PlanBase, PlannedComponent } from '../build-types.ts';
+import { changedRecipes } from '../catalog/catalog.ts';
+import { bestTemplateFor, type Costs } from './savings.ts';
 
 export interface ReadyTemplate {
   id: string;
@@ -20,7 +21,7 @@ export function chooseBase(
   const hashes = new Map(want.components.map((c) => [c.key, c.recipeHash]));
   // A template built from another recipe than the build asks for would install something else: never a match.
   const current = ready
-    .filter((t) => t.components.every((c) => hashes.get(c.key) === c.recipeHash))
+    .filter((t) => changedRecipes(t.components, hashes).length === 0)
     .map((t) => ({ ...t, components: t.components.map((c) => c.key), planned: t }));
   const best = bestTemplateFor({ root: want.root, components: [...hashes.keys()] }, current, costs);
   if (!best) return { kind: 'root', image: want.rootImage };

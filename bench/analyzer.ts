@@ -4,9 +4,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultSelectOptions } from '../analyzer-settings.ts';
-import { parseJsonLines, realisticSizes } from './trace-generator.ts';
-import { comparePolicies, type ReplayOptions } from './trace-replay.ts';
+import { defaultSelectOptions } from '../analyzer/analyzer-settings.ts';
+import { parseJsonLines, realisticSizes } from './analyzer/trace-generator.ts';
+import { comparePolicies, type ReplayOptions } from './analyzer/trace-replay.ts';
 
 const { values } = parseArgs({
   options: {
@@ -20,7 +20,7 @@ const { values } = parseArgs({
   },
 });
 
-const traceDir = path.resolve(import.meta.dirname, '../../test/traces');
+const traceDir = path.resolve(import.meta.dirname, '../test/traces');
 const traces = values.trace ? [values.trace] : (await readdir(traceDir)).filter((f) => f.endsWith('.jsonl')).map((f) => path.join(traceDir, f));
 
 const hours = (s: number) => (s / 3600).toFixed(0).padStart(8);

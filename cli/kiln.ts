@@ -2,7 +2,7 @@
 // read a build's status and log — from a terminal or a CI job. Configured by KILN_URL and KILN_TOKEN.
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadCliConfig } from '../config.ts';
+import { ConfigError, loadCliConfig } from '../core/config.ts';
 import { createAdminToken } from './admin-command.ts';
 import { ApiError, createKilnApi, ended, UsageError, type KilnApi } from './kiln-api.ts';
 

@@ -1,6 +1,6 @@
 // A component's cost is what installing it really took: the median of its recent uncached install steps (robust to
 // one slow mirror or one cold disk), falling back to the catalog's estimate until it has run. Pure.
-import type { Catalog } from '../core/catalog/catalog.ts';
+import type { Catalog } from '../catalog/catalog.ts';
 
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);

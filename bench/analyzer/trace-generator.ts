@@ -1,6 +1,6 @@
 // Synthetic build traces: teams with environments (component sets) of Zipf-distributed popularity that drifts over
 // time, as JSON lines {"t", "root", "components"} plus a cost file. Seeded, so a trace is reproducible.
-import type { HistoryBuild } from '../template-scorer.ts';
+import type { HistoryBuild } from '../../core/templates/savings.ts';
 
 export interface TraceSpec {
   seed: number;

@@ -2,27 +2,24 @@
 // the embedded defaults and prints the URL. On Ctrl-C it stops kiln, then only the services it started.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generateToken } from '../auth/api-token.ts';
-import { loadCatalog } from '../catalog/catalog-loader.ts';
-import { createLogger } from '../logger.ts';
-import { runProcess } from '../process-lifecycle.ts';
-import { startApi } from '../../api/api-process.ts';
-import { startBuilder } from '../../builder/builder-process.ts';
-import { startAnalyzer } from '../../analyzer/analyzer-process.ts';
+import { generateToken } from '../core/auth/api-token.ts';
+import { loadCatalog } from '../core/catalog/catalog-loader.ts';
+import { loadStackConfig } from '../core/config.ts';
+import { createLogger } from '../core/logger.ts';
+import { configOrExit, runProcess } from '../core/process-lifecycle.ts';
+import { startApi } from '../api/api-process.ts';
+import { startBuilder } from '../builder/builder-process.ts';
+import { startAnalyzer } from '../analyzer/analyzer-process.ts';
 import { ensureLocalStack } from './local-stack.ts';
 import { rootSpecs } from './root-specs.ts';
 
 // This start file is the one place allowed to build kiln's environment from defaults: it owns the local services,
 // so it knows their addresses and keys. Anything set in the real environment wins.
-const dataDir = path.resolve(process.env.KILN_DATA_DIR ?? '.kiln-data');
-const log = createLogger({ level: process.env.LOG_LEVEL ?? 'info', name: 'kiln-stack' });
-const catalog = await loadCatalog(path.resolve(process.env.KILN_CATALOG_DIR ?? 'base-images'));
-const stack = await ensureLocalStack({
-  dataDir,
-  withPostgres: false,
-  roots: rootSpecs(catalog, process.env.KILN_ROOT_IMAGE_PREFIX ?? 'kiln-root'),
-  log,
-});
+const settings = configOrExit('start', () => loadStackConfig(process.env));
+const { dataDir } = settings;
+const log = createLogger({ level: settings.LOG_LEVEL, name: 'kiln-stack' });
+const catalog = await loadCatalog(settings.catalogDir);
+const stack = await ensureLocalStack({ dataDir, withPostgres: false, roots: rootSpecs(catalog, settings.KILN_ROOT_IMAGE_PREFIX), log });
 
 // A working admin token for local use, made once and kept in the data dir (0600): KILN_ADMIN_TOKEN if set, else this.
 async function localAdminToken(dir: string): Promise<string> {
@@ -33,8 +30,8 @@ async function localAdminToken(dir: string): Promise<string> {
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   return token;
 }
-const adminToken = process.env.KILN_ADMIN_TOKEN ?? (await localAdminToken(dataDir));
-const tokenHint = process.env.KILN_ADMIN_TOKEN ? 'KILN_TOKEN="$KILN_ADMIN_TOKEN"' : `KILN_TOKEN=${adminToken}`;
+const adminToken = settings.KILN_ADMIN_TOKEN ?? (await localAdminToken(dataDir));
+const tokenHint = settings.KILN_ADMIN_TOKEN ? 'KILN_TOKEN="$KILN_ADMIN_TOKEN"' : `KILN_TOKEN=${adminToken}`;
 
 await runProcess(
   'all-in-one',

@@ -1,9 +1,10 @@
 // Turns a selection into actions on the template fleet: keep, build (nested FROM a chosen smaller one), mark stale
 // (a recipe changed), retire (no longer pays). Each action carries its reason, which the analyzer run records. Pure.
 import type { PlannedComponent } from '../core/build-types.ts';
+import { changedRecipes } from '../core/catalog/catalog.ts';
 import type { TemplateRow } from '../core/db/schema/templates.ts';
 import type { ChosenTemplate } from './template-selector.ts';
-import { setKey } from './template-scorer.ts';
+import { setKey } from '../core/templates/savings.ts';
 
 export interface TemplateDecisions {
   keep: { id: string; key: string; reason: string }[];
@@ -27,12 +28,11 @@ export function decideTemplates(
   canonical: (root: string, components: string[]) => PlannedComponent[],
 ): TemplateDecisions {
   const d: TemplateDecisions = { keep: [], build: [], stale: [], retire: [], skip: [] };
-  const isCurrent = (t: TemplateRow) => t.components.every((c) => current.get(c.key) === c.recipeHash);
+  const isCurrent = (t: TemplateRow) => changedRecipes(t.components, current).length === 0;
   const live = existing.filter((t) => t.status === 'ready' || t.status === 'building');
 
   for (const t of live.filter((t) => !isCurrent(t))) {
-    const changed = t.components.filter((c) => current.get(c.key) !== c.recipeHash).map((c) => c.key);
-    d.stale.push({ id: t.id, key: rowKey(t), reason: `recipe changed for ${changed.join(', ')}` });
+    d.stale.push({ id: t.id, key: rowKey(t), reason: `recipe changed for ${changedRecipes(t.components, current).join(', ')}` });
   }
   const liveCurrent = new Map(live.filter(isCurrent).map((t) => [rowKey(t), t]));
   const chosen = new Set(selection.map((s) => s.key));
@@ -46,7 +46,7 @@ export function decideTemplates(
     }
     const components = canonical(s.root, s.components);
     const failedBefore = existing.find(
-      (t) => t.status === 'failed' && rowKey(t) === s.key && t.components.every((c) => current.get(c.key) === c.recipeHash),
+      (t) => t.status === 'failed' && rowKey(t) === s.key && isCurrent(t),
     );
     if (failedBefore) {
       d.skip.push({ key: s.key, reason: `a template of these recipes failed to build (${failedBefore.error ?? 'unknown error'}); fix the recipe first` });

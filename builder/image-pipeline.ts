@@ -1,0 +1,120 @@
+// The one image pipeline: builds and template builds both produce their image here — base made present, context tar,
+// engine build (every event scanned), push, and cleanup of what the attempt left on the engine, on every exit path.
+// Stopping (cancel, timeout, shutdown) is one AbortSignal that reaches the S3 read, the engine build and the push.
+import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import type { RegistryAuth } from '../core/registry-client.ts';
+import { BuildFailure, stepFailed } from './build-errors.ts';
+import { BuildProgress, type StepTiming } from './build-progress.ts';
+import { buildContext, type ContextUpload } from './build-context.ts';
+import type { RenderedBuild } from './dockerfile-render.ts';
+import { buildImage, ensureBaseImage, pushImage, removeBuiltImage, splitImageRef, type BaseImage, type PublishedRoots } from './docker-engine.ts';
+
+export interface PipelineDeps {
+  docker: Docker;
+  registryAuth: RegistryAuth;
+  /** Where a root this engine lacks is pulled from. */
+  roots: PublishedRoots;
+}
+
+export interface ImageRequest {
+  /** What the image starts FROM; pulled by digest (template) or from the published roots when the engine lacks it. */
+  base: BaseImage;
+  rendered: RenderedBuild;
+  /** The user's upload, opened only once the base is present (a build); absent for a template. */
+  openUpload?: (signal: AbortSignal) => Promise<ContextUpload>;
+  /** Full reference to tag and push (registry/path:tag). */
+  ref: string;
+  labels: Record<string, string>;
+  /**
+   * Keep the pushed image on this engine: a template stays, so builds here start FROM it without a pull. A build's
+   * image is dropped once pushed (its component layers stay as the layer cache).
+   */
+  keepImage: boolean;
+}
+
+export interface ProducedImage {
+  digest: string;
+  imageId: string;
+  sizeBytes: number;
+  /** Per plan step (component key or `binary`), in order. */
+  steps: StepTiming[];
+}
+
+/** Engine errors that say the engine, not the step, failed. */
+const engineFault = /failed to create endpoint|no such network interface|failed to create shim|OCI runtime create failed/i;
+
+export async function produceImage(
+  deps: PipelineDeps,
+  req: ImageRequest,
+  appendLog: (text: string) => void,
+  signal: AbortSignal,
+): Promise<ProducedImage> {
+  await ensureBaseImage(deps.docker, req.base, { auth: deps.registryAuth, roots: deps.roots });
+  signal.throwIfAborted();
+  const upload = req.openUpload ? await req.openUpload(signal) : undefined;
+
+  const progress = new BuildProgress(req.rendered.instructions);
+  let pushed = false;
+  try {
+    await buildImage(
+      deps.docker,
+      buildContext(req.rendered, upload),
+      { tag: req.ref, labels: req.labels, signal },
+      (ev) => appendLog(progress.onEvent(ev, Date.now())),
+    );
+    const steps = progress.finish(Date.now());
+    if (progress.error) {
+      const owner = steps.at(-1)?.owner;
+      const message = `${owner ? `step ${owner} failed: ` : ''}${progress.error}`;
+      // The engine could not even start the step's container (its network or runtime is broken): not the recipe's fault.
+      if (engineFault.test(progress.error)) throw new BuildFailure(`the Docker engine could not run a step: ${message}`, true);
+      throw stepFailed(message);
+    }
+    if (!progress.imageId) throw new BuildFailure('the engine finished the build without reporting an image id', true);
+    const imageId = progress.imageId;
+    const sizeBytes = (await deps.docker.getImage(imageId).inspect()).Size;
+
+    // Past this point a cancel still stops the push; once the registry holds the manifest the image is made.
+    signal.throwIfAborted();
+    appendLog(`kiln: pushing ${req.ref}\n`);
+    const { repository, tag } = splitImageRef(req.ref);
+    const digest = await pushImage(
+      deps.docker,
+      { repository, tag, registry: deps.registryAuth.serveraddress },
+      deps.registryAuth,
+      (ev) => {
+        if (ev.status && !ev.status.startsWith('Pushing')) appendLog(`${ev.id ? `${ev.id}: ` : ''}${ev.status}\n`);
+      },
+      signal,
+    );
+    pushed = true;
+    appendLog(`kiln: pushed ${req.ref}@${digest}\n`);
+    return { digest, imageId, sizeBytes, steps };
+  } finally {
+    // Whatever happened (pushed, failed, canceled, timed out), the engine keeps only the components' layers, which
+    // are the layer cache: the image's tag and the layers of the user's own steps go. A retry rebuilds those from the
+    // cache in a second. A template that was pushed stays whole.
+    if (!(pushed && req.keepImage)) {
+      await removeBuiltImage(deps.docker, req.ref, progress.imageId, progress.binaryStepImages()).catch((err: unknown) =>
+        appendLog(`kiln: could not remove this attempt's image from the engine (it keeps it): ${(err as Error).message}\n`),
+      );
+    }
+  }
+}
+
+/** Opens the user's upload from S3 for the context; a failed read is retryable unless kiln stopped the build. */
+export function uploadOpener(
+  getStream: (key: string, signal: AbortSignal) => Promise<Readable>,
+  binary: { s3Key: string; size: number; sha256: string; kind?: 'tar'; entries?: number; unpackedSize?: number },
+  isTransient: (err: unknown) => boolean,
+): (signal: AbortSignal) => Promise<ContextUpload> {
+  return async (signal) => {
+    try {
+      return { ...binary, stream: await getStream(binary.s3Key, signal) };
+    } catch (err) {
+      signal.throwIfAborted();
+      throw new BuildFailure(`could not read the upload from S3: ${(err as Error).message}`, isTransient(err), { cause: err });
+    }
+  };
+}
