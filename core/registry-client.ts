@@ -1,5 +1,6 @@
-// The registry's HTTP API v2, for what the engine cannot do: read a tag's digest, list, delete a manifest.
-// Harbor and distribution both speak it; credentials go as Basic auth.
+// The registry's HTTP API v2, for what the engine cannot do: read a tag's digest, list, delete a manifest, and (for
+// composition) write blobs and manifests. Harbor and distribution both speak it; every request goes through one
+// transport, which authenticates it (Basic auth today).
 import type { Config } from './config.ts';
 
 const manifestTypes = [
@@ -9,8 +10,26 @@ const manifestTypes = [
   'application/vnd.oci.image.index.v1+json',
 ].join(', ');
 
+/** What a request needs to be allowed to do, per repository (the registry token spec's `scope`). */
+export interface RegistryScope {
+  /** `repository:<name>` access, or the registry's catalog (`registry:catalog:*`). */
+  repository: string | { catalog: true };
+  actions: ('pull' | 'push' | 'delete' | '*')[];
+}
+
+/**
+ * One authorized request to the registry's /v2 API: every call kiln makes itself (reads, deletes, and the blob and
+ * manifest writes of composition) goes through it, so authentication and TLS live in one place.
+ */
+export interface RegistryTransport {
+  host: string;
+  /** `path` starts after /v2 (e.g. `/kiln/x/manifests/1`) or is an absolute URL the registry handed out (Location). */
+  request(path: string, init?: RequestInit & { scopes?: RegistryScope[] }): Promise<Response>;
+}
+
 export interface RegistryClient {
   host: string;
+  transport: RegistryTransport;
   /** The digest the registry serves for repository:tag, or undefined when there is no such manifest. */
   manifestDigest(repository: string, tag: string): Promise<string | undefined>;
   tags(repository: string): Promise<string[]>;
@@ -47,25 +66,38 @@ export function registryClientFrom(config: RegistryConfig): RegistryClient {
   });
 }
 
-export function createRegistryClient(opts: { host: string; insecure: boolean; username?: string; password?: string }): RegistryClient {
+type TransportOptions = { host: string; insecure: boolean; username?: string; password?: string };
+
+export function createRegistryTransport(opts: TransportOptions): RegistryTransport {
   const base = `${opts.insecure ? 'http' : 'https'}://${opts.host}/v2`;
   const auth: Record<string, string> = opts.username
     ? { authorization: `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}` }
     : {};
-  const call = async (path: string, init: RequestInit = {}) => {
-    const res = await fetch(`${base}${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) } });
-    return res;
-  };
   return {
     host: opts.host,
+    async request(path, init = {}) {
+      const { scopes: _scopes, ...rest } = init;
+      const url = /^https?:\/\//.test(path) ? path : `${base}${path}`;
+      return fetch(url, { ...rest, headers: { ...auth, ...(rest.headers as Record<string, string>) } });
+    },
+  };
+}
+
+export function createRegistryClient(opts: TransportOptions): RegistryClient {
+  const transport = createRegistryTransport(opts);
+  const repo = (repository: string, ...actions: RegistryScope['actions']) => ({ scopes: [{ repository, actions }] });
+  const call = (path: string, init: RequestInit & { scopes?: RegistryScope[] } = {}) => transport.request(path, init);
+  return {
+    host: opts.host,
+    transport,
     async manifestDigest(repository, tag) {
-      const res = await call(`/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: manifestTypes } });
+      const res = await call(`/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: manifestTypes }, ...repo(repository, 'pull') });
       if (res.status === 404) return undefined;
       if (!res.ok) throw new Error(`registry ${opts.host} answered ${res.status} for ${repository}:${tag}`);
       return res.headers.get('docker-content-digest') ?? undefined;
     },
     async tags(repository) {
-      const res = await call(`/${repository}/tags/list`);
+      const res = await call(`/${repository}/tags/list`, repo(repository, 'pull'));
       if (res.status === 404) return [];
       if (!res.ok) throw new Error(`registry ${opts.host} answered ${res.status} listing tags of ${repository}`);
       return ((await res.json()) as { tags?: string[] | null }).tags ?? [];
@@ -74,7 +106,7 @@ export function createRegistryClient(opts: { host: string; insecure: boolean; us
       // The registry pages its catalog (at most 1000 a page) and points to the next page in a Link header.
       const out: string[] = [];
       for (let path: string | undefined = '/_catalog?n=1000'; path; ) {
-        const res = await call(path);
+        const res = await call(path, { scopes: [{ repository: { catalog: true }, actions: ['*'] }] });
         if (!res.ok) throw new Error(`registry ${opts.host} answered ${res.status} listing repositories`);
         out.push(...(((await res.json()) as { repositories?: string[] }).repositories ?? []));
         path = /<\/v2(\/_catalog\?[^>]*)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
@@ -82,7 +114,7 @@ export function createRegistryClient(opts: { host: string; insecure: boolean; us
       return out;
     },
     async deleteManifest(repository, digest) {
-      const res = await call(`/${repository}/manifests/${digest}`, { method: 'DELETE' });
+      const res = await call(`/${repository}/manifests/${digest}`, { method: 'DELETE', ...repo(repository, 'delete') });
       if (res.status === 404) return false;
       if (!res.ok) throw new Error(`registry ${opts.host} answered ${res.status} deleting ${repository}@${digest}`);
       return true;
