@@ -12,6 +12,7 @@ import { TEMPLATE_JOB, templateJobOptions, type TemplateJob } from '../core/queu
 import type { RegistryClient } from '../core/registry-client.ts';
 import { defaultSelectOptions } from './analyzer-settings.ts';
 import { componentCosts } from '../core/templates/component-costs.ts';
+import { prebuildLayers, type LayerActionDeps } from './layer-actions.ts';
 import { decideTemplates, type TemplateDecisions } from './template-lifecycle.ts';
 import { selectTemplates } from './template-selector.ts';
 import { setKey } from '../core/templates/savings.ts';
@@ -36,7 +37,11 @@ export interface AnalyzerDeps {
     | 'KILN_TEMPLATE_GRACE_SECONDS'
     | 'KILN_BUILD_ATTEMPTS'
     | 'KILN_BUILD_BACKOFF_SECONDS'
+    | 'KILN_LAYER_BUDGET_BYTES'
+    | 'KILN_PREVERIFY_MAX'
   >;
+  /** Composition's share of an analysis (layers to prebuild, combinations to verify ahead); absent: composition off. */
+  layers?: LayerActionDeps;
   log: Logger;
   now?: () => Date;
 }
@@ -44,7 +49,7 @@ export interface AnalyzerDeps {
 export interface AnalyzerRunResult {
   runId: string;
   summary: string;
-  decisions: TemplateDecisions & { costs: Record<string, number>; historyBuilds: number; imagesDeleted: string[] };
+  decisions: TemplateDecisions & { costs: Record<string, number>; historyBuilds: number; imagesDeleted: string[]; layers?: Awaited<ReturnType<typeof prebuildLayers>> };
 }
 
 /** Templates are kiln's own images, outside every project's namespace. */
@@ -113,13 +118,25 @@ export function createAnalyzer(deps: AnalyzerDeps) {
       }
 
       // Measured after this run's own retirements, so that a grace period of 0 means at once.
-      const imagesDeleted = await deleteExpiredImages(deps, new Date(now().getTime() - deps.config.KILN_TEMPLATE_GRACE_SECONDS * 1000));
+      const graceCutoff = new Date(now().getTime() - deps.config.KILN_TEMPLATE_GRACE_SECONDS * 1000);
+      const imagesDeleted = await deleteExpiredImages(deps, graceCutoff);
+      const layers = deps.layers
+        ? await prebuildLayers(deps.layers, {
+            history,
+            now: at.getTime() / 1000,
+            halfLifeSeconds: defaultSelectOptions().halfLifeSeconds,
+            ...(deps.config.KILN_LAYER_BUDGET_BYTES ? { budgetBytes: deps.config.KILN_LAYER_BUDGET_BYTES } : {}),
+            preverifyMax: deps.config.KILN_PREVERIFY_MAX,
+            graceCutoff,
+          })
+        : undefined;
       const summary =
         `${history.length} builds in ${deps.config.KILN_ANALYZER_WINDOW_DAYS} days, ${selection.candidates} candidates: ` +
         `keep ${decisions.keep.length}, build ${decisions.build.length}, stale ${decisions.stale.length}, retire ${decisions.retire.length}` +
         (decisions.skip.length ? `, skip ${decisions.skip.length}` : '') +
+        (layers ? `; layers: build ${layers.build.length}, verify ${layers.verify.length}, retire ${layers.stale.length}` : '') +
         `; objective ${Math.round(selection.objective)} s of ${Math.round(selection.weightedTotalSeconds)} s weighted install time`;
-      const recorded = { ...decisions, costs: Object.fromEntries(costs), historyBuilds: history.length, imagesDeleted };
+      const recorded = { ...decisions, costs: Object.fromEntries(costs), historyBuilds: history.length, imagesDeleted, ...(layers ? { layers } : {}) };
       await deps.templates.finishRun(runId, recorded, summary);
       deps.log.info({ runId, trigger, summary }, 'analysis done');
       return { runId, summary, decisions: recorded };

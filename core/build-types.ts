@@ -43,6 +43,20 @@ export type PlanBase =
       covers: string[];
       /** Install seconds those components would have cost (from component costs when planned). */
       secondsSaved: number;
+    }
+  | {
+      kind: 'composed';
+      /** The verified combination (root + component layers + merge layer) the image was assembled from. */
+      image: string;
+      digest: string;
+      compositionKey: string;
+      /** Each component's layer, in install order, and the merge layer: the blobs the image is made of. */
+      layers: { key: string; digest: string }[];
+      merge: string | null;
+      /** Whether this build paid for the combination's verification (its first build) or found it verified. */
+      verifiedNow: boolean;
+      /** Install seconds no step spent: every component came as a prebuilt layer. */
+      secondsSaved: number;
     };
 
 /** A build as resolved: everything the builder needs, nothing it must look up again but the bytes. */

@@ -1,5 +1,5 @@
 // Queries on templates, analyzer runs, and the build history the analyzer mines.
-import { and, desc, eq, gte, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNotNull, isNull, lte, or, sql } from 'drizzle-orm';
 import type { PlannedComponent } from '../build-types.ts';
 import type { Db } from './database.ts';
 import { builds, buildSteps } from './schema/builds.ts';
@@ -87,7 +87,8 @@ export function createTemplateStore(db: Db) {
         })
         .from(buildSteps)
         .innerJoin(builds, eq(builds.id, buildSteps.buildId))
-        .where(and(eq(buildSteps.cached, false), sql`${buildSteps.component} <> 'binary'`))
+        // Only steps that really installed (a verification or an assembly is not an install of anything).
+        .where(and(eq(buildSteps.cached, false), sql`${buildSteps.component} <> 'binary'`, or(isNull(buildSteps.kind), eq(buildSteps.kind, 'install'))))
         .as('ranked');
       return db
         .select({ component: ranked.component, seconds: ranked.seconds })

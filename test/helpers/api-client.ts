@@ -7,7 +7,7 @@ export interface BuildView {
   error: string | null;
   attempts: number;
   plan: { components: { key: string; recipeHash: string }[] };
-  steps: { component: string; seconds: number; cached: boolean }[];
+  steps: { component: string; seconds: number; cached: boolean; kind?: string | null }[];
 }
 
 /** Where to call and as whom: a TestKiln fits (its `token` is a token of its test project). */
