@@ -39,7 +39,7 @@ export function mineCandidates(
 ): Candidate[] {
   const found = new TopN(opts.maxCandidates);
   const byRoot = new Map<string, number[]>();
-  combos.forEach((c, i) => byRoot.set(c.root, [...(byRoot.get(c.root) ?? []), i]));
+  combos.forEach((c, i) => (byRoot.get(c.root) ?? byRoot.set(c.root, []).get(c.root)!).push(i));
   for (const [root, members] of byRoot) mineRoot(root, members, combos, weightings, costs, opts, found);
 
   const out = found.values();
@@ -72,7 +72,8 @@ function mineRoot(
   const trans = new Map<number, Int32Array>(members.map((i) => [i, Int32Array.from(combos[i]!.components.map((k) => itemOf.get(k)!)).sort()]));
   const count = new Int32Array(names.length);
 
-  const support = (cover: ArrayLike<number>) => {
+  const K = weightings.length;
+  const supportOf = (cover: ArrayLike<number>) => {
     let best = 0;
     for (const w of weightings) {
       let s = 0;
@@ -98,39 +99,74 @@ function mineRoot(
   };
 
   const visit = (p: number[], cover: Int32Array, core: number) => {
-    const inP = new Set(p);
-    // Occurrence deliver: the cover of p ∪ {e} for every item e past the core, in one pass over p's cover.
-    const occ = new Map<number, number[]>();
+    const inP = new Uint8Array(names.length);
+    for (const e of p) inP[e] = 1;
+    // Occurrence deliver: the cover of p ∪ {e} for every item e past the core, and its support under every
+    // weighting, in two passes over p's cover.
+    const n = new Int32Array(names.length);
+    const sup = new Float64Array(names.length * K);
+    // Per weighting, Σ weight × the combination's whole cost: no set inside those combinations is worth more.
+    const reach = new Float64Array(names.length * K);
+    const bound = new Float64Array(names.length);
     for (let j = 0; j < cover.length; j++) {
-      for (const e of trans.get(cover[j]!)!) if (e > core && !inP.has(e)) (occ.get(e) ?? occ.set(e, []).get(e)!).push(cover[j]!);
+      const g = cover[j]!;
+      for (const e of trans.get(g)!) {
+        if (e <= core || inP[e]) continue;
+        n[e]!++;
+        for (let k = 0; k < K; k++) {
+          sup[e * K + k]! += weightings[k]![g]!;
+          reach[e * K + k]! += weightings[k]![g]! * combos[g]!.cost;
+        }
+      }
     }
-    for (const e of [...occ.keys()].sort((a, b) => a - b)) {
-      const sub = Int32Array.from(occ.get(e)!);
-      const sup = support(sub);
-      if (sup < opts.minSupport) continue;
-      // No superset can be worth more than all its builds sparing their whole install.
-      let maxCost = 0;
-      for (let j = 0; j < sub.length; j++) maxCost = Math.max(maxCost, combos[sub[j]!]!.cost);
-      if (sup * maxCost < found.threshold) continue;
+    const subs: (Int32Array | undefined)[] = [];
+    const fill = new Int32Array(names.length);
+    for (let e = core + 1; e < names.length; e++) {
+      if (n[e] === 0) continue;
+      let best = 0;
+      for (let k = 0; k < K; k++) {
+        best = Math.max(best, sup[e * K + k]!);
+        bound[e] = Math.max(bound[e]!, reach[e * K + k]!);
+      }
+      sup[e * K] = best;
+      if (best >= opts.minSupport && bound[e]! >= found.threshold) subs[e] = new Int32Array(n[e]!);
+    }
+    for (let j = 0; j < cover.length; j++) {
+      const g = cover[j]!;
+      for (const e of trans.get(g)!) if (subs[e]) subs[e]![fill[e]!++] = g;
+    }
+    for (let e = core + 1; e < names.length; e++) {
+      const sub = subs[e];
+      if (!sub || bound[e]! < found.threshold) continue;
       const q = closure(sub);
       // Prefix-preserving: q adds nothing below e that p lacks, else q is reached from another parent.
-      if (q.some((x) => x < e && !inP.has(x))) continue;
-      record(q, sub, sup);
+      if (q.some((x) => x < e && !inP[x])) continue;
+      record(q, sub, sup[e * K]!);
       visit(q, sub, e);
     }
   };
   const all = Int32Array.from(members);
+  // Every combination is itself closed and worth at least its own builds × its cost: the n-th best of those is a
+  // floor for the n-th best set, so branches below it can be skipped from the start.
+  found.raiseFloor(members.map((i) => weightings.reduce((m, w) => Math.max(m, w[i]!), 0) * combos[i]!.cost));
   const p0 = closure(all);
-  record(p0, all, support(all));
+  record(p0, all, supportOf(all));
   visit(p0, all, -1);
 }
 
 /** The n best by value; once full, its threshold lets the search skip branches that cannot enter it. */
 class TopN {
   private heap: { value: number; c: Candidate }[] = [];
+  private floor = 0;
   constructor(private readonly n: number) {}
   get threshold(): number {
-    return this.heap.length < this.n ? 0 : this.heap[0]!.value;
+    return Math.max(this.floor, this.heap.length < this.n ? 0 : this.heap[0]!.value);
+  }
+  /** `values` are those of n distinct sets that will be offered: the n-th best of them bounds the final n-th best. */
+  raiseFloor(values: number[]): void {
+    if (values.length < this.n) return;
+    // Slightly below, so that those sets themselves still enter.
+    this.floor = Math.max(this.floor, [...values].sort((a, b) => b - a)[this.n - 1]! * (1 - 1e-9));
   }
   offer(value: number, c: Candidate): void {
     if (this.n <= 0) return;

@@ -108,12 +108,22 @@ export function solve(p: Problem): number[] {
   const picked: number[] = [];
   let bytes = 0;
 
-  const support = (c: Scored) => c.cover.reduce((n, g) => n + weights[g]!, 0);
+  const support = (c: Scored) => {
+    let n = 0;
+    for (let j = 0; j < c.cover.length; j++) n += weights[c.cover[j]!]!;
+    return n;
+  };
+  let chosenCost = 0;
   const gain = (c: Scored) => {
     let g = 0;
-    for (const i of c.cover) if (c.cost > best[i]!) g += weights[i]! * (c.cost - best[i]!);
+    const cover = c.cover;
+    for (let j = 0; j < cover.length; j++) {
+      const i = cover[j]!;
+      const b = best[i]!;
+      if (c.cost > b) g += weights[i]! * (c.cost - b);
+    }
     // Adding c changes its own cost and may become the parent of a chosen superset, lowering that one's build.
-    return g - (setCost([...chosen, c]) - setCost(chosen));
+    return g - (chosen.length === 0 ? c.fixedCost + buildCost(c, chosen) : setCost([...chosen, c]) - chosenCost);
   };
 
   // Max-heap on the last computed gain; `round` says against how many chosen templates it was computed.
@@ -134,6 +144,7 @@ export function solve(p: Problem): number[] {
     if (top.key <= 1e-9) break;
     picked.push(top.index);
     chosen.push(c);
+    chosenCost = setCost(chosen);
     bytes += c.bytes;
     for (const i of c.cover) if (c.cost > best[i]!) best[i] = c.cost;
   }
