@@ -1,0 +1,33 @@
+// Runs one analysis in a worker thread: selection on a big installation's history takes seconds of CPU, and off the
+// analyzer's event loop BullMQ keeps extending the job's lock meanwhile, so the job is never taken for stalled.
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import type { Costs } from '../core/templates/savings.ts';
+import { analyzeDemand, type Analysis, type AnalysisOptions } from './analysis.ts';
+import { aggregateDemand, type DemandRow } from './demand.ts';
+
+interface Input {
+  kind: 'kiln-analysis';
+  rows: DemandRow[];
+  costs: Costs;
+  opts: AnalysisOptions;
+}
+
+export function analyzeInWorker(rows: DemandRow[], costs: Costs, opts: AnalysisOptions, signal?: AbortSignal): Promise<Analysis> {
+  return new Promise((resolve, reject) => {
+    // Maps and Sets cross by structured clone; the worker inherits this process's loader flags (tsx).
+    const worker = new Worker(new URL(import.meta.url), { workerData: { kind: 'kiln-analysis', rows, costs, opts } satisfies Input });
+    const stop = () => void worker.terminate();
+    signal?.addEventListener('abort', stop, { once: true });
+    worker.once('message', (a: Analysis) => resolve(a));
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      signal?.removeEventListener('abort', stop);
+      if (code !== 0) reject(signal?.aborted ? signal.reason : new Error(`analysis worker exited with code ${code}`));
+    });
+  });
+}
+
+if (!isMainThread && (workerData as Input | undefined)?.kind === 'kiln-analysis') {
+  const { rows, costs, opts } = workerData as Input;
+  parentPort!.postMessage(analyzeDemand(aggregateDemand(rows, costs), costs, opts));
+}
