@@ -42,8 +42,9 @@ export function mineCandidates(
   combos.forEach((c, i) => (byRoot.get(c.root) ?? byRoot.set(c.root, []).get(c.root)!).push(i));
   for (const [root, members] of byRoot) mineRoot(root, members, combos, weightings, costs, opts, found);
 
-  const out = found.values();
-  const have = new Set(out.map((c) => c.key));
+  const have = new Set<string>();
+  // A single component may be found both as a closed set and as a singleton.
+  const out = found.values().filter((c) => !have.has(c.key) && have.add(c.key));
   for (const e of extra) {
     const key = setKey(e.root, e.components);
     if (have.has(key)) continue;
@@ -146,6 +147,12 @@ function mineRoot(
     }
   };
   const all = Int32Array.from(members);
+  // Single components too: a byte budget may need one when every closed set holding it is too big.
+  for (let e = 0; e < names.length; e++) {
+    const cover = Int32Array.from(members.filter((i) => trans.get(i)!.includes(e)));
+    const sup = supportOf(cover);
+    if (sup >= opts.minSupport) record([e], cover, sup);
+  }
   // Every combination is itself closed and worth at least its own builds × its cost: the n-th best of those is a
   // floor for the n-th best set, so branches below it can be skipped from the start.
   found.raiseFloor(members.map((i) => weightings.reduce((m, w) => Math.max(m, w[i]!), 0) * combos[i]!.cost));
