@@ -77,7 +77,7 @@ function printTable(t: PolicyTable, k: number, hosts: number, share: number, sec
   const row = (name: string, net: number, r?: { templatesBuilt: number; rebuilds: number; runtimeSeconds: number }, bounded = true) =>
     console.log(
       `  ${name.padEnd(34)}${h(net)} ${frac(net, total)}  ${bounded ? frac(net, t.ceiling) : '       —'}  ${bounded ? frac(net, t.templatesOnly.clairvoyant.netSeconds) : '       —'}` +
-        (r ? `  ${String(r.templatesBuilt).padStart(5)}  ${String(r.rebuilds).padStart(7)}  ${r.runtimeSeconds.toFixed(1).padStart(9)}` : ''),
+        (r ? `  ${(Number.isNaN(r.templatesBuilt) ? '—' : String(r.templatesBuilt)).padStart(5)}  ${(Number.isNaN(r.rebuilds) ? '—' : String(r.rebuilds)).padStart(7)}  ${r.runtimeSeconds.toFixed(1).padStart(9)}` : ''),
     );
   const o = t.templatesOnly;
   for (const r of [o.topK, o.greedy, o.kiln, o.clairvoyant]) row(r.policy, r.netSeconds, r);
