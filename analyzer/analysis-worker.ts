@@ -14,8 +14,11 @@ interface Input {
 
 export function analyzeInWorker(rows: DemandRow[], costs: Costs, opts: AnalysisOptions, signal?: AbortSignal): Promise<Analysis> {
   return new Promise((resolve, reject) => {
-    // Maps and Sets cross by structured clone; the worker inherits this process's loader flags (tsx).
-    const worker = new Worker(new URL(import.meta.url), { workerData: { kind: 'kiln-analysis', rows, costs, opts } satisfies Input });
+    // Maps and Sets cross by structured clone. Run from TypeScript sources, the worker needs the same loader (tsx) as
+    // this process, which a worker does not inherit when the loader was registered in-process (the test runner).
+    const data = { workerData: { kind: 'kiln-analysis', rows, costs, opts } satisfies Input };
+    const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => t.register()).then(() => import(${JSON.stringify(import.meta.url)}))`;
+    const worker = import.meta.url.endsWith('.ts') ? new Worker(boot, { ...data, eval: true }) : new Worker(new URL(import.meta.url), data);
     const stop = () => void worker.terminate();
     signal?.addEventListener('abort', stop, { once: true });
     worker.once('message', (a: Analysis) => resolve(a));
