@@ -88,11 +88,19 @@ export function createTemplateStore(db: Db) {
       const combo = sql<string>`(select coalesce(string_agg(c->>'key', '+' order by c->>'key'), '') from jsonb_array_elements(${builds.plan}->'components') c)`;
       const hour = sql<number>`floor(extract(epoch from ${builds.finishedAt}) / 3600)`;
       const rows = await db
-        .select({ root: sql<string>`${builds.plan}->'root'->>'name'`.as('root'), combo: combo.as('combo'), hour: sql<number>`${hour}::float8`.as('hour'), count: sql<number>`count(*)::int` })
+        .select({
+          root: sql<string>`${builds.plan}->'root'->>'name'`.as('root'),
+          combo: combo.as('combo'),
+          hour: sql<number>`${hour}::float8`.as('hour'),
+          count: sql<number>`count(*)::int`,
+          last: sql<number>`max(extract(epoch from ${builds.finishedAt}))::float8`,
+        })
         .from(builds)
         .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)))
         .groupBy(sql`1`, sql`2`, sql`3`);
-      return rows.map((r) => ({ root: r.root, components: r.combo ? r.combo.split('+') : [], t: (Number(r.hour) + 0.5) * 3600, count: Number(r.count) }));
+      // The middle of the hour stands for its builds — but never a time after the last of them: an analysis now must
+      // count the builds of the hour that is still running (they happened, however recently).
+      return rows.map((r) => ({ root: r.root, components: r.combo ? r.combo.split('+') : [], t: Math.min((Number(r.hour) + 0.5) * 3600, Number(r.last)), count: Number(r.count) }));
     },
     /** Real install times: the most recent uncached runs of each component, in builds and template builds, newest first. */
     async costSamples(perComponent: number): Promise<{ component: string; seconds: number }[]> {
