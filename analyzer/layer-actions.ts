@@ -21,7 +21,7 @@ export interface LayerActionDeps {
 
 export async function prebuildLayers(
   deps: LayerActionDeps,
-  input: { history: { root: string; components: string[]; t: number }[]; now: number; halfLifeSeconds: number; budgetBytes?: number; preverifyMax: number; graceCutoff: Date },
+  input: { history: readonly { root: string; components: readonly string[]; t: number; count?: number }[]; now: number; halfLifeSeconds: number; budgetBytes?: number; preverifyMax: number; graceCutoff: Date },
 ): Promise<LayerPrebuildDecisions & { manifestsDeleted: string[] }> {
   const layers = await deps.store.layers();
   const byId = new Map(layers.map((l) => [l.id, l]));

@@ -18,7 +18,8 @@ export interface KnownLayer {
 
 export interface LayerPrebuildInput {
   catalog: Catalog;
-  history: readonly { root: string; components: string[]; t: number }[];
+  /** Past builds (or `count` builds of one combination at about `t`). */
+  history: readonly { root: string; components: readonly string[]; t: number; count?: number }[];
   now: number;
   halfLifeSeconds: number;
   layers: readonly KnownLayer[];
@@ -76,9 +77,9 @@ export function planLayerPrebuilds(input: LayerPrebuildInput): LayerPrebuildDeci
   const usage = new Map<string, number>();
   const combos = new Map<string, { root: string; keys: string[]; weight: number }>();
   for (const b of input.history) {
-    const w = recencyWeight(b.t, { now: input.now, halfLifeSeconds: input.halfLifeSeconds });
+    const w = (b.count ?? 1) * recencyWeight(b.t, { now: input.now, halfLifeSeconds: input.halfLifeSeconds });
     for (const k of b.components) usage.set(`${b.root}|${k}`, (usage.get(`${b.root}|${k}`) ?? 0) + w);
-    const resolved = resolveComponents(catalog, b.root, b.components);
+    const resolved = resolveComponents(catalog, b.root, [...b.components]);
     if (resolved.problems.length > 0) continue;
     const keys = resolved.components.map((c) => c.key);
     const k = comboKey(b.root, keys);

@@ -5,7 +5,7 @@ import type { PlanBase, PlannedComponent } from '../core/build-types.ts';
 import type { Catalog } from '../core/catalog/catalog.ts';
 import type { TemplateStore } from '../core/db/template-store.ts';
 import { chooseBase } from '../core/templates/base-choice.ts';
-import { componentCosts } from '../core/templates/component-costs.ts';
+import { componentCosts, measuredComponents } from '../core/templates/component-costs.ts';
 import type { Costs } from '../core/templates/savings.ts';
 
 export interface BaseResolver {
@@ -22,8 +22,8 @@ export function createBaseResolver(deps: { catalog: Catalog; templates: Pick<Tem
   const costs = async () => componentCosts(deps.catalog, await deps.templates.costSamples(COST_SAMPLES));
   return {
     async choose(want, exclude) {
-      const [ready, c] = await Promise.all([deps.templates.ready(), costs()]);
-      return chooseBase(want, exclude ? ready.filter((t) => t.id !== exclude) : ready, c);
+      const [ready, samples] = await Promise.all([deps.templates.ready(), deps.templates.costSamples(COST_SAMPLES)]);
+      return chooseBase(want, exclude ? ready.filter((t) => t.id !== exclude) : ready, componentCosts(deps.catalog, samples), measuredComponents(samples));
     },
     costs,
   };

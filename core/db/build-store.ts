@@ -57,6 +57,7 @@ export function createBuildStore(db: Db) {
           plan,
           templateId: plan.base.kind === 'template' ? plan.base.templateId : null,
           secondsSaved: plan.base.kind === 'template' ? plan.base.secondsSaved : null,
+          secondsSavedEstimated: plan.base.kind === 'template' ? (plan.base.secondsSavedEstimated ?? 0) : null,
         })
         .where(eq(builds.id, id))
         .returning();
@@ -76,11 +77,19 @@ export function createBuildStore(db: Db) {
         }
         if (outcome.status === 'succeeded') {
           // A template's worth is what it really spared builds that succeeded from it.
-          const [b] = await tx.select({ templateId: builds.templateId, secondsSaved: builds.secondsSaved }).from(builds).where(eq(builds.id, id));
+          const [b] = await tx
+            .select({ templateId: builds.templateId, secondsSaved: builds.secondsSaved, estimated: builds.secondsSavedEstimated })
+            .from(builds)
+            .where(eq(builds.id, id));
           if (b?.templateId) {
             await tx
               .update(templates)
-              .set({ hits: sql`${templates.hits} + 1`, secondsSaved: sql`${templates.secondsSaved} + ${b.secondsSaved ?? 0}`, lastHitAt: new Date() })
+              .set({
+                hits: sql`${templates.hits} + 1`,
+                secondsSaved: sql`${templates.secondsSaved} + ${b.secondsSaved ?? 0}`,
+                secondsSavedEstimated: sql`${templates.secondsSavedEstimated} + ${b.estimated ?? 0}`,
+                lastHitAt: new Date(),
+              })
               .where(eq(templates.id, b.templateId));
           }
         }
