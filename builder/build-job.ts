@@ -85,7 +85,8 @@ export function buildJobHandler(deps: BuildJobDeps, lifecycle: JobLifecycle): Jo
         const work = deps.compose.work(appendLog, signal);
         const route = await chooseRoute(work, deps.compose.route, found.plan);
         if (route.kind === 'composed') {
-          const build = await deps.builds.setBase(buildId, { ...found.plan, base: composedBase(route, await deps.bases.costs(), deps.compose.host) });
+          const saved = await deps.bases.savings(route.layers.map((l) => l.componentKey));
+          const build = await deps.builds.setBase(buildId, { ...found.plan, base: composedBase(route, saved, deps.compose.host) });
           const image = await composeBuild({ ...work, uploads: deps.blobs }, build, route);
           return { image, steps: composedSteps(route, image.seconds) };
         }

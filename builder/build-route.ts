@@ -11,7 +11,6 @@ import { notComposable } from '../core/composition/layer-plan.ts';
 import type { CompositionRow } from '../core/db/schema/compositions.ts';
 import type { BuildRow } from '../core/db/schema/builds.ts';
 import { LAYERS_JOB, layersJobOptions, type LayersJob } from '../core/queues.ts';
-import { costOf, type Costs } from '../core/templates/savings.ts';
 import { BuildFailure, isTransient } from './build-errors.ts';
 import { ensureVerified } from './combination-verify.ts';
 import { binaryLayerTar, type PublishedRoot } from './composer.ts';
@@ -62,7 +61,11 @@ export async function chooseRoute(w: LayerWork, r: RouteDeps, plan: BuildPlan): 
 }
 
 /** The plan's base for a composed build. */
-export function composedBase(route: Extract<Route, { kind: 'composed' }>, costs: Costs, host: string): Extract<BuildPlan['base'], { kind: 'composed' }> {
+export function composedBase(
+  route: Extract<Route, { kind: 'composed' }>,
+  saved: { seconds: number; estimated: number },
+  host: string,
+): Extract<BuildPlan['base'], { kind: 'composed' }> {
   const c = route.composition;
   return {
     kind: 'composed',
@@ -72,7 +75,8 @@ export function composedBase(route: Extract<Route, { kind: 'composed' }>, costs:
     layers: route.layers.map((l) => ({ key: l.componentKey, digest: l.digest })),
     merge: c?.mergeDigest ?? null,
     verifiedNow: route.verifiedNow,
-    secondsSaved: costOf(route.layers.map((l) => l.componentKey), costs),
+    secondsSaved: saved.seconds,
+    secondsSavedEstimated: saved.estimated,
   };
 }
 
@@ -98,7 +102,7 @@ export async function composeBuild(
     {
       root: route.root,
       layers: route.composition ? svc.stack(route.root, route.layers, route.composition) : [],
-      binary: { tar: () => binaryLayerTar(upload, placement), createdBy: `kiln: ${plan.binary.kind === 'tar' ? 'archive' : 'binary'} at ${plan.binary.path} (upload ${plan.binary.sha256})` },
+      binary: { tar: () => binaryLayerTar(upload, placement, view), createdBy: `kiln: ${plan.binary.kind === 'tar' ? 'archive' : 'binary'} at ${plan.binary.path} (upload ${plan.binary.sha256})` },
       env: svc.envOf(route.root, plan.components, plan.env),
       entrypoint: plan.entrypoint,
       ...(plan.cmd ? { cmd: plan.cmd } : {}),

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { findConflicts } from '../core/composition/layer-conflicts.ts';
-import type { IndexEntry, LayerIndex } from '../core/composition/layer-index.ts';
+import { FsView, type IndexEntry, type LayerIndex } from '../core/composition/layer-index.ts';
 import { layerRecordKey, serializeRecord } from '../core/composition/layer-record.ts';
 import { planMergeLayer, type MergeEntry } from '../core/composition/merge-layer.ts';
 import type { CompositionRow } from '../core/db/schema/compositions.ts';
@@ -71,12 +71,15 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
   const { conflicts, total } = findConflicts(layers.map((l, i) => ({ layer: l.componentKey, index: records[i]!.index })));
   if (total > 0) return refuse('conflict', `${total} path(s) written differently by two layers`, conflicts.map((c) => `${c.path}: ${c.reason} (${c.layers.join(' vs ')})`));
   const states = layers.map((l, i) => ({ layer: l.componentKey, files: records[i]!.state }));
+  // The composed filesystem below the merge layer: its files' directories keep the modes they have there.
+  const view = new FsView().apply(rootRec.record.index);
+  for (const r of records) view.apply(r.index);
   const draft = planMergeLayer(rootRec.record.state, states);
   if (draft.conflicts.length > 0) return refuse('conflict', 'two layers changed the same shared record differently', draft.conflicts);
 
   // A candidate image (the merge layer without the linker cache) to run the checks in; ldconfig makes the cache there.
   const repository = compositionsRepository(deps.prefix, root.root);
-  const draftLayer = await uploadLayer(deps.blobs, repository, mergeLayerTar(draft.entries), w.signal);
+  const draftLayer = await uploadLayer(deps.blobs, repository, mergeLayerTar(draft.entries, view), w.signal);
   const env = svc.envOf(root, layers.map((l) => parseKey(l.componentKey)));
   const candidateTag = `candidate-${key.slice(0, 40)}`;
   const candidate = await svc.assemble(
@@ -107,7 +110,7 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
   }
 
   const final = planMergeLayer(rootRec.record.state, states, result.regenerated);
-  const merge = await uploadLayer(deps.blobs, repository, mergeLayerTar(final.entries), w.signal);
+  const merge = await uploadLayer(deps.blobs, repository, mergeLayerTar(final.entries, view), w.signal);
   await deps.s3.putText(layerRecordKey(merge.diffId), serializeRecord({ index: mergeIndex(final.entries), state: new Map() }));
   const image = await svc.assemble(
     { repository, tag: key },

@@ -6,6 +6,8 @@ import { Readable } from 'node:stream';
 import { createGzip, constants as zlib } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { composeConfig, composeManifest, MEDIA, type ComposedLayer, type Descriptor, type ImageConfig } from '../core/composition/image-config.ts';
+import { posix } from 'node:path';
+import type { FsView } from '../core/composition/layer-index.ts';
 import type { MergeEntry } from '../core/composition/merge-layer.ts';
 import type { RegistryBlobs } from '../core/registry-blobs.ts';
 import { packArchive, verified, writeEntry, type ContextUpload } from './build-context.ts';
@@ -92,14 +94,27 @@ export async function assembleImage(
 const FIXED_MTIME = new Date(0);
 
 /**
+ * The directories above `paths`, with the metadata the composed filesystem gives them. A layer must carry them: an
+ * engine applying a layer creates a missing parent as 0755 root, which over a 0700 directory below would change it.
+ */
+function parentDirs(paths: readonly string[], view: FsView): { name: string; mode: number; uid: number; gid: number }[] {
+  const dirs = new Set<string>();
+  for (const p of paths) for (let d = posix.dirname(p); d !== '.' && d !== '/'; d = posix.dirname(d)) dirs.add(d);
+  return [...dirs].sort().map((d) => {
+    const e = view.get(d);
+    return { name: `${d}/`, mode: e?.type === 'dir' ? e.mode : 0o755, uid: e?.type === 'dir' ? e.uid : 0, gid: e?.type === 'dir' ? e.gid : 0 };
+  });
+}
+
+/**
  * The binary layer, as COPY would have made it: the file (mode 0755) or the archive's entries at `path` — already
  * resolved through the image's symlinked directories — with the directories on the way that do not exist yet.
  */
-export function binaryLayerTar(upload: ContextUpload, placement: { path: string; missingDirs: string[] }): AsyncIterable<Buffer> {
+export function binaryLayerTar(upload: ContextUpload, placement: { path: string }, view: FsView): AsyncIterable<Buffer> {
   const pack = tarPack();
   void (async () => {
     try {
-      for (const dir of placement.missingDirs) await writeEntry(pack, { name: `${dir}/`, type: 'directory', mode: 0o755, mtime: FIXED_MTIME });
+      for (const d of parentDirs([placement.path], view)) await writeEntry(pack, { ...d, type: 'directory', mtime: FIXED_MTIME });
       if (upload.kind === 'tar') await packArchive(pack, upload, FIXED_MTIME, placement.path);
       else await writeEntry(pack, { name: placement.path, size: upload.size, mode: 0o755, mtime: FIXED_MTIME }, verified(upload));
       pack.finalize();
@@ -111,10 +126,11 @@ export function binaryLayerTar(upload: ContextUpload, placement: { path: string;
 }
 
 /** The merge layer's tar: its files, links and whiteouts, in order, with fixed times (same inputs, same bytes). */
-export function mergeLayerTar(entries: readonly MergeEntry[]): AsyncIterable<Buffer> {
+export function mergeLayerTar(entries: readonly MergeEntry[], view: FsView): AsyncIterable<Buffer> {
   const pack = tarPack();
   void (async () => {
     try {
+      for (const d of parentDirs(entries.map((e) => e.path), view)) await writeEntry(pack, { ...d, type: 'directory', mtime: FIXED_MTIME });
       for (const e of entries) {
         if (e.type === 'file') await writeEntry(pack, { name: e.path, size: e.content.length, mode: e.mode, uid: e.uid, gid: e.gid, mtime: FIXED_MTIME }, [e.content]);
         else if (e.type === 'symlink') await writeEntry(pack, { name: e.path, type: 'symlink', linkname: e.linkname, mode: 0o777, mtime: FIXED_MTIME });

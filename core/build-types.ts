@@ -59,6 +59,8 @@ export type PlanBase =
       verifiedNow: boolean;
       /** Install seconds no step spent: every component came as a prebuilt layer. */
       secondsSaved: number;
+      /** Of secondsSaved, the part priced by catalog estimates (components never measured installing here). */
+      secondsSavedEstimated?: number;
     };
 
 /** A build as resolved: everything the builder needs, nothing it must look up again but the bytes. */

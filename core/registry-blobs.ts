@@ -2,7 +2,6 @@
 // another repository, stream up (the digest is computed on the way), read, and put a manifest. Every request goes
 // through the registry transport (core/registry-client.ts), which authenticates it for the scopes it names.
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { RegistryScope, RegistryTransport } from './registry-client.ts';
 
 export interface BlobRef {
@@ -29,7 +28,7 @@ export function createRegistryBlobs(transport: RegistryTransport) {
     throw new RegistryError(`registry ${transport.host} answered ${res.status} ${what}${body ? `: ${body}` : ''}`, res.status);
   };
   /** A Location header as a path for the transport (the registry may answer with /v2/… or a whole URL). */
-  const locationOf = (res: Response): string => {
+  const locationOf = (res: { status: number; headers: Headers }): string => {
     const loc = res.headers.get('location');
     if (!loc) throw new RegistryError(`registry ${transport.host} started an upload without a Location`, res.status);
     return loc.startsWith('/v2/') ? loc.slice(3) : loc;
@@ -79,15 +78,14 @@ export function createRegistryBlobs(transport: RegistryTransport) {
         }
       }
       try {
-        const patched = await transport.request(location, {
+        const patched = await transport.stream(location, {
           method: 'PATCH',
           headers: { 'content-type': 'application/octet-stream' },
-          body: Readable.toWeb(Readable.from(counted())) as unknown as ReadableStream,
-          duplex: 'half',
+          body: counted(),
           scopes: [push(repository)],
           ...(signal ? { signal } : {}),
-        } as RequestInit & { duplex: 'half'; scopes: RegistryScope[] });
-        if (patched.status !== 202) await fail(`receiving a blob for ${repository}`, patched);
+        });
+        if (patched.status !== 202) throw new RegistryError(`registry ${transport.host} answered ${patched.status} receiving a blob for ${repository}: ${patched.text.slice(0, 300)}`, patched.status);
         const digest = `sha256:${hash.digest('hex')}`;
         const done = await transport.request(withDigest(locationOf(patched), digest), { method: 'PUT', scopes: [push(repository)], ...(signal ? { signal } : {}) });
         if (done.status !== 201) await fail(`completing blob ${digest} in ${repository}`, done);

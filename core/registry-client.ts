@@ -1,6 +1,10 @@
 // The registry's HTTP API v2, for what the engine cannot do: read a tag's digest, list, delete a manifest, and (for
 // composition) write blobs and manifests. Harbor and distribution both speak it; every request goes through one
 // transport, which authenticates it (Basic auth today).
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Config } from './config.ts';
 
 const manifestTypes = [
@@ -25,6 +29,15 @@ export interface RegistryTransport {
   host: string;
   /** `path` starts after /v2 (e.g. `/kiln/x/manifests/1`) or is an absolute URL the registry handed out (Location). */
   request(path: string, init?: RequestInit & { scopes?: RegistryScope[] }): Promise<Response>;
+  /**
+   * A request whose body is a stream of any size (a blob upload), sent with backpressure: the body is read only as
+   * fast as the socket drains. (fetch on Node 20 reads a streamed body ahead without limit.) Answers status, headers
+   * and the text of the response.
+   */
+  stream(
+    path: string,
+    init: { method: string; headers?: Record<string, string>; body: AsyncIterable<Buffer>; scopes?: RegistryScope[]; signal?: AbortSignal },
+  ): Promise<{ status: number; headers: Headers; text: string }>;
 }
 
 export interface RegistryClient {
@@ -70,15 +83,35 @@ type TransportOptions = { host: string; insecure: boolean; username?: string; pa
 
 export function createRegistryTransport(opts: TransportOptions): RegistryTransport {
   const base = `${opts.insecure ? 'http' : 'https'}://${opts.host}/v2`;
-  const auth: Record<string, string> = opts.username
-    ? { authorization: `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}` }
-    : {};
+  const urlOf = (path: string) => (/^https?:\/\//.test(path) ? path : `${base}${path}`);
+  /** The Authorization header for a request needing `scopes` (Basic today: the same for every scope). */
+  const authFor = async (_scopes: RegistryScope[] | undefined): Promise<Record<string, string>> =>
+    opts.username ? { authorization: `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}` } : {};
   return {
     host: opts.host,
     async request(path, init = {}) {
-      const { scopes: _scopes, ...rest } = init;
-      const url = /^https?:\/\//.test(path) ? path : `${base}${path}`;
-      return fetch(url, { ...rest, headers: { ...auth, ...(rest.headers as Record<string, string>) } });
+      const { scopes, ...rest } = init;
+      return fetch(urlOf(path), { ...rest, headers: { ...(await authFor(scopes)), ...(rest.headers as Record<string, string>) } });
+    },
+    async stream(path, init) {
+      const url = new URL(urlOf(path));
+      const headers = { ...(await authFor(init.scopes)), ...init.headers };
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      return new Promise((resolve, reject) => {
+        const req = send(url, { method: init.method, headers, ...(init.signal ? { signal: init.signal } : {}) }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c.length + text.length <= 64 * 1024 ? c : ''));
+          res.on('end', () => {
+            const h = new Headers();
+            for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+            resolve({ status: res.statusCode ?? 0, headers: h, text });
+          });
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        pipeline(Readable.from(init.body), req).catch(reject);
+      });
     },
   };
 }

@@ -38,7 +38,15 @@ describe('composition', { timeout: 600_000 }, () => {
     return (await waitForBuild(kiln, res.body.id)) as unknown as Omit<BuildView, 'steps' | 'plan'> & { plan: Plan; steps: Step[] };
   };
 
+  const preview = async (components: string[]) => {
+    const res = await call(kiln, '/v1/builds/preview', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ components }) });
+    assert.equal(res.status, 200, await res.clone().text());
+    return (await res.json()) as { route: string; reason: string; verified: boolean | null; secondsSaved: number };
+  };
+
   it('installs while the layers do not exist, then composes once they are built and verified', async () => {
+    const before = await preview(['openssl']);
+    assert.equal(before.route, 'install', JSON.stringify(before));
     const first = await hello(1);
     assert.equal(first.status, 'succeeded', first.error ?? '');
     assert.notEqual(first.plan.base.kind, 'composed');
@@ -67,6 +75,9 @@ describe('composition', { timeout: 600_000 }, () => {
       300_000,
     );
 
+    const ahead = await preview(['openssl']);
+    assert.deepEqual([ahead.route, ahead.verified], ['composed', true], JSON.stringify(ahead));
+    assert.ok(ahead.secondsSaved > 0);
     const second = await hello(2);
     assert.equal(second.status, 'succeeded', second.error ?? '');
     assert.equal(second.plan.base.kind, 'composed', JSON.stringify(second.plan.base));
@@ -130,6 +141,11 @@ describe('composition refuses what does not compose', { timeout: 600_000 }, () =
     assert.equal(refused.status, 'conflict', JSON.stringify(refused));
     assert.deepEqual(refused.conflicts, ['/opt/kiln-clash/owner.txt: different content (clash-a@1 vs clash-b@1)']);
 
+    const said = (await (
+      await call(kiln, '/v1/builds/preview', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ components: ['clash-b', 'clash-a'] }) })
+    ).json()) as { route: string; reason: string };
+    assert.equal(said.route, 'install');
+    assert.match(said.reason, /not composable/);
     const second = await build(['clash-a', 'clash-b'], '2');
     assert.equal(second.build.status, 'succeeded', second.build.error ?? '');
     assert.notEqual(second.build.plan.base.kind, 'composed');
