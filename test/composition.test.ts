@@ -164,3 +164,53 @@ describe('composition refuses what does not compose', { timeout: 600_000 }, () =
   });
 });
 
+describe('composition ahead of demand', { timeout: 600_000 }, () => {
+  let kiln: TestKiln;
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'kiln-ahead-'));
+    // A catalog of two small components only, so that "every catalog version" is quick to build here.
+    const catalog = path.join(dir, 'catalog');
+    await mkdir(path.join(catalog, 'roots'), { recursive: true });
+    await cp(path.resolve(import.meta.dirname, '../base-images/roots'), path.join(catalog, 'roots'), { recursive: true });
+    for (const [name, rank] of [['tiny-a', 1], ['tiny-b', 2]] as const) {
+      await mkdir(path.join(catalog, 'components', name), { recursive: true });
+      await writeFile(path.join(catalog, 'components', name, 'component.yaml'), `name: ${name}\ndescription: a small test component\nrank: ${rank}\ndefault: "1"\n`);
+      await writeFile(
+        path.join(catalog, 'components', name, '1.yaml'),
+        `name: ${name}\nversion: "1"\nroots: [debian-bookworm]\ninstall:\n  script: "echo ${name} > /opt/${name}.txt\\n"\nsmoke: "test -f /opt/${name}.txt"\ncostEstimateSeconds: 60\n`,
+      );
+    }
+    kiln = await startTestKiln({ builder: true, analyzer: true, env: { KILN_COMPOSITION: 'true', KILN_CATALOG_DIR: catalog, KILN_ANALYZER_INTERVAL_SECONDS: '0' } });
+  });
+  after(async () => {
+    await kiln?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('an analysis queues every catalog version\'s layer; the first build of a combination never seen is composed', async () => {
+    const res = await call({ url: kiln.url, token: kiln.adminToken }, '/v1/analyzer/run?wait=60', { method: 'POST' });
+    assert.equal(res.status, 200, await res.clone().text());
+    const run = (await res.json()) as { summary: string; decisions: { layers?: { build: { components: string[]; reason: string }[] } } };
+    assert.deepEqual(run.decisions.layers?.build.map((b) => b.components.join('+')).sort(), ['tiny-a@1', 'tiny-b@1'], run.summary);
+    await waitFor(
+      'both layers',
+      async () => {
+        const layers = ((await (await call(kiln, '/v1/layers?status=ready')).json()) as { layers: { component: string }[] }).layers;
+        return layers.length === 2 ? layers : undefined;
+      },
+      180_000,
+    );
+
+    const up = await upload(kiln, Buffer.from('#!/bin/sh\ncat /opt/tiny-a.txt /opt/tiny-b.txt\n'));
+    const posted = await postBuild(kiln, { components: ['tiny-b', 'tiny-a'], uploadId: up.body.id, binaryPath: '/usr/local/bin/app', entrypoint: ['/usr/local/bin/app'], image: 'ahead/app:1' });
+    assert.equal(posted.status, 202, JSON.stringify(posted.body));
+    const b = (await waitForBuild(kiln, posted.body.id)) as unknown as Omit<BuildView, 'plan' | 'steps'> & { plan: Plan; steps: Step[] };
+    assert.equal(b.status, 'succeeded', b.error ?? '');
+    assert.equal(b.plan.base.kind, 'composed');
+    assert.equal(b.plan.base.verifiedNow, true, 'its first build verified the combination');
+    assert.deepEqual(b.steps.map((x) => x.kind), ['layer', 'layer', 'verify', 'assemble'], 'nothing installed');
+    assert.equal((await runImage(kiln.infra.docker, b.imageRef)).output.trim(), 'tiny-a\ntiny-b');
+  });
+});
+
