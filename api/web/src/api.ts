@@ -16,14 +16,7 @@ export type Problem = z.infer<typeof problemSchema>;
 export type Template = ReturnType<typeof templateView>;
 export type { DailyBuildStats, TemplateStats };
 /** POST /v1/builds/preview: which way a build of these components would go now, and why. */
-export interface BuildPreview {
-  route: 'composed' | 'template' | 'install';
-  reason: string;
-  components: string[];
-  secondsSaved: number;
-  template: { id: string; covers: string[] } | null;
-  verified: boolean | null;
-}
+export type { BuildPreview } from '../../build-preview.ts';
 export const endedStatuses = ['succeeded', 'failed', 'canceled'];
 
 const TOKEN_KEY = 'kiln.token';
