@@ -56,7 +56,7 @@ export interface ApiDeps {
   /** A producer connection (fails fast): per-token rate limits shared by every api process, and readiness. */
   redis: Redis;
   docker: Pick<Docker, 'ping'>;
-  registry: Pick<RegistryClient, 'ping' | 'host'>;
+  registry: Pick<RegistryClient, 'check'>;
   analyzerQueue: Queue<AnalyzeJob>;
   /** Completion events of analyzer jobs, so POST /v1/analyzer/run can wait for its result. */
   analyzerEvents: QueueEvents;

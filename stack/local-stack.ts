@@ -65,6 +65,8 @@ export function localStackEnv(withPostgres: boolean): Record<string, string> {
     S3_SECRET_ACCESS_KEY,
     S3_BUCKET,
     REGISTRY_HOST,
+    // kiln speaks HTTPS to registries unless told otherwise; the local one is plain HTTP on loopback.
+    REGISTRY_PLAIN_HTTP_HOSTS: REGISTRY_HOST,
     ...(withPostgres ? { TEST_POSTGRES_URL } : {}),
   };
 }

@@ -344,7 +344,7 @@ describe('a registry that goes away', { timeout: 300_000 }, () => {
       const catalog = await slowCatalog(path.join(dir, nonce), { seconds: 1, nonce, megabytes: 160 });
       const kiln = await startTestKiln({
         builder: true,
-        env: { KILN_CATALOG_DIR: catalog, REGISTRY_HOST: `127.0.0.1:${port}`, KILN_BUILD_ATTEMPTS: '3', KILN_BUILD_BACKOFF_SECONDS: '1' },
+        env: { KILN_CATALOG_DIR: catalog, REGISTRY_HOST: `127.0.0.1:${port}`, REGISTRY_PLAIN_HTTP_HOSTS: `127.0.0.1:${port}`, KILN_BUILD_ATTEMPTS: '3', KILN_BUILD_BACKOFF_SECONDS: '1' },
       });
       try {
         const id = await createBuild(kiln, spec(await uploadHello(kiln, nonce), 'blip:1', { components: ['slow'] }));
