@@ -63,8 +63,10 @@ export function createRegistryClient(opts: TransportOptions): RegistryClient {
   const transport = createRegistryTransport(opts);
   const repo = (repository: string, ...actions: RegistryScope['actions']) => ({ scopes: [{ repository, actions }] });
   const call = (path: string, init: RequestInit & { scopes?: RegistryScope[] } = {}) => transport.request(path, init);
-  const fail = async (res: Response, what: string) =>
-    new RegistryError(`registry ${opts.host} answered ${await refusal(res, { host: opts.host, ...(opts.username !== undefined ? { username: opts.username } : {}) })} ${what}`);
+  const fail = async (res: Response, what: string) => {
+    const { detail, hint } = await refusal(res, opts.username !== undefined ? { username: opts.username } : {});
+    return new RegistryError(`registry ${opts.host} answered ${res.status} ${what}${detail ? ` (${detail})` : ''}${hint ? `: ${hint}` : ''}`);
+  };
 
   const client: RegistryClient = {
     host: opts.host,

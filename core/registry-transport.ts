@@ -167,7 +167,7 @@ export function createRegistryTransport(opts: TransportOptions): RegistryTranspo
 }
 
 /** Why the registry refused a request, for error messages: its own error text, and what to check. */
-export async function refusal(res: Response, opts: { host: string; username?: string }): Promise<string> {
+export async function refusal(res: Response, opts: { username?: string }): Promise<{ detail: string; hint: string }> {
   const body = (await res.text().catch(() => '')).trim();
   let detail = body.slice(0, 200);
   try {
@@ -176,15 +176,16 @@ export async function refusal(res: Response, opts: { host: string; username?: st
   } catch {
     /* not JSON (a proxy's page, Go's plain-text 400): kept as text */
   }
+  const account = opts.username !== undefined ? `"${opts.username}"` : undefined;
   const hint =
     res.status === 401
-      ? opts.username !== undefined
-        ? `: it refused the credentials of "${opts.username}" (REGISTRY_USERNAME / REGISTRY_PASSWORD)`
-        : ': it wants credentials (set REGISTRY_USERNAME and REGISTRY_PASSWORD)'
+      ? account
+        ? `it refused the credentials of ${account} (REGISTRY_USERNAME / REGISTRY_PASSWORD)`
+        : 'it wants credentials (set REGISTRY_USERNAME and REGISTRY_PASSWORD)'
       : res.status === 403
-        ? `: the account${opts.username !== undefined ? ` "${opts.username}"` : ''} may not do this`
+        ? `the account${account ? ` ${account}` : ''} may not do this`
         : res.status === 400 && /HTTP request to an HTTPS server/i.test(detail)
-          ? ': it serves HTTPS; remove it from REGISTRY_PLAIN_HTTP_HOSTS'
+          ? 'it serves HTTPS: remove it from REGISTRY_PLAIN_HTTP_HOSTS'
           : '';
-  return `${res.status}${detail ? ` (${detail})` : ''}${hint}`;
+  return { detail, hint };
 }
