@@ -58,14 +58,17 @@ const configFields = z
      */
     REGISTRY_PLAIN_HTTP_HOSTS: hostList.default([]),
     /** A PEM bundle of the CA(s) that sign the registry's certificate, trusted beside the system's. */
-    REGISTRY_CA_FILE: z
-      .string()
-      .min(1)
-      .superRefine((file, ctx) => {
-        const ca = readCaFile(file);
-        if ('problem' in ca) ctx.addIssue({ code: 'custom', message: ca.problem });
-      })
-      .optional(),
+    // Empty counts as unset (compose files pass `${REGISTRY_CA_FILE:-}`).
+    REGISTRY_CA_FILE: z.preprocess(
+      (v) => (v === '' ? undefined : v),
+      z
+        .string()
+        .superRefine((file, ctx) => {
+          const ca = readCaFile(file);
+          if ('problem' in ca) ctx.addIssue({ code: 'custom', message: ca.problem });
+        })
+        .optional(),
+    ),
     /** Replaced by REGISTRY_PLAIN_HTTP_HOSTS: refused with a message that says so, rather than silently ignored. */
     REGISTRY_INSECURE: z
       .undefined({ error: 'is no longer read: kiln speaks HTTPS to every registry host except those listed in REGISTRY_PLAIN_HTTP_HOSTS (e.g. REGISTRY_PLAIN_HTTP_HOSTS=127.0.0.1:5000)' })

@@ -107,13 +107,16 @@ for (const kind of ['basic', 'token', 'tls'] as const) {
       assert.deepEqual(await kiln.infra.registry.tags(repository), []);
     });
 
-    it(kind === 'tls' ? 'without the CA, kiln and the engine both refuse, naming the registry and the certificate' : 'with a wrong password, kiln and the engine both fail, naming the registry and the credentials', async () => {
+    it(kind === 'tls' ? 'without the CA, kiln and the engine both refuse, naming the registry and the certificate' : 'with a wrong password, kiln and the engine both fail, naming the registry and the credentials', async (t) => {
       const broken = kind === 'tls' ? registry.kilnEnv({ withCa: false }) : registry.kilnEnv({ password: 'wrong-password' });
       const host = escape(registry.host);
       // kiln's own client, as readiness and the analyzer use it.
       const client = registryClientFrom(loadConfig({ ...kiln.env, ...broken }));
       const cause = kind === 'tls' ? /TLS certificate is not trusted.*REGISTRY_CA_FILE/ : new RegExp(`refused the credentials of "${escape(ROBOT.username)}"`);
-      await assert.rejects(client.check(), (err: Error) => new RegExp(`^registry ${host}`).test(err.message) && cause.test(err.message));
+      await assert.rejects(client.check(), (err: Error) => {
+        t.diagnostic(`kiln's client: ${err.message}`);
+        return new RegExp(`^registry ${host}`).test(err.message) && cause.test(err.message);
+      });
 
       // The engine: a builder configured the same way (as on another host) takes the next build and fails it.
       if (engineCa) {
@@ -125,6 +128,7 @@ for (const kind of ['basic', 'token', 'tls'] as const) {
       try {
         const build = await buildHello(kiln, 'auth/hello:3');
         assert.equal(build.status, 'failed');
+        t.diagnostic(`the build: ${build.error}`);
         const engineCause =
           kind === 'tls'
             ? /x509|certificate.*the Docker engine does not trust the registry's certificate: put the CA \(REGISTRY_CA_FILE\) at \/etc\/docker\/certs\.d\//

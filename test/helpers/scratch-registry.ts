@@ -127,7 +127,8 @@ export async function startScratchRegistry(kind: RegistryKind): Promise<ScratchR
         REGISTRY_HOST: host,
         REGISTRY_PLAIN_HTTP_HOSTS: plain.join(','),
         ...(account ? { REGISTRY_USERNAME: account.username, REGISTRY_PASSWORD: o.password ?? account.password } : {}),
-        ...(kind === 'tls' && o.withCa !== false ? { REGISTRY_CA_FILE: path.join(dir, 'ca.crt') } : {}),
+        // Empty is unset: it also takes away a CA the environment it is merged into names.
+        ...(kind === 'tls' ? { REGISTRY_CA_FILE: o.withCa === false ? '' : path.join(dir, 'ca.crt') } : {}),
       };
     },
     async start() {

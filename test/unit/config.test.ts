@@ -73,6 +73,7 @@ describe('config', () => {
       await writeFile(path.join(dir, 'ca.pem'), pem);
       await writeFile(path.join(dir, 'junk.pem'), 'not a certificate');
       assert.equal(loadConfig({ ...minimal, REGISTRY_CA_FILE: path.join(dir, 'ca.pem') }).registryCa, pem);
+      assert.equal(loadConfig({ ...minimal, REGISTRY_CA_FILE: '' }).registryCa, undefined, 'empty is unset');
       const problems = problemsOf(() =>
         loadConfig({ ...minimal, KILN_PORT: 'eighty', REGISTRY_CA_FILE: path.join(dir, 'missing.pem') }),
       ).join('\n');
