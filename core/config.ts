@@ -105,6 +105,8 @@ const configFields = z
     KILN_TEMPLATE_STORAGE_SECONDS_PER_GIB: z.coerce.number().min(0).default(60),
     /** How often the analyzer runs on its own (it also runs on POST /v1/analyzer/run); 0 = only on demand. */
     KILN_ANALYZER_INTERVAL_SECONDS: z.coerce.number().int().refine((n) => n === 0 || n >= 10, '0 (off) or at least 10').default(3600),
+    /** How often the analyzer applies every project's image retention rule; 0 = never on its own. */
+    KILN_RETENTION_INTERVAL_SECONDS: z.coerce.number().int().refine((n) => n === 0 || n >= 10, '0 (off) or at least 10').default(3600),
     /** How far back the analyzer reads history. */
     KILN_ANALYZER_WINDOW_DAYS: z.coerce.number().min(1).default(28),
     /** A retired or stale template's image stays in the registry this long (builds may still be pulling it). */

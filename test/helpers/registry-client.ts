@@ -26,3 +26,14 @@ export async function deleteRepositories(docker: Docker, registry: string | Regi
     }
   }
 }
+
+/** Points `toTag` at the manifest `fromTag` points at, as a person with registry access would (outside kiln). */
+export async function tagManifest(client: RegistryClient, repository: string, fromTag: string, toTag: string): Promise<void> {
+  const scopes = [{ repository, actions: ['pull' as const, 'push' as const] }];
+  const accept = 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json';
+  const got = await client.transport.request(`/${repository}/manifests/${fromTag}`, { headers: { accept }, scopes });
+  if (!got.ok) throw new Error(`GET manifest ${repository}:${fromTag}: ${got.status}`);
+  const type = got.headers.get('content-type') ?? 'application/vnd.docker.distribution.manifest.v2+json';
+  const put = await client.transport.request(`/${repository}/manifests/${toTag}`, { method: 'PUT', headers: { 'content-type': type }, body: new Uint8Array(await got.arrayBuffer()), scopes });
+  if (!put.ok) throw new Error(`PUT manifest ${repository}:${toTag}: ${put.status} ${await put.text()}`);
+}
