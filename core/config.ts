@@ -49,9 +49,9 @@ const configFields = z
     S3_FORCE_PATH_STYLE: z.stringbool().default(true),
     /** Where images go (host[:port]); no default: a production registry has a name, the local stack sets its own. */
     REGISTRY_HOST: z.string({ error: 'required: the registry images are pushed to, host[:port]' }).regex(hostPort, 'host[:port]'),
-    /** Harbor robot accounts look like `robot$project+name`: any characters are fine here. */
-    REGISTRY_USERNAME: z.string().optional(),
-    REGISTRY_PASSWORD: z.string().optional(),
+    /** Harbor robot accounts look like `robot$project+name`: any characters are fine here. Empty counts as unset. */
+    REGISTRY_USERNAME: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+    REGISTRY_PASSWORD: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
     /**
      * Hosts spoken to over plain HTTP: the registry (if listed) and a token service on a listed host. Every other host
      * is HTTPS. The local stack lists its own registry (127.0.0.1:5000).
@@ -202,6 +202,14 @@ export type StackConfig = Readonly<z.infer<typeof stackConfigSchema>> & { readon
 export function loadStackConfig(env: Record<string, string | undefined>, cwd = process.cwd()): StackConfig {
   const data = parseEnv(stackConfigSchema, env);
   return Object.freeze({ ...data, dataDir: path.resolve(cwd, data.KILN_DATA_DIR), catalogDir: path.resolve(cwd, data.KILN_CATALOG_DIR) });
+}
+
+/** What creating S3 buckets needs (compose.yaml's one-shot `s3-buckets` service, stack/ensure-buckets.ts). */
+export const s3ConfigSchema = configFields.pick({ S3_ENDPOINT: true, S3_REGION: true, S3_ACCESS_KEY_ID: true, S3_SECRET_ACCESS_KEY: true, S3_FORCE_PATH_STYLE: true });
+export type S3Config = Readonly<z.infer<typeof s3ConfigSchema>>;
+
+export function loadS3Config(env: Record<string, string | undefined>): S3Config {
+  return Object.freeze(parseEnv(s3ConfigSchema, env));
 }
 
 /** What the `kiln` CLI (a client of the api) reads from its environment. The token is a secret: no default. */
