@@ -190,6 +190,8 @@ export async function ensureBaseImage(
   return publishedRoot(docker, base, roots, signal);
 }
 
+const PUBLISHED_ROOT_WAIT_MS = 120_000;
+
 /**
  * The registry name and digest of the root the engine holds, as publishRoots put it there (its image-id tag). Labels
  * only: a root that is not (yet) in the registry, or a registry that cannot be asked, leaves the local name.
@@ -199,8 +201,14 @@ async function publishedRoot(docker: Docker, base: { image: string; root: string
   const repository = rootRepository(roots.prefix, base.root);
   const idTag = id.replace(/^sha256:/, '').slice(0, 12);
   if (roots.published) {
-    const stopped = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
-    await Promise.race([roots.published.catch(() => undefined), stopped]);
+    // For labels only: a publishing that takes long (a first push over a slow network) holds a build two minutes at most.
+    let timer: NodeJS.Timeout | undefined;
+    const given = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, PUBLISHED_ROOT_WAIT_MS);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await Promise.race([roots.published.catch(() => undefined), given]);
+    clearTimeout(timer);
   }
   signal?.throwIfAborted();
   const digest = await roots.registry.manifestDigest(repository, idTag).catch(() => undefined);
