@@ -81,7 +81,8 @@ export function createRegistryTransport(opts: TransportOptions): RegistryTranspo
   // What the registry asked for last (learned from /v2/ once, then from every 401), and the tokens it handed out.
   let challenge: Challenge | 'none' | undefined;
   let learning: Promise<void> | undefined;
-  const tokens = new Map<string, IssuedToken>();
+  // Per realm and set of scopes: the token, or the request for it (concurrent requests wait for one answer).
+  const tokens = new Map<string, { token: Promise<IssuedToken>; refreshAt: number }>();
 
   const learn = (res: Response) => {
     const offered = parseChallenges(res.headers.get('www-authenticate') ?? '');
@@ -136,12 +137,19 @@ export function createRegistryTransport(opts: TransportOptions): RegistryTranspo
     if (!c || c === 'none') return {};
     if (c.scheme === 'basic') return credentials ? { authorization: basicAuthorization(credentials.username, credentials.password) } : {};
     const key = `${c.params.realm} ${mergeScopes(scopes).map(scopeString).join(' ')}`;
-    let t = tokens.get(key);
-    if (fresh || !t || t.refreshAt <= Date.now()) {
-      t = await fetchToken(c, scopes);
-      tokens.set(key, t);
+    const now = Date.now();
+    let entry = tokens.get(key);
+    if (fresh || !entry || entry.refreshAt <= now) {
+      for (const [k, e] of tokens) if (e.refreshAt <= now) tokens.delete(k); // expired ones go, so the map stays small
+      const token = fetchToken(c, scopes);
+      const created = { token, refreshAt: Infinity };
+      tokens.set(key, (entry = created));
+      token.then(
+        (t) => void (created.refreshAt = t.refreshAt),
+        () => void (tokens.get(key) === created && tokens.delete(key)),
+      );
     }
-    return { authorization: `Bearer ${t.token}` };
+    return { authorization: `Bearer ${(await entry.token).token}` };
   };
 
   return {

@@ -77,6 +77,15 @@ describe('registry transport: the token flow', () => {
     assert.equal(reg.tokenRequests().length, 2, 'other scopes, another token');
   });
 
+  it('asks once for requests that need the same token at the same time', async () => {
+    const t = transport();
+    const scopes = [{ repository: 'kiln/app', actions: ['pull' as const] }];
+    const answers = await Promise.all(Array.from({ length: 8 }, () => t.request('/kiln/app/manifests/1', { method: 'HEAD', scopes })));
+    assert.deepEqual(answers.map((r) => r.status), Array(8).fill(200));
+    assert.equal(reg.tokenRequests().length, 1);
+    assert.equal(reg.seen.filter((s) => s.path === '/v2/').length, 1);
+  });
+
   it('fetches a new token when the registry stops accepting the cached one, and retries once', async () => {
     const t = transport();
     const scopes = [{ repository: 'kiln/app', actions: ['pull' as const] }];
