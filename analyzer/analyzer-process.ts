@@ -64,26 +64,15 @@ export async function startAnalyzer(infra: Infrastructure): Promise<RunningAnaly
   const worker = new Worker<AnalyzeJob>(ANALYZER_QUEUE, processor, { connection: infra.redis('worker'), prefix: config.KILN_QUEUE_PREFIX, concurrency: 1 });
   worker.on('error', (err) => infra.log.error({ err }, 'analyzer worker error'));
   await worker.waitUntilReady();
-  // Idempotent: every analyzer process upserts the same scheduler, so there is one schedule however many run.
-  // BullMQ runs an `every` scheduler once right away, then at each interval.
-  if (config.KILN_ANALYZER_INTERVAL_SECONDS > 0) {
-    await analyzerQueue.upsertJobScheduler(
-      ANALYZE_SCHEDULER_ID,
-      { every: config.KILN_ANALYZER_INTERVAL_SECONDS * 1000 },
-      { name: ANALYZE_JOB, data: { trigger: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
-    );
-  } else {
-    await analyzerQueue.removeJobScheduler(ANALYZE_SCHEDULER_ID);
-  }
-  if (config.KILN_RETENTION_INTERVAL_SECONDS > 0) {
-    await analyzerQueue.upsertJobScheduler(
-      RETENTION_SCHEDULER_ID,
-      { every: config.KILN_RETENTION_INTERVAL_SECONDS * 1000 },
-      { name: RETENTION_JOB, data: { trigger: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
-    );
-  } else {
-    await analyzerQueue.removeJobScheduler(RETENTION_SCHEDULER_ID);
-  }
+  // Idempotent: every analyzer process upserts the same schedulers, so there is one schedule however many run.
+  // BullMQ runs an `every` scheduler once right away, then at each interval; 0 seconds removes it.
+  const schedule = async (id: string, seconds: number, name: typeof ANALYZE_JOB | typeof RETENTION_JOB) => {
+    if (seconds === 0) return void (await analyzerQueue.removeJobScheduler(id));
+    const opts = { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
+    await analyzerQueue.upsertJobScheduler(id, { every: seconds * 1000 }, { name, data: { trigger: 'schedule' }, opts });
+  };
+  await schedule(ANALYZE_SCHEDULER_ID, config.KILN_ANALYZER_INTERVAL_SECONDS, ANALYZE_JOB);
+  await schedule(RETENTION_SCHEDULER_ID, config.KILN_RETENTION_INTERVAL_SECONDS, RETENTION_JOB);
   return {
     worker,
     async close() {
