@@ -66,8 +66,15 @@ export function templateJobHandler(deps: TemplateJobDeps, lifecycle: JobLifecycl
         );
         return { image, parentId: base.kind === 'template' ? base.templateId : null, buildSeconds: (Date.now() - started) / 1000 };
       },
+      // Its uncached steps are measurements of what its components cost, like any build's.
       succeeded: ({ image, parentId, buildSeconds }) =>
-        deps.templates.markReady(t.id, { digest: image.digest, sizeBytes: image.sizeBytes, buildSeconds, parentId }),
+        deps.templates.markReady(t.id, {
+          digest: image.digest,
+          sizeBytes: image.sizeBytes,
+          buildSeconds,
+          parentId,
+          steps: image.steps.map((s, position) => ({ position, component: s.owner, recipeHash: t.components.find((c) => c.key === s.owner)?.recipeHash ?? null, seconds: s.seconds, cached: s.cached })),
+        }),
       canceled: async () => void (await deps.templates.markEndedUnbuilt(t.id, 'canceled', 'canceled by an admin')),
       failed: async (error) => void (await deps.templates.markEndedUnbuilt(t.id, 'failed', error)),
       // It stays `building`: the requeued job builds it on whichever builder takes it.

@@ -46,6 +46,8 @@ export type PlanBase =
       covers: string[];
       /** Install seconds those components would have cost (from component costs when planned). */
       secondsSaved: number;
+      /** Of secondsSaved, the part priced by catalog estimates (components never measured installing here). */
+      secondsSavedEstimated?: number;
     };
 
 /** A build as resolved: everything the builder needs, nothing it must look up again but the bytes. */

@@ -73,12 +73,12 @@ describe('database', () => {
       if (kind === 'postgres' && !admin) return t.skip('TEST_POSTGRES_URL not set (run with npm test)');
       const dir = await mkdtemp(path.join(tmpdir(), 'kiln-upgrade-'));
       temps.push(dir);
-      // The migrations as they were before the catalog (0004).
+      // The migrations as they were before the catalog (0005).
       const before = path.join(dir, 'migrations');
       await cp(MIGRATIONS_DIR, before, { recursive: true });
-      await rm(path.join(before, '0004_images-and-retention.sql'));
+      await rm(path.join(before, '0005_images-and-retention.sql'));
       const journal = JSON.parse(await readFile(path.join(before, 'meta/_journal.json'), 'utf8')) as { entries: { idx: number }[] };
-      journal.entries = journal.entries.filter((e) => e.idx < 4);
+      journal.entries = journal.entries.filter((e) => e.idx < 5);
       await writeFile(path.join(before, 'meta/_journal.json'), JSON.stringify(journal));
 
       const name = `kiln_test_upg_${Math.random().toString(16).slice(2, 10)}`;

@@ -60,6 +60,7 @@ export function createBuildStore(db: Db) {
           plan,
           templateId: plan.base.kind === 'template' ? plan.base.templateId : null,
           secondsSaved: plan.base.kind === 'template' ? plan.base.secondsSaved : null,
+          secondsSavedEstimated: plan.base.kind === 'template' ? (plan.base.secondsSavedEstimated ?? 0) : null,
         })
         .where(eq(builds.id, id))
         .returning();
@@ -101,7 +102,12 @@ export function createBuildStore(db: Db) {
           if (b?.templateId) {
             await tx
               .update(templates)
-              .set({ hits: sql`${templates.hits} + 1`, secondsSaved: sql`${templates.secondsSaved} + ${b.secondsSaved ?? 0}`, lastHitAt: new Date() })
+              .set({
+                hits: sql`${templates.hits} + 1`,
+                secondsSaved: sql`${templates.secondsSaved} + ${b.secondsSaved ?? 0}`,
+                secondsSavedEstimated: sql`${templates.secondsSavedEstimated} + ${b.secondsSavedEstimated ?? 0}`,
+                lastHitAt: new Date(),
+              })
               .where(eq(templates.id, b.templateId));
           }
         }

@@ -29,7 +29,8 @@ ALTER TABLE "images" ADD CONSTRAINT "images_build_id_builds_id_fk" FOREIGN KEY (
 ALTER TABLE "retention_rules" ADD CONSTRAINT "retention_rules_project_projects_name_fk" FOREIGN KEY ("project") REFERENCES "public"."projects"("name") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "images_project_pushed_at" ON "images" USING btree ("project","pushed_at","id");--> statement-breakpoint
 CREATE INDEX "images_project_repository_tag" ON "images" USING btree ("project","repository","tag");--> statement-breakpoint
-CREATE INDEX "images_upload_sha256" ON "images" USING btree ("upload_sha256");--> statement-breakpoint
+CREATE INDEX "images_upload_sha256" ON "images" USING btree ("upload_sha256");
+--> statement-breakpoint
 -- Images pushed before the catalog existed: every succeeded build's image, the newest of each tag current.
 INSERT INTO "images" ("id", "project", "build_id", "repository", "tag", "digest", "image_ref", "components", "component_names", "template_id", "upload_sha256", "status", "pushed_at")
 SELECT gen_random_uuid(), b."project", b."id",
