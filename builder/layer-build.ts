@@ -59,7 +59,7 @@ async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayer
       ref: `kiln-layer-build:${row.id}`,
       // The label makes a last, empty step: removing that image afterwards leaves the install step's image as the
       // engine's layer cache (installed builds of the component reuse it), as after any build.
-      labels: { 'dev.kiln.layer': row.id },
+      labels: () => ({ 'dev.kiln.layer': row.id }),
       keepImage: false,
       publish: async (imageId, appendLog, signal) => {
         appendLog(`kiln: taking the layer of ${row.componentKey} out of the engine (normalized, gzipped, to ${deps.host}/${repository})\n`);
