@@ -160,11 +160,21 @@ function normalizedUpload(deps: { blobs: Pick<RegistryBlobs, 'upload'> }, opts: 
   const gzip = createGzip({ level: zlib.Z_BEST_SPEED }); // the registry is usually near; CPU is the bottleneck
   pipeline(Readable.from(packed.stream()), gzip).catch((err: Error) => gzip.destroy(err));
   const uploading = deps.blobs.upload(opts.repository, gzip as unknown as AsyncIterable<Buffer>, opts.signal);
-  uploading.catch(() => undefined); // awaited (or abandoned) below; never left unhandled
+  // A failed upload tears the pack down under the writer ("tar entry destroyed"): its own error is the one to tell.
+  let uploadError: Error | undefined;
+  uploading.catch((err: Error) => void (uploadError = err));
 
   return {
     /** Normalizes one raw layer entry into the pack (see extractTopLayer for what normalizing means). */
     async entry(h: Header, kind: ReturnType<typeof classifyName>, content: AsyncIterable<Buffer>): Promise<void> {
+      try {
+        await this.write(h, kind, content);
+      } catch (err) {
+        await new Promise((r) => setImmediate(r));
+        throw uploadError ?? err;
+      }
+    },
+    async write(h: Header, kind: ReturnType<typeof classifyName>, content: AsyncIterable<Buffer>): Promise<void> {
       if (kind.kind === 'opaque' && !opts.baseView.hasDir(kind.dir)) {
         // The layer created this directory: the marker hides nothing here, but would hide other layers' files.
         dropped++;

@@ -173,6 +173,9 @@ export function createRegistryTransport(opts: TransportOptions): RegistryTranspo
           method: init.method as 'PATCH',
           headers: { ...init.headers, ...auth },
           body: Readable.from(init.body),
+          // A 5 GB layer takes minutes to send on a loaded host: the job's own timeout (its signal) bounds it instead.
+          headersTimeout: 0,
+          bodyTimeout: 0,
           ...(init.signal ? { signal: init.signal } : {}),
           ...(dispatcher ? { dispatcher } : {}),
         });
