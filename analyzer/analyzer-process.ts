@@ -1,6 +1,7 @@
 // Starts the analyzer on an opened infrastructure: a worker on the analyzer queue (one analysis at a time) and the
 // repeatable schedule that enqueues an analysis every KILN_ANALYZER_INTERVAL_SECONDS.
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { createCompositionStore } from '../core/db/composition-store.ts';
 import { createImageStore } from '../core/db/image-store.ts';
 import { createTemplateStore } from '../core/db/template-store.ts';
 import { createImageDeletion } from '../core/images/image-deletion.ts';
@@ -14,6 +15,7 @@ import {
   RETENTION_JOB,
   retentionJobSchema,
   type AnalyzeJob,
+  type LayersJob,
   type TemplateJob,
 } from '../core/queues.ts';
 import { createAnalyzer } from './analyzer-service.ts';
@@ -37,6 +39,18 @@ export async function startAnalyzer(infra: Infrastructure): Promise<RunningAnaly
     buildQueue,
     registry: infra.registry,
     docker: infra.docker,
+    ...(config.KILN_COMPOSITION
+      ? {
+          layers: {
+            catalog: infra.catalog,
+            store: createCompositionStore(infra.database.db),
+            queue: buildQueue as unknown as Queue<LayersJob>,
+            registry: infra.registry,
+            retry: { attempts: config.KILN_BUILD_ATTEMPTS, backoffSeconds: config.KILN_BUILD_BACKOFF_SECONDS },
+            log: infra.log.child({ component: 'analyzer' }),
+          },
+        }
+      : {}),
     config,
     log: infra.log.child({ component: 'analyzer' }),
   });

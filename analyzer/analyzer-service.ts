@@ -13,6 +13,7 @@ import type { RegistryClient } from '../core/registry-client.ts';
 import { defaultAnalysisOptions } from './analyzer-settings.ts';
 import { componentCosts, measuredComponents } from '../core/templates/component-costs.ts';
 import { analyzeInWorker } from './analysis-worker.ts';
+import { prebuildLayers, type LayerActionDeps } from './layer-actions.ts';
 import { decideTemplates, type TemplateDecisions } from './template-lifecycle.ts';
 import { setKey } from '../core/templates/savings.ts';
 
@@ -36,7 +37,11 @@ export interface AnalyzerDeps {
     | 'KILN_TEMPLATE_GRACE_SECONDS'
     | 'KILN_BUILD_ATTEMPTS'
     | 'KILN_BUILD_BACKOFF_SECONDS'
+    | 'KILN_LAYER_BUDGET_BYTES'
+    | 'KILN_PREVERIFY_MAX'
   >;
+  /** Composition's share of an analysis (layers to prebuild, combinations to verify ahead); absent: composition off. */
+  layers?: LayerActionDeps;
   log: Logger;
   now?: () => Date;
 }
@@ -53,6 +58,8 @@ export interface AnalyzerRunResult {
     weightingScores: { halfLifeDays: number; score: number }[] | null;
     historyBuilds: number;
     imagesDeleted: string[];
+    /** Composition: layers queued to build, combinations queued to verify, layers retired. */
+    layers?: Awaited<ReturnType<typeof prebuildLayers>>;
   };
 }
 
@@ -126,12 +133,24 @@ export function createAnalyzer(deps: AnalyzerDeps) {
       }
 
       // Measured after this run's own retirements, so that a grace period of 0 means at once.
-      const imagesDeleted = await deleteExpiredImages(deps, new Date(now().getTime() - deps.config.KILN_TEMPLATE_GRACE_SECONDS * 1000));
+      const graceCutoff = new Date(now().getTime() - deps.config.KILN_TEMPLATE_GRACE_SECONDS * 1000);
+      const imagesDeleted = await deleteExpiredImages(deps, graceCutoff);
       const builds = history.reduce((n, h) => n + h.count, 0);
+      const layers = deps.layers
+        ? await prebuildLayers(deps.layers, {
+            history,
+            now: at.getTime() / 1000,
+            halfLifeSeconds: analysis.halfLife,
+            ...(deps.config.KILN_LAYER_BUDGET_BYTES ? { budgetBytes: deps.config.KILN_LAYER_BUDGET_BYTES } : {}),
+            preverifyMax: deps.config.KILN_PREVERIFY_MAX,
+            graceCutoff,
+          })
+        : undefined;
       const summary =
         `${builds} builds in ${deps.config.KILN_ANALYZER_WINDOW_DAYS} days, ${selection.candidates} candidates, half-life ${+(analysis.halfLife / 86400).toFixed(2)} d: ` +
         `keep ${decisions.keep.length}, build ${decisions.build.length}, stale ${decisions.stale.length}, retire ${decisions.retire.length}` +
         (decisions.skip.length ? `, skip ${decisions.skip.length}` : '') +
+        (layers ? `; layers: build ${layers.build.length}, verify ${layers.verify.length}, retire ${layers.stale.length}` : '') +
         `; objective ${Math.round(selection.objective)} s of ${Math.round(selection.weightedTotalSeconds)} s weighted install time`;
       const recorded = {
         ...decisions,
@@ -141,6 +160,7 @@ export function createAnalyzer(deps: AnalyzerDeps) {
         weightingScores: analysis.scores?.map((s) => ({ halfLifeDays: s.halfLife / 86400, score: s.score })) ?? null,
         historyBuilds: builds,
         imagesDeleted,
+        ...(layers ? { layers } : {}),
       };
       await deps.templates.finishRun(runId, recorded, summary);
       deps.log.info({ runId, trigger, summary }, 'analysis done');

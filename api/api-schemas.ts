@@ -1,6 +1,7 @@
 // Response and request schemas shared by routes (and so by the OpenAPI document).
 import { z } from 'zod';
 import { buildPriorities } from '../core/build-types.ts';
+import { stepKinds } from '../core/db/schema/builds.ts';
 
 export const problemSchema = z
   .object({
@@ -48,6 +49,18 @@ export const buildPlanSchema = z.object({
       covers: z.array(z.string()),
       secondsSaved: z.number(),
     }),
+    z
+      .object({
+        kind: z.literal('composed'),
+        image: z.string().describe('the verified combination (root + component layers + merge layer) it was assembled from'),
+        digest: z.string(),
+        compositionKey: z.string(),
+        layers: z.array(z.object({ key: z.string(), digest: z.string() })).describe("each component's prebuilt layer, in install order"),
+        merge: z.string().nullable().describe('the merge layer (reconciled dpkg, apt, debconf, alternatives, linker cache)'),
+        verifiedNow: z.boolean().describe("true when this build paid for the combination's one verification"),
+        secondsSaved: z.number().describe('install seconds no step spent'),
+      })
+      .describe('assembled in the registry from prebuilt layers: no engine build, no install step'),
   ]),
   components: z.array(plannedComponent),
   binary: z.object({
@@ -115,7 +128,15 @@ export const buildSchema = buildSummarySchema
     plan: buildPlanSchema,
     attempts: z.number().int(),
     queuePosition: z.number().int().nullable().describe('1 = next to start; null unless the build is waiting'),
-    steps: z.array(z.object({ component: z.string(), recipeHash: z.string().nullable(), seconds: z.number(), cached: z.boolean() })),
+    steps: z.array(
+      z.object({
+        component: z.string().describe('a component key, `binary` (the user\'s part), or `verify` (a combination proven)'),
+        recipeHash: z.string().nullable(),
+        seconds: z.number(),
+        cached: z.boolean(),
+        kind: z.enum(stepKinds).nullable().describe('install (ran), cache (layer cache), layer (prebuilt layer), verify, assemble'),
+      }),
+    ),
   })
   .meta({ id: 'Build' });
 

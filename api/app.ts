@@ -33,6 +33,9 @@ import { templateRoutes } from './template-routes.ts';
 import { createTemplateService } from './template-service.ts';
 import { buildRoutes } from './build-routes.ts';
 import { componentRoutes } from './component-routes.ts';
+import { compositionRoutes } from './composition-routes.ts';
+import { createCompositionStore } from '../core/db/composition-store.ts';
+import { createBuildPreview } from './build-preview.ts';
 import { createBuildService } from './build-service.ts';
 import { installAuth, PROJECT_HEADER } from './auth.ts';
 import { installErrorHandler, sendProblem } from './error-handler.ts';
@@ -163,7 +166,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(opsRoutes, { readiness, metrics: createMetrics({ store: createMetricsStore(deps.db), queue: deps.buildQueue, log: deps.log }) });
   await app.register(projectRoutes, { projects: createProjectService({ store: projectStore }), tokens, store: projectStore });
   await app.register(uploadRoutes, { uploads: uploadService, limitBytes: deps.config.KILN_UPLOAD_LIMIT_BYTES });
-  await app.register(buildRoutes, { builds: buildService, rateLimitPerMinute: deps.config.KILN_BUILD_RATE_LIMIT });
+  const compositionStore = createCompositionStore(deps.db);
+  const preview = createBuildPreview({
+    catalog: deps.catalog,
+    compositions: compositionStore,
+    templates: createTemplateStore(deps.db),
+    composition: deps.config.KILN_COMPOSITION,
+    rootImagePrefix: deps.config.KILN_ROOT_IMAGE_PREFIX,
+  });
+  await app.register(buildRoutes, { builds: buildService, preview, rateLimitPerMinute: deps.config.KILN_BUILD_RATE_LIMIT });
   await app.register(webhookRoutes, { webhooks, publicUrl: deps.config.KILN_PUBLIC_URL });
   await app.register(componentRoutes, { catalog: deps.catalog });
   const templates = createTemplateStore(deps.db);
@@ -181,6 +192,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const deletion = createImageDeletion({ images, registry: deps.registry, registryPrefix: deps.config.REGISTRY_PREFIX, log: deps.log });
   await app.register(imageRoutes, { images, deletion });
   await app.register(retentionRoutes, { images, projects: projectStore, deletion });
+  await app.register(compositionRoutes, { store: compositionStore });
   await app.register(webRoutes);
   return app;
 }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { buildStatuses, type BuildRow, type BuildStepRow } from '../core/db/schema/builds.ts';
 import { RateLimitedError } from '../core/errors.ts';
 import { buildSchema, buildSpecSchema, buildSummarySchema, idParams, listLimit, problemSchema } from './api-schemas.ts';
+import type { BuildPreview } from './build-preview.ts';
 import type { BuildService } from './build-service.ts';
 
 /** The longest a `?wait=` long-poll holds a request; longer asks are cut to this (proxies drop idle requests). */
@@ -30,11 +31,12 @@ export const buildView = (b: BuildRow, steps: BuildStepRow[], queuePosition: num
   plan: b.plan,
   attempts: b.attempts,
   queuePosition,
-  steps: steps.map((s) => ({ component: s.component, recipeHash: s.recipeHash, seconds: s.seconds, cached: s.cached })),
+  steps: steps.map((s) => ({ component: s.component, recipeHash: s.recipeHash, seconds: s.seconds, cached: s.cached, kind: s.kind })),
 });
 
 export interface BuildRoutesOptions {
   builds: BuildService;
+  preview: (root: string, components: string[]) => Promise<BuildPreview>;
   /** Builds one token may create per minute. */
   rateLimitPerMinute: number;
 }
@@ -87,6 +89,38 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
       if (replayed) void reply.header('idempotent-replayed', 'true');
       return reply.code(202).header('location', `/v1/builds/${build.id}`).send({ id: build.id, status: build.status });
     },
+  );
+
+  r.post(
+    '/v1/builds/preview',
+    {
+      bodyLimit: 16 * 1024,
+      schema: {
+        operationId: 'previewBuild',
+        summary: 'Which way a build of these components would go now: composed, FROM a template, or installed — and why',
+        description:
+          'Nothing is recorded or queued. The builder decides for real when the build starts, from the same records: the ' +
+          'answer holds unless layers, verifications or templates change meanwhile.',
+        tags: ['builds'],
+        body: z.strictObject({ root: buildSpecSchema.shape.root, components: buildSpecSchema.shape.components }),
+        response: {
+          200: z
+            .object({
+              route: z.enum(['composed', 'template', 'install']),
+              reason: z.string(),
+              components: z.array(z.string()).describe('canonical keys, in install order'),
+              secondsSaved: z.number().describe('install seconds the route spares'),
+              template: z.object({ id: z.string(), covers: z.array(z.string()) }).nullable(),
+              verified: z.boolean().nullable().describe('composed: false when its first build verifies the combination'),
+            })
+            .meta({ id: 'BuildPreview' }),
+          400: problemSchema,
+          401: problemSchema,
+          413: problemSchema,
+        },
+      },
+    },
+    async (req) => opts.preview(req.body.root, req.body.components),
   );
 
   r.get(

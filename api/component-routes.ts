@@ -28,6 +28,7 @@ const catalogSchema = z
             conflicts: z.array(constraint),
             costEstimateSeconds: z.number(),
             recipeHash: z.string(),
+            composable: z.boolean().describe('false: builds with it install it instead of assembling a prebuilt layer'),
           }),
         ),
       }),
@@ -57,6 +58,7 @@ export function catalogView(catalog: Catalog): z.infer<typeof catalogSchema> {
             conflicts: v.conflicts,
             costEstimateSeconds: v.costEstimateSeconds,
             recipeHash: v.recipeHash,
+            composable: v.composable,
           })),
       })),
   };

@@ -63,6 +63,9 @@ const statsSchema = z
     secondsSaved: z.number().describe('measured plus estimated'),
     secondsSavedMeasured: z.number().describe('priced by install times measured on this installation'),
     secondsSavedEstimated: z.number().describe("priced by the catalog's estimate (never measured here): an estimate"),
+    buildsComposed: z.number().int().describe('builds assembled from prebuilt component layers (no install step)'),
+    secondsSavedComposed: z.number().describe('install seconds composed builds did not spend'),
+    secondsSavedComposedEstimated: z.number().describe("of which priced by the catalog's estimate"),
     perTemplate: z.array(
       z.object({
         templateId: z.string(),
@@ -96,8 +99,11 @@ const dailyStatsSchema = z
         builds: z.number().int().describe('succeeded builds that finished that day'),
         buildsWithTemplate: z.number().int(),
         secondsSaved: z.number().describe('install seconds templates spared that day'),
+        buildsComposed: z.number().int().describe('builds assembled from prebuilt component layers'),
+        secondsSavedComposed: z.number().describe('install seconds composed builds did not spend that day'),
+        medianSecondsComposed: z.number().nullable(),
         medianSecondsWithTemplate: z.number().nullable().describe('build duration (started → finished); null without such builds'),
-        medianSecondsWithout: z.number().nullable(),
+        medianSecondsWithout: z.number().nullable().describe('builds that installed everything (no template, not composed)'),
         meanSecondsWithTemplate: z.number().nullable(),
         meanSecondsWithout: z.number().nullable(),
       }),

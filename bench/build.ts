@@ -1,77 +1,193 @@
-// `npm run bench:build`: on the real engine, builds each combination cold (no layer cache, no template), then FROM
-// its template, and the floor (root + binary only), all with kiln's own renderer and engine calls, and prints the
-// ratios measured in this one run. Installs here use a very fast mirror; real networks are 10–100× slower.
+// `npm run bench:build [-- --combos jdk+openssl,gcc+openssl,cuda+gcc --runs 3]`: how long a build takes end to end
+// through the API (POST → pushed, digest recorded: the build's own queued → finished times), measured on a builder
+// whose engine holds none of the combination's layers (a second engine, as on another host, holding only the root):
+//   cold      composition off, no template: every component installs
+//   template  composition off, FROM a ready template of exactly the combination (pulled by the builder)
+//   composed  the combination's layers prebuilt and verified: assembled in the registry (first build: + verification)
+//   floor     composition off, no component: root + binary through the engine
+// Preparation (templates, layers) runs on the main engine. Installs here use a very fast mirror; real networks are
+// 10–100× slower, which only widens the gaps.
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../core/logger.ts';
+import type { ChildProcess } from 'node:child_process';
+import type Docker from 'dockerode';
+import { Queue } from 'bullmq';
+import { startAnalyzer } from '../analyzer/analyzer-process.ts';
+import { startBuilder, type RunningBuilder } from '../builder/builder-process.ts';
 import { loadCatalog } from '../core/catalog/catalog-loader.ts';
 import { resolveComponents } from '../core/catalog/component-resolver.ts';
-import { rootImageName } from '../core/build-planner.ts';
-import type { BuildPlan, PlanBase } from '../core/build-types.ts';
-import { dockerClient } from '../core/infrastructure.ts';
-import { buildContext } from '../builder/build-context.ts';
-import { BuildProgress } from '../builder/build-progress.ts';
-import { renderDockerfile, renderTemplateDockerfile } from '../builder/dockerfile-render.ts';
-import { buildImage } from '../builder/docker-engine.ts';
-import { Readable } from 'node:stream';
-import path from 'node:path';
+import { loadStackConfig } from '../core/config.ts';
+import { createLogger } from '../core/logger.ts';
+import { BUILD_QUEUE, LAYERS_JOB, layersJobOptions, type LayersJob } from '../core/queues.ts';
+import { rootSpecs } from '../stack/root-specs.ts';
+import { ensureLocalStack } from '../stack/local-stack.ts';
+import { call, postBuild, upload, waitForBuild } from '../test/helpers/api-client.ts';
+import { spawnBuilder, stopChild } from '../test/helpers/builder-process.ts';
+import { startSecondEngine, type SecondEngine } from '../test/helpers/second-engine.ts';
+import { startTestKiln, type TestKiln } from '../test/helpers/test-kiln.ts';
 
-const { values } = parseArgs({ options: { combos: { type: 'string', default: 'jdk+openssl,gcc+openssl,cuda+gcc' } } });
-const log = createLogger({ level: 'warn' });
-const catalog = await loadCatalog(path.resolve(import.meta.dirname, '../base-images'));
-const docker = dockerClient({ DOCKER_HOST: process.env.DOCKER_HOST });
-const rootImage = rootImageName('kiln-root', 'debian-bookworm');
-const run = Date.now().toString(36);
-const made: string[] = [];
-const binary = Buffer.from('#!/bin/sh\necho bench\n');
+const { values } = parseArgs({ options: { combos: { type: 'string', default: 'jdk+openssl,gcc+openssl,cuda+gcc' }, runs: { type: 'string', default: '3' } } });
+const runs = Math.max(1, Number(values.runs));
+const repo = path.resolve(import.meta.dirname, '..');
+const settings = loadStackConfig(process.env, repo);
+const log = createLogger({ level: 'info', name: 'bench-build' });
+const catalog = await loadCatalog(settings.catalogDir);
+const stack = await ensureLocalStack({ dataDir: settings.dataDir, withPostgres: true, roots: rootSpecs(catalog, settings.KILN_ROOT_IMAGE_PREFIX), log });
+Object.assign(process.env, stack.env);
+const ROOT = 'debian-bookworm';
+const rootImage = `${settings.KILN_ROOT_IMAGE_PREFIX}:${ROOT}`;
 
-async function timedBuild(tag: string, rendered: ReturnType<typeof renderDockerfile>, withBinary: boolean): Promise<number> {
-  const progress = new BuildProgress(rendered.instructions);
-  const started = performance.now();
-  await buildImage(
-    docker,
-    buildContext(rendered, withBinary ? { stream: Readable.from([binary]), size: binary.length } : undefined),
-    { tag, labels: {}, noCache: true },
-    (ev) => void progress.onEvent(ev, Date.now()),
-  );
-  if (progress.error) throw new Error(`${tag}: ${progress.error}`);
-  made.push(tag);
-  return (performance.now() - started) / 1000;
-}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const fmt = (s: number) => s.toFixed(s < 10 ? 2 : 1);
 
-function plan(components: string[], base: PlanBase): BuildPlan {
-  const r = resolveComponents(catalog, 'debian-bookworm', components);
-  if (r.problems.length) throw new Error(r.problems.map((p) => p.message).join('; '));
-  return {
-    root: { name: 'debian-bookworm', image: rootImage },
-    base,
-    components: r.components.map((v) => ({ name: v.name, version: v.version, key: v.key, recipeHash: v.recipeHash })),
-    binary: { uploadId: 'bench', sha256: '', size: binary.length, s3Key: '', path: '/usr/local/bin/app' },
-    entrypoint: ['/usr/local/bin/app'],
-    env: {},
-    imageRef: `kiln-bench/app:${run}`,
-  };
-}
-
-const versionsOf = (p: BuildPlan) => p.components.map((c) => catalog.components.get(c.name)!.versions.get(c.version)!);
+let kiln: TestKiln | undefined;
+let engine2: SecondEngine | undefined;
+let builderA: RunningBuilder | undefined;
+let builderB: ChildProcess | undefined;
 const rows: string[] = [];
 try {
-  const floor = await timedBuild(`kiln-bench/floor:${run}`, renderDockerfile(plan([], { kind: 'root', image: rootImage }), []), true);
+  kiln = await startTestKiln({
+    db: 'postgres',
+    builder: false,
+    env: {
+      LOG_LEVEL: 'warn',
+      KILN_COMPOSITION: 'true',
+      KILN_ANALYZER_INTERVAL_SECONDS: '0',
+      KILN_TEMPLATE_MAX: '20',
+      KILN_TEMPLATE_MIN_SUPPORT: '0.5',
+      KILN_TEMPLATE_MIN_SECONDS: '0',
+      KILN_TEMPLATE_STORAGE_SECONDS_PER_GIB: '0',
+      KILN_PREVERIFY_MAX: '0',
+      // No layers ahead of demand: the bench builds exactly the layers it measures.
+      KILN_LAYER_BUDGET_BYTES: '1',
+      KILN_BUILD_TIMEOUT_SECONDS: '7200',
+      KILN_BUILD_TIMEOUT_MAX_SECONDS: '14400',
+    },
+  });
+  engine2 = await startSecondEngine();
+  const k = kiln;
+  const e2 = engine2;
+  const analyzer = await startAnalyzer(k.infra);
+
+  /** Only the root stays on the second engine: it holds none of a combination's layers when a measure starts. */
+  const clearEngine2 = async () => {
+    for (const img of await e2.docker.listImages({ all: true })) {
+      if (!(img.RepoTags ?? []).includes(rootImage)) await e2.docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
+    }
+  };
+  const onMain = async () => {
+    await stopChild(builderB);
+    builderB = undefined;
+    builderA ??= await startBuilder(k.infra);
+  };
+  const onSecond = async (composition: boolean) => {
+    await builderA?.close(0);
+    builderA = undefined;
+    await stopChild(builderB);
+    await clearEngine2();
+    builderB = spawnBuilder(k, { DOCKER_HOST: e2.host, KILN_COMPOSITION: String(composition) });
+  };
+  /** One build through the API; its duration is the build's own POST → digest recorded (queued → finished). */
+  const measure = async (components: string[], label: string) => {
+    const up = await upload(k, Buffer.from(`#!/bin/sh\necho bench ${label} ${randomBytes(4).toString('hex')}\n`));
+    const res = await postBuild(k, { components, uploadId: up.body.id, binaryPath: '/usr/local/bin/app', entrypoint: ['/usr/local/bin/app'], image: `bench/${label}:${randomBytes(3).toString('hex')}`, timeoutSeconds: 7200 });
+    if (res.status !== 202) throw new Error(`POST /v1/builds: ${res.status} ${JSON.stringify(res.body)}`);
+    const b = (await waitForBuild(k, res.body.id, 7_200_000)) as Awaited<ReturnType<typeof waitForBuild>> & { queuedAt: string; finishedAt: string; plan: { base: { kind: string } } };
+    if (b.status !== 'succeeded') throw new Error(`${label}: ${b.status}: ${b.error}`);
+    const seconds = (Date.parse(b.finishedAt) - Date.parse(b.queuedAt)) / 1000;
+    const verify = b.steps.find((s) => s.component === 'verify')?.seconds ?? 0;
+    log.info({ label, seconds, base: b.plan.base.kind, verify }, 'measured');
+    return { seconds, base: b.plan.base.kind, verify };
+  };
+  const expectBase = (m: { base: string }, want: string, what: string) => {
+    if (m.base !== want) throw new Error(`${what} started from ${m.base}, not ${want}`);
+  };
+
+  // The root published (the second engine pulls it from there) before anything is measured.
+  await onMain();
+  await measure([], 'warmup');
+  await onSecond(false);
+  const floor: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const m = await measure([], 'floor');
+    expectBase(m, 'root', 'the floor');
+    floor.push(m.seconds);
+  }
+
   for (const combo of values.combos.split(',')) {
-    const components = combo.split('+');
-    const coldPlan = plan(components, { kind: 'root', image: rootImage });
-    const cold = await timedBuild(`kiln-bench/cold-${combo.replace(/\+/g, '-')}:${run}`, renderDockerfile(coldPlan, versionsOf(coldPlan)), true);
-    const templateTag = `kiln-bench/template-${combo.replace(/\+/g, '-')}:${run}`;
-    const templateSeconds = await timedBuild(templateTag, renderTemplateDockerfile(rootImage, versionsOf(coldPlan), new Set()), false);
-    const tplPlan = plan(components, { kind: 'template', image: templateTag, digest: '', templateId: 'bench', covers: coldPlan.components.map((c) => c.key), secondsSaved: 0 });
-    const withTemplate = await timedBuild(`kiln-bench/tpl-${combo.replace(/\+/g, '-')}:${run}`, renderDockerfile(tplPlan, versionsOf(tplPlan)), true);
+    const components = resolveComponents(catalog, ROOT, combo.split('+')).components.map((v) => v.key);
+    const label = combo.replace(/\+/g, '-');
+    // Cold: nothing of it anywhere yet (no template, composition off), on an engine holding only the root.
+    await onSecond(false);
+    const cold = await measure(components, `${label}-cold`);
+    expectBase(cold, 'root', `${combo} cold`);
+
+    // Template of exactly this combination, built on the main engine from the history the cold build made.
+    await onMain();
+    const run = await call({ url: k.url, token: k.adminToken }, '/v1/analyzer/run?wait=120', { method: 'POST' });
+    if (run.status !== 200) throw new Error(`analysis: ${run.status} ${await run.text()}`);
+    for (;;) {
+      const ts = ((await (await call(k, '/v1/templates')).json()) as { templates: { status: string; components: { key: string }[]; error: string | null }[] }).templates;
+      const t = ts.find((x) => x.components.map((c) => c.key).join('+') === components.join('+'));
+      if (t?.status === 'ready') break;
+      if (!t || t.status === 'failed') throw new Error(`no template of ${combo}: ${JSON.stringify(t)}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    // The combination's layers, built on the main engine (verification is left to the first composed build).
+    const queue = new Queue<LayersJob>(BUILD_QUEUE, { connection: k.infra.redis('producer'), prefix: k.config.KILN_QUEUE_PREFIX });
+    const job: LayersJob = { root: ROOT, components, verify: false };
+    await queue.add(LAYERS_JOB, job, layersJobOptions(job, { attempts: 1, backoffSeconds: 1 }));
+    await queue.close();
+    for (;;) {
+      const ls = ((await (await call(k, '/v1/layers')).json()) as { layers: { component: string; status: string; error: string | null }[] }).layers;
+      const bad = ls.find((l) => l.status === 'failed');
+      if (bad) throw new Error(`layer ${bad.component} failed: ${bad.error}`);
+      if (components.every((c) => ls.some((l) => l.component === c && l.status === 'ready'))) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+
+    await onSecond(false);
+    const template = await measure(components, `${label}-template`);
+    expectBase(template, 'template', `${combo} with its template`);
+
+    await onSecond(true);
+    const first = await measure(components, `${label}-composed-first`);
+    expectBase(first, 'composed', `${combo} composed`);
+    await clearEngine2();
+    const composed: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const m = await measure(components, `${label}-composed`);
+      expectBase(m, 'composed', `${combo} composed`);
+      composed.push(m.seconds);
+    }
+    const c = median(composed);
+    const f = median(floor);
     rows.push(
-      `${combo.padEnd(16)} ${cold.toFixed(1).padStart(8)} ${withTemplate.toFixed(1).padStart(10)} ${floor.toFixed(1).padStart(8)} ${(cold / withTemplate).toFixed(1).padStart(14)} ${(withTemplate / floor).toFixed(2).padStart(15)}   (template itself: ${templateSeconds.toFixed(1)} s)`,
+      [
+        combo.padEnd(14),
+        fmt(cold.seconds).padStart(8),
+        fmt(template.seconds).padStart(10),
+        `${fmt(first.seconds)} (verify ${fmt(first.verify)})`.padStart(22),
+        fmt(c).padStart(10),
+        fmt(f).padStart(8),
+        (cold.seconds / c).toFixed(1).padStart(14),
+        (c / f).toFixed(2).padStart(14),
+        (cold.seconds / template.seconds).toFixed(1).padStart(14),
+      ].join(' '),
     );
     console.log(rows.at(-1));
   }
+  await analyzer.close();
 } finally {
-  // Newest first, so that images built FROM others go before their bases.
-  for (const tag of made.reverse()) await docker.getImage(tag).remove({ force: true }).catch((err: unknown) => log.warn({ err, tag }, 'could not remove'));
+  await builderA?.close(0);
+  await stopChild(builderB);
+  await kiln?.close();
+  await engine2?.stop();
+  await stack.stop();
 }
-console.log('\ncombination        cold s  template s  floor s  cold/template  template/floor');
+
+console.log(`\nend to end through the API (POST → digest recorded), builder on an engine holding only the root; composed and floor: median of ${runs}`);
+console.log('combination      cold s  template s   composed s (1st build)  composed s  floor s  cold/composed  composed/floor  cold/template');
 for (const r of rows) console.log(r);
+console.log('goals: composed/floor ≤ 1.5; cold/composed ≥ 20 for cuda+gcc and ≥ 5 for jdk+openssl');

@@ -17,10 +17,10 @@ export interface ContextUpload {
   unpackedSize?: number;
 }
 
-type EntryHeader = Parameters<Pack['entry']>[0];
+export type EntryHeader = Parameters<Pack['entry']>[0];
 
 /** The stream's bytes, failing at the end unless they are exactly the ones uploaded. */
-async function* verified(upload: ContextUpload): AsyncGenerator<Buffer> {
+export async function* verified(upload: ContextUpload): AsyncGenerator<Buffer> {
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of upload.stream as AsyncIterable<Buffer>) {
@@ -34,7 +34,8 @@ async function* verified(upload: ContextUpload): AsyncGenerator<Buffer> {
   }
 }
 
-function writeEntry(pack: Pack, header: EntryHeader, content?: AsyncIterable<Buffer>): Promise<void> {
+/** Writes one entry into a pack, its content (if any) with backpressure; resolves once the pack took it whole. */
+export function writeEntry(pack: Pack, header: EntryHeader, content?: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
     if (!content) return;
@@ -51,11 +52,12 @@ function writeEntry(pack: Pack, header: EntryHeader, content?: AsyncIterable<Buf
 }
 
 /**
- * An archive entry as it goes into the context: under `archive/`, owned by root, without setuid/setgid/sticky bits.
- * Hardlinks point at the re-packed path of their file; symlinks keep their (relative, checked) target.
+ * An archive entry as it is re-packed: under `prefix` (the context's `archive/`, or the target directory in a composed
+ * image's binary layer), owned by root, without setuid/setgid/sticky bits. Hardlinks point at the re-packed path of
+ * their file; symlinks keep their (relative, checked) target.
  */
-function contextHeader(e: ArchiveEntry, mtime: Date): EntryHeader {
-  const name = `${ARCHIVE_CONTEXT_PATH}/${e.path}`;
+function repackedHeader(e: ArchiveEntry, mtime: Date, prefix: string): EntryHeader {
+  const name = `${prefix}/${e.path}`;
   const base = { name, mode: e.mode & 0o777, mtime: e.mtime ?? mtime, uid: 0, gid: 0 };
   switch (e.type) {
     case 'file':
@@ -65,12 +67,13 @@ function contextHeader(e: ArchiveEntry, mtime: Date): EntryHeader {
     case 'symlink':
       return { ...base, type: 'symlink', linkname: e.linkname!, mode: 0o777 };
     case 'link':
-      return { ...base, type: 'link', linkname: `${ARCHIVE_CONTEXT_PATH}/${e.linkname!}` };
+      return { ...base, type: 'link', linkname: `${prefix}/${e.linkname!}` };
   }
 }
 
-async function packArchive(pack: Pack, upload: ContextUpload, mtime: Date): Promise<void> {
-  await writeEntry(pack, { name: `${ARCHIVE_CONTEXT_PATH}/`, type: 'directory', mode: 0o755, mtime });
+/** Re-packs an archive upload's entries (checked again on the way) under the directory `prefix`, which it writes first. */
+export async function packArchive(pack: Pack, upload: ContextUpload, mtime: Date, prefix = ARCHIVE_CONTEXT_PATH): Promise<void> {
+  await writeEntry(pack, { name: `${prefix}/`, type: 'directory', mode: 0o755, mtime });
   // The engine chmods a hardlink with its own header's mode, and so the file it shares an inode with: a hardlink
   // must carry its file's mode, whatever the archive said.
   const fileModes = new Map<string, number>();
@@ -82,7 +85,7 @@ async function packArchive(pack: Pack, upload: ContextUpload, mtime: Date): Prom
     (entry, content) => {
       if (entry.type === 'file') fileModes.set(entry.path, entry.mode);
       const e = entry.type === 'link' ? { ...entry, mode: fileModes.get(entry.linkname!) ?? 0o644 } : entry;
-      return writeEntry(pack, contextHeader(e, mtime), entry.type === 'file' ? content : undefined);
+      return writeEntry(pack, repackedHeader(e, mtime, prefix), entry.type === 'file' ? content : undefined);
     },
   );
 }
@@ -94,7 +97,6 @@ export function buildContext(rendered: RenderedBuild, upload?: ContextUpload): R
   void (async () => {
     try {
       pack.entry({ name: 'Dockerfile', mode: 0o644, mtime }, rendered.dockerfile);
-      for (const f of rendered.files) pack.entry({ name: f.path, mode: 0o755, mtime }, f.content);
       if (upload?.kind === 'tar') await packArchive(pack, upload, mtime);
       // The binary keeps mode 0755 from the tar header: the classic builder's COPY preserves it, so it can be run.
       else if (upload) await writeEntry(pack, { name: BINARY_CONTEXT_PATH, size: upload.size, mode: 0o755, mtime }, verified(upload));

@@ -4,11 +4,13 @@ import { UnrecoverableError } from 'bullmq';
 import type { BlobStore } from '../core/blob-store.ts';
 import type { BuildPlan } from '../core/build-types.ts';
 import { changedRecipes, currentRecipeHashes, type Catalog, type ComponentVersion } from '../core/catalog/catalog.ts';
-import type { BuildStore } from '../core/db/build-store.ts';
+import type { BuildStore, NewBuildStep } from '../core/db/build-store.ts';
 import type { BuildRow } from '../core/db/schema/builds.ts';
 import { buildJobSchema, type JobHandler } from '../core/queues.ts';
 import type { BaseResolver } from './base-resolver.ts';
 import { BuildFailure, isTransient } from './build-errors.ts';
+import { chooseRoute, composeBuild, composedBase, type Route, type RouteDeps } from './build-route.ts';
+import type { LayerWork } from './layer-build.ts';
 import { renderDockerfile } from './dockerfile-render.ts';
 import { imageLabels } from '../core/image-labels.ts';
 import { produceImage, uploadOpener, type PipelineDeps, type ProducedImage } from './image-pipeline.ts';
@@ -20,6 +22,8 @@ export interface BuildJobDeps extends PipelineDeps {
   builds: BuildStore;
   bases: BaseResolver;
   timeouts: { defaultSeconds: number; maxSeconds: number };
+  /** Composition: the layer work of one attempt, and how a build's route is chosen. */
+  compose: { work(appendLog: (text: string) => void, signal: AbortSignal): LayerWork; route: RouteDeps; host: string };
 }
 
 /** The catalog entries the plan names, refusing to build from a recipe other than the one the plan recorded. */
@@ -51,6 +55,16 @@ export function runBuild(deps: BuildJobDeps, build: Pick<BuildRow, 'id' | 'spec'
   );
 }
 
+/** A composed build's steps: each component a prebuilt layer, the verification if this build paid it, the assembly. */
+function composedSteps(route: Extract<Route, { kind: 'composed' }>, assembleSeconds: number): NewBuildStep[] {
+  const steps: Omit<NewBuildStep, 'position'>[] = [
+    ...route.layers.map((l) => ({ component: l.componentKey, recipeHash: l.row.recipeHash, seconds: 0, cached: true, kind: 'layer' as const })),
+    ...(route.verifiedNow ? [{ component: 'verify', recipeHash: null, seconds: route.verifySeconds, cached: false, kind: 'verify' as const }] : []),
+    { component: 'binary', recipeHash: null, seconds: assembleSeconds, cached: false, kind: 'assemble' as const },
+  ];
+  return steps.map((s, position) => ({ ...s, position }));
+}
+
 export function buildJobHandler(deps: BuildJobDeps, lifecycle: JobLifecycle): JobHandler {
   return async (job, token) => {
     const parsed = buildJobSchema.safeParse(job.data);
@@ -66,14 +80,31 @@ export function buildJobHandler(deps: BuildJobDeps, lifecycle: JobLifecycle): Jo
       id: buildId,
       timeoutSeconds: Math.min(found.spec.timeoutSeconds ?? deps.timeouts.defaultSeconds, deps.timeouts.maxSeconds),
       async run(signal, appendLog) {
-        // The template is chosen when the build starts, from the templates ready then (never a stale one).
+        // The route (composed or installed) and the template are chosen when the build starts, from the layers and
+        // templates there are then (never a stale one).
+        const work = deps.compose.work(appendLog, signal);
+        const route = await chooseRoute(work, deps.compose.route, found.plan);
+        if (route.kind === 'composed') {
+          const saved = await deps.bases.savings(route.layers.map((l) => l.componentKey));
+          const build = await deps.builds.setBase(buildId, { ...found.plan, base: composedBase(route, saved, deps.compose.host) });
+          const image = await composeBuild({ ...work, uploads: deps.blobs }, build, route);
+          return { image, steps: composedSteps(route, image.seconds) };
+        }
+        appendLog(`kiln: installing: ${route.reason}\n`);
         const base = await deps.bases.choose({ root: found.plan.root.name, rootImage: found.plan.root.image, components: found.plan.components });
         const build = await deps.builds.setBase(buildId, { ...found.plan, base });
         const image = await runBuild(deps, build, appendLog, signal);
         const hashes = new Map(build.plan.components.map((c) => [c.key, c.recipeHash]));
         return {
           image,
-          steps: image.steps.map((s, position) => ({ position, component: s.owner, recipeHash: hashes.get(s.owner) ?? null, seconds: s.seconds, cached: s.cached })),
+          steps: image.steps.map((s, position) => ({
+            position,
+            component: s.owner,
+            recipeHash: hashes.get(s.owner) ?? null,
+            seconds: s.seconds,
+            cached: s.cached,
+            kind: s.cached ? ('cache' as const) : ('install' as const),
+          })),
         };
       },
       succeeded: ({ image, steps }) => deps.builds.finish(buildId, { status: 'succeeded', digest: image.digest, imageId: image.imageId, steps }),

@@ -1,19 +1,21 @@
-// The BullMQ worker of the build queue: builds and template builds, one handler per job name (the process refuses to
+// The BullMQ worker of the build queue: builds, template builds and component layers, one handler per job name (the process refuses to
 // start without one for each), both through the same job lifecycle and image pipeline. Never swallows an error.
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BuildStore } from '../core/db/build-store.ts';
 import type { TemplateStore } from '../core/db/template-store.ts';
 import type { Logger } from '../core/logger.ts';
-import { BUILD_JOB, BUILD_QUEUE, buildJobSchema, jobDispatcher, TEMPLATE_JOB, templateJobSchema } from '../core/queues.ts';
+import { BUILD_JOB, BUILD_QUEUE, buildJobSchema, jobDispatcher, LAYERS_JOB, TEMPLATE_JOB, templateJobSchema } from '../core/queues.ts';
 import { BuildStopped } from './build-errors.ts';
 import { buildJobHandler, type BuildJobDeps } from './build-job.ts';
 import { createJobLifecycle, type JobLifecycleDeps } from './job-lifecycle.ts';
+import { layersJobHandler, type LayersJobDeps } from './layers-job.ts';
 import { templateJobHandler, type TemplateJobDeps } from './template-job.ts';
 
 export interface BuildWorkerDeps extends JobLifecycleDeps {
   builds: BuildJobDeps;
   templates: TemplateJobDeps & { store: Pick<TemplateStore, 'markEndedUnbuilt'> };
+  layers: LayersJobDeps;
   logs: JobLifecycleDeps['logs'];
   connection: Redis;
   prefix: string;
@@ -51,6 +53,7 @@ export function createBuildWorker(deps: BuildWorkerDeps): BuildWorker {
   const processor = jobDispatcher(BUILD_QUEUE, {
     [BUILD_JOB]: buildJobHandler(deps.builds, lifecycle),
     [TEMPLATE_JOB]: templateJobHandler(deps.templates, lifecycle),
+    [LAYERS_JOB]: layersJobHandler(deps.layers, lifecycle),
   });
   const worker = new Worker(BUILD_QUEUE, processor, {
     connection: deps.connection,

@@ -1,13 +1,17 @@
 // Starts a builder on an opened infrastructure: one worker on the build queue for builds and template builds, and
 // (in the background) the publishing of the roots its engine holds, for builders on other hosts.
 import { hostname } from 'node:os';
-import type { Worker } from 'bullmq';
+import { Queue, type Worker } from 'bullmq';
 import { createBuildLog } from '../core/build-log.ts';
 import { rootImageName } from '../core/build-planner.ts';
 import { createBuildStore } from '../core/db/build-store.ts';
 import { createTemplateStore } from '../core/db/template-store.ts';
 import type { Infrastructure } from '../core/infrastructure.ts';
-import { cancelKey } from '../core/queues.ts';
+import { BUILD_QUEUE, cancelKey, type LayersJob } from '../core/queues.ts';
+import { createCompositionStore } from '../core/db/composition-store.ts';
+import { createRegistryBlobs } from '../core/registry-blobs.ts';
+import { createCompositionService, type CompositionDeps } from './composition-service.ts';
+import type { LayerWork } from './layer-build.ts';
 import { createBaseResolver } from './base-resolver.ts';
 import { createBuildWorker } from './build-worker.ts';
 import { publishRoots } from './docker-engine.ts';
@@ -36,6 +40,29 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
     roots: { host: config.REGISTRY_HOST, prefix: config.REGISTRY_PREFIX, registry: infra.registry, published },
   };
   const bases = createBaseResolver({ catalog: infra.catalog, templates });
+  const composition: CompositionDeps = {
+    ...pipeline,
+    catalog: infra.catalog,
+    store: createCompositionStore(infra.database.db),
+    s3: infra.blobs,
+    blobs: createRegistryBlobs(infra.registry.transport),
+    registry: infra.registry,
+    host: config.REGISTRY_HOST,
+    prefix: config.REGISTRY_PREFIX,
+    rootImagePrefix: config.KILN_ROOT_IMAGE_PREFIX,
+    log,
+  };
+  const compositions = createCompositionService(composition);
+  // A layer build or a verification claimed longer ago than a job may run belongs to a builder that died.
+  const work = (appendLog: (text: string) => void, signal: AbortSignal): LayerWork => ({
+    deps: composition,
+    svc: compositions,
+    claimSeconds: Math.max(config.KILN_TEMPLATE_TIMEOUT_SECONDS, config.KILN_BUILD_TIMEOUT_MAX_SECONDS),
+    appendLog,
+    signal,
+  });
+  const buildQueue = new Queue<LayersJob>(BUILD_QUEUE, { connection: producer, prefix: config.KILN_QUEUE_PREFIX });
+  buildQueue.on('error', (err) => log.error({ err }, 'build queue (producer) error'));
 
   const worker = createBuildWorker({
     builds: {
@@ -45,7 +72,17 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
       builds: createBuildStore(infra.database.db),
       bases,
       timeouts: { defaultSeconds: config.KILN_BUILD_TIMEOUT_SECONDS, maxSeconds: config.KILN_BUILD_TIMEOUT_MAX_SECONDS },
+      compose: {
+        work,
+        host: config.REGISTRY_HOST,
+        route: {
+          enabled: config.KILN_COMPOSITION,
+          queue: buildQueue,
+          retry: { attempts: config.KILN_BUILD_ATTEMPTS, backoffSeconds: config.KILN_BUILD_BACKOFF_SECONDS },
+        },
+      },
     },
+    layers: { catalog: infra.catalog, work, timeoutSeconds: config.KILN_TEMPLATE_TIMEOUT_SECONDS },
     templates: {
       ...pipeline,
       catalog: infra.catalog,
@@ -77,6 +114,7 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
     async close(graceMs = config.KILN_SHUTDOWN_GRACE_SECONDS * 1000) {
       publishing.abort();
       await Promise.all([publishingDone, worker.close(graceMs)]);
+      await buildQueue.close();
     },
   };
 }

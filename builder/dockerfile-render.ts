@@ -14,8 +14,6 @@ export interface RenderedBuild {
   dockerfile: string;
   /** In order; the engine counts these as Step 1..N (comments are not steps). */
   instructions: Instruction[];
-  /** Extra files the context tar must hold (install scripts), by context path. */
-  files: { path: string; content: string }[];
 }
 
 /** Where the user's binary sits in the build context. */
@@ -28,44 +26,43 @@ export function quoteEnvValue(value: string): string {
   return `"${value.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
 }
 
-function installInstructions(v: ComponentVersion): { texts: string[]; files: { path: string; content: string }[] } {
+/**
+ * A component's install as ONE RUN instruction, so that it makes exactly one layer: the layer composition takes from
+ * a component build (builder/layer-job.ts) and the step a normal build caches are then the same instruction. A script
+ * travels inside the instruction, base64-encoded (its alphabet needs no quoting), instead of a COPY that would make a
+ * second layer.
+ */
+export function installInstruction(v: ComponentVersion): string {
   if ('packages' in v.install) {
-    const pkgs = v.install.packages.join(' ');
-    return {
-      // Each component refreshes and then drops the apt lists, so every layer stands alone and stays small.
-      texts: [
-        `RUN set -eux; apt-get update; DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${pkgs}; rm -rf /var/lib/apt/lists/*`,
-      ],
-      files: [],
-    };
+    // Each component refreshes and then drops the apt lists, so every layer stands alone and stays small.
+    return `RUN set -eux; apt-get update; DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${v.install.packages.join(' ')}; rm -rf /var/lib/apt/lists/*`;
   }
-  const file = `kiln/${v.name}-${v.version}.sh`;
-  return {
-    texts: [`COPY ["${file}", "/tmp/${file}"]`, `RUN set -eux; sh -eu /tmp/${file}; rm -f /tmp/${file}`],
-    files: [{ path: file, content: v.install.script }],
-  };
+  const file = `/tmp/kiln-${v.name}-${v.version}.sh`;
+  const encoded = Buffer.from(v.install.script, 'utf8').toString('base64');
+  return `RUN set -eu; echo '${encoded}' | base64 -d > ${file}; sh -eu ${file}; rm -f ${file}`;
+}
+
+/** Catalog env is trusted data and may refer to earlier variables ($PATH), so it is not escaped. */
+function envInstruction(v: ComponentVersion): string | undefined {
+  const env = Object.entries(v.env);
+  return env.length > 0 ? `ENV ${env.map(([k, val]) => `${k}="${val}"`).join(' ')}` : undefined;
 }
 
 /** FROM + the install steps of every component not already in the base, in the order given (canonical). */
-function componentInstructions(baseImage: string, versions: ComponentVersion[], covered: ReadonlySet<string>) {
+function componentInstructions(baseImage: string, versions: ComponentVersion[], covered: ReadonlySet<string>): Instruction[] {
   const instructions: Instruction[] = [{ text: `FROM ${baseImage}`, owner: 'base' }];
-  const files: RenderedBuild['files'] = [];
   for (const v of versions.filter((v) => !covered.has(v.key))) {
-    const install = installInstructions(v);
-    for (const text of install.texts) instructions.push({ text, owner: v.key });
-    files.push(...install.files);
-    const env = Object.entries(v.env);
-    // Catalog env is trusted data and may refer to earlier variables ($PATH), so it is not escaped.
-    if (env.length > 0) instructions.push({ text: `ENV ${env.map(([k, val]) => `${k}="${val}"`).join(' ')}`, owner: v.key });
+    instructions.push({ text: installInstruction(v), owner: v.key });
+    const env = envInstruction(v);
+    if (env) instructions.push({ text: env, owner: v.key });
   }
-  return { instructions, files };
+  return instructions;
 }
 
 const header = '# Written by kiln from a build plan.\n';
-const assemble = (instructions: Instruction[], files: RenderedBuild['files']): RenderedBuild => ({
+const assemble = (instructions: Instruction[]): RenderedBuild => ({
   dockerfile: header + instructions.map((i) => i.text).join('\n') + '\n',
   instructions,
-  files,
 });
 
 /**
@@ -75,7 +72,7 @@ const assemble = (instructions: Instruction[], files: RenderedBuild['files']): R
 export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[], build?: { id: string }): RenderedBuild {
   // A template base already holds some components (with the same recipe hashes): install only the rest.
   const covered = new Set(plan.base.kind === 'template' ? plan.base.covers : []);
-  const { instructions, files } = componentInstructions(plan.base.image, versions, covered);
+  const instructions = componentInstructions(plan.base.image, versions, covered);
 
   // The user's steps start with this build's id, so their images belong to this build alone: the engine never serves
   // them from cache to a concurrent build of the same binary, whose parent would vanish when this build cleans up
@@ -92,7 +89,7 @@ export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[], 
   }
   instructions.push({ text: `ENTRYPOINT ${JSON.stringify(plan.entrypoint)}`, owner: 'binary' });
   if (plan.cmd) instructions.push({ text: `CMD ${JSON.stringify(plan.cmd)}`, owner: 'binary' });
-  return assemble(instructions, files);
+  return assemble(instructions);
 }
 
 /**
@@ -100,6 +97,14 @@ export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[], 
  * FROM the root or from a smaller template (`covered` = what that parent already holds), and no binary.
  */
 export function renderTemplateDockerfile(baseImage: string, versions: ComponentVersion[], covered: ReadonlySet<string>): RenderedBuild {
-  const { instructions, files } = componentInstructions(baseImage, versions, covered);
-  return assemble(instructions, files);
+  return assemble(componentInstructions(baseImage, versions, covered));
+}
+
+/**
+ * A component layer: FROM the root, the install steps (and env) of what it requires exactly as a build renders them,
+ * then its own one install instruction — and not its env, which goes into a composed image's config. So the steps
+ * are the ones installed builds cache: a layer build reuses their cache, and they reuse its.
+ */
+export function renderLayerDockerfile(rootImage: string, base: ComponentVersion[], version: ComponentVersion): RenderedBuild {
+  return assemble([...componentInstructions(rootImage, base, new Set()), { text: installInstruction(version), owner: version.key }]);
 }

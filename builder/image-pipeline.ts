@@ -33,6 +33,11 @@ export interface ImageRequest {
    * image is dropped once pushed (its component layers stay as the layer cache).
    */
   keepImage: boolean;
+  /**
+   * How the built image leaves the engine; returns the digest it is known by. Default: the engine pushes `ref`. A
+   * component layer is instead taken out with `docker save`, normalized and uploaded as one blob (layer-build.ts).
+   */
+  publish?: (imageId: string, appendLog: (text: string) => void, signal: AbortSignal) => Promise<string>;
 }
 
 export interface ProducedImage {
@@ -80,19 +85,8 @@ export async function produceImage(
 
     // Past this point a cancel still stops the push; once the registry holds the manifest the image is made.
     signal.throwIfAborted();
-    appendLog(`kiln: pushing ${req.ref}\n`);
-    const { repository, tag } = splitImageRef(req.ref);
-    const digest = await pushImage(
-      deps.docker,
-      { repository, tag, registry: deps.registryAuth.serveraddress },
-      deps.registryAuth,
-      (ev) => {
-        if (ev.status && !ev.status.startsWith('Pushing')) appendLog(`${ev.id ? `${ev.id}: ` : ''}${ev.status}\n`);
-      },
-      signal,
-    );
+    const digest = await (req.publish ?? pushWith(deps, req.ref))(imageId, appendLog, signal);
     pushed = true;
-    appendLog(`kiln: pushed ${req.ref}@${digest}\n`);
     return { digest, imageId, sizeBytes, steps };
   } finally {
     // Whatever happened (pushed, failed, canceled, timed out), the engine keeps only the components' layers, which
@@ -104,6 +98,25 @@ export async function produceImage(
       );
     }
   }
+}
+
+/** The default publishing: the engine pushes `ref` to the registry. */
+function pushWith(deps: PipelineDeps, ref: string): NonNullable<ImageRequest['publish']> {
+  return async (_imageId, appendLog, signal) => {
+    appendLog(`kiln: pushing ${ref}\n`);
+    const { repository, tag } = splitImageRef(ref);
+    const digest = await pushImage(
+      deps.docker,
+      { repository, tag, registry: deps.registryAuth.serveraddress },
+      deps.registryAuth,
+      (ev) => {
+        if (ev.status && !ev.status.startsWith('Pushing')) appendLog(`${ev.id ? `${ev.id}: ` : ''}${ev.status}\n`);
+      },
+      signal,
+    );
+    appendLog(`kiln: pushed ${ref}@${digest}\n`);
+    return digest;
+  };
 }
 
 /** Opens the user's upload from S3 for the context; a failed read is retryable unless kiln stopped the build. */

@@ -48,6 +48,22 @@ export type PlanBase =
       secondsSaved: number;
       /** Of secondsSaved, the part priced by catalog estimates (components never measured installing here). */
       secondsSavedEstimated?: number;
+    }
+  | {
+      kind: 'composed';
+      /** The verified combination (root + component layers + merge layer) the image was assembled from. */
+      image: string;
+      digest: string;
+      compositionKey: string;
+      /** Each component's layer, in install order, and the merge layer: the blobs the image is made of. */
+      layers: { key: string; digest: string }[];
+      merge: string | null;
+      /** Whether this build paid for the combination's verification (its first build) or found it verified. */
+      verifiedNow: boolean;
+      /** Install seconds no step spent: every component came as a prebuilt layer. */
+      secondsSaved: number;
+      /** Of secondsSaved, the part priced by catalog estimates (components never measured installing here). */
+      secondsSavedEstimated?: number;
     };
 
 /** A build as resolved: everything the builder needs, nothing it must look up again but the bytes. */

@@ -85,6 +85,15 @@ const configFields = z
     /** A build running longer is stopped and fails; a build may ask for less or more, up to the max. */
     KILN_BUILD_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(3600),
     KILN_BUILD_TIMEOUT_MAX_SECONDS: z.coerce.number().int().min(10).default(4 * 3600),
+    /**
+     * Composition: builds whose components all have prebuilt layers are assembled in the registry instead of
+     * installed. false: every build installs (FROM a template or the root), as before composition.
+     */
+    KILN_COMPOSITION: z.stringbool().default(true),
+    /** Bytes (uncompressed) the prebuilt component layers may take in all; absent: every catalog version is prebuilt. */
+    KILN_LAYER_BUDGET_BYTES: bytes.optional(),
+    /** Hot combinations (from the build history) each analysis verifies ahead of their next build. */
+    KILN_PREVERIFY_MAX: z.coerce.number().int().min(0).max(1000).default(20),
     /** A template build running longer is stopped and fails (templates hold the slowest installs: GCC, CUDA). */
     KILN_TEMPLATE_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(4 * 3600),
     /**

@@ -48,6 +48,7 @@ export function imageLabels(
     'dev.kiln.root': plan.root.name,
     'dev.kiln.base': plan.base.image,
     ...(plan.base.kind === 'template' ? { 'dev.kiln.template-id': plan.base.templateId, 'dev.kiln.base-digest': plan.base.digest } : {}),
+    ...(plan.base.kind === 'composed' ? { 'dev.kiln.composition': plan.base.compositionKey, 'dev.kiln.base-digest': plan.base.digest } : {}),
     'dev.kiln.components': componentList(plan.components),
     'dev.kiln.upload-sha256': plan.binary.sha256,
     ...ociLabels({ created, title: image.repository, version: image.tag, base, source: spec.source, revision: spec.revision }),

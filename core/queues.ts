@@ -1,5 +1,6 @@
 // The build queue's contract: its name, payload schema and retry policy, shared by producer (api) and worker (builder).
 import { UnrecoverableError, type ConnectionOptions, type Job, type JobsOptions } from 'bullmq';
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { BuildPriority } from './build-types.ts';
@@ -16,16 +17,34 @@ export const templateJobSchema = z.strictObject({ templateId: z.uuid() });
 export type TemplateJob = z.infer<typeof templateJobSchema>;
 export const templateJobId = (templateId: string) => `template-${templateId}`;
 
+/** Background work (template builds, component layers): after every waiting build, retried like builds. */
+function backgroundJobOptions(jobId: string, opts: { attempts: number; backoffSeconds: number }, keep: Pick<JobsOptions, 'removeOnComplete' | 'removeOnFail'>): JobsOptions {
+  return { jobId, attempts: opts.attempts, priority: JOB_PRIORITY.template, backoff: { type: 'exponential', delay: opts.backoffSeconds * 1000 }, ...keep };
+}
+
 /** Template builds retry transient failures like builds, and keep their records as long. */
 export function templateJobOptions(templateId: string, opts: { attempts: number; backoffSeconds: number }): JobsOptions {
-  return {
-    jobId: templateJobId(templateId),
-    attempts: opts.attempts,
-    priority: JOB_PRIORITY.template,
-    backoff: { type: 'exponential', delay: opts.backoffSeconds * 1000 },
-    removeOnComplete: { age: 24 * 3600 },
-    removeOnFail: { age: 7 * 24 * 3600 },
-  };
+  return backgroundJobOptions(templateJobId(templateId), opts, { removeOnComplete: { age: 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } });
+}
+
+/**
+ * Component layers for a combination (composition): build the missing ones on an engine, and verify the combination
+ * when asked. Queued by the analyzer ahead of demand and by builds that found a layer missing.
+ */
+export const LAYERS_JOB = 'layers';
+export const layersJobSchema = z.strictObject({
+  root: z.string().min(1).max(64),
+  components: z.array(z.string().min(1).max(100)).max(64),
+  verify: z.boolean(),
+});
+export type LayersJob = z.infer<typeof layersJobSchema>;
+/** One job per combination while it waits: asking again does not queue it twice. */
+export const layersJobId = (job: LayersJob) =>
+  `layers-${createHash('sha256').update(JSON.stringify([job.root, [...job.components].sort(), job.verify])).digest('hex').slice(0, 32)}`;
+
+/** A finished layers job is removed at once, so that the same combination can be asked for again. */
+export function layersJobOptions(job: LayersJob, opts: { attempts: number; backoffSeconds: number }): JobsOptions {
+  return backgroundJobOptions(layersJobId(job), opts, { removeOnComplete: true, removeOnFail: { age: 24 * 3600 } });
 }
 
 /** Analysis runs on its own queue: one at a time, on a schedule and on demand. */
@@ -60,7 +79,7 @@ export function buildJobOptions(buildId: string, opts: { attempts: number; backo
 
 /** Every job name each queue carries: a worker must handle exactly these (see jobDispatcher). */
 export const QUEUE_JOBS = {
-  [BUILD_QUEUE]: [BUILD_JOB, TEMPLATE_JOB],
+  [BUILD_QUEUE]: [BUILD_JOB, TEMPLATE_JOB, LAYERS_JOB],
   [ANALYZER_QUEUE]: [ANALYZE_JOB, RETENTION_JOB],
 } as const;
 

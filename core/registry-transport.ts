@@ -2,7 +2,8 @@
 // the host is configured for plain HTTP, and every request authorized the way the registry asks — none, Basic, or the
 // Bearer token flow with a token per set of scopes, cached until it expires and fetched again on a 401.
 import { rootCertificates } from 'node:tls';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Readable } from 'node:stream';
+import { Agent, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import { basicAuthorization, mergeScopes, parseChallenges, parseScope, scopeString, issuedToken, tokenUrl, type Challenge, type IssuedToken, type RegistryScope, type TokenAnswer } from './registry-auth.ts';
 import { UnavailableError } from './errors.ts';
 
@@ -19,6 +20,15 @@ export interface RegistryTransport {
    * registry's own origin.
    */
   request(path: string, init?: RequestInit & { scopes?: RegistryScope[] }): Promise<Response>;
+  /**
+   * A request whose body is a stream of any size (a blob upload), sent with backpressure: the body is read only as
+   * fast as the socket drains (fetch reads a streamed body ahead without limit, and a 5 GB layer would sit in
+   * memory). Authorized before it is sent, like every request with a stream. Answers status, headers and the text.
+   */
+  stream(
+    path: string,
+    init: { method: string; headers?: Record<string, string>; body: AsyncIterable<Buffer>; scopes?: RegistryScope[]; signal?: AbortSignal },
+  ): Promise<{ status: number; headers: Headers; text: string }>;
 }
 
 export interface TransportOptions {
@@ -152,11 +162,35 @@ export function createRegistryTransport(opts: TransportOptions): RegistryTranspo
     return { authorization: `Bearer ${(await entry.token).token}` };
   };
 
+  const urlOf = (path: string) => (/^https?:\/\//.test(path) ? path : `${base}${path}`);
   return {
     host: opts.host,
+    async stream(path, init) {
+      const url = urlOf(path);
+      const auth = new URL(url).origin === origin ? await authorization(init.scopes ?? [], false) : {};
+      try {
+        const res = await undiciRequest(url, {
+          method: init.method as 'PATCH',
+          headers: { ...init.headers, ...auth },
+          body: Readable.from(init.body),
+          // A 5 GB layer takes minutes to send on a loaded host: the job's own timeout (its signal) bounds it instead.
+          headersTimeout: 0,
+          bodyTimeout: 0,
+          ...(init.signal ? { signal: init.signal } : {}),
+          ...(dispatcher ? { dispatcher } : {}),
+        });
+        const text = (await res.body.text()).slice(0, 64 * 1024);
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+        return { status: res.statusCode, headers, text };
+      } catch (err) {
+        if ((err as Error).name === 'AbortError' || init.signal?.aborted) throw err;
+        throw new RegistryError(`registry ${opts.host} could not be reached at ${new URL(url).origin}: ${networkCause(err)}`, { cause: err });
+      }
+    },
     async request(path, init = {}) {
       const { scopes = [], ...rest } = init;
-      const url = /^https?:\/\//.test(path) ? path : `${base}${path}`;
+      const url = urlOf(path);
       if (new URL(url).origin !== origin) return send(url, rest, {});
       const first = await authorization(scopes, false);
       const res = await send(url, rest, first);

@@ -186,6 +186,31 @@ async function* tarBytes(source: AsyncIterable<Buffer>, limits: ArchiveLimits, s
 }
 
 /**
+ * Reads a tar stream entry by entry: `onEntry` gets each header with its content, which it must consume before the
+ * next entry comes. The first error (the stream's, the parser's or `onEntry`'s) stops the reading and rejects.
+ */
+export function walkTar(bytes: NodeJS.ReadableStream & { destroy(): void }, onEntry: (header: Header, content: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
+  const extract = tarExtract();
+  return new Promise<void>((resolve, reject) => {
+    let failed = false;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      bytes.destroy();
+      extract.destroy();
+      reject(err);
+    };
+    extract.on('entry', (header, stream, next) => {
+      onEntry(header, stream as unknown as AsyncIterable<Buffer>).then(() => next(), fail);
+    });
+    extract.on('finish', () => resolve());
+    extract.on('error', fail);
+    bytes.on('error', fail);
+    bytes.pipe(extract as unknown as NodeJS.WritableStream);
+  });
+}
+
+/**
  * Reads a tar or tar.gz stream to its end, validating every header; `onEntry` (if given) gets each accepted entry
  * with its content and must consume it. Rejects with ArchiveRefused for anything it does not accept.
  */
@@ -197,7 +222,6 @@ export async function inspectArchive(
   const summary: ArchiveSummary = { entries: 0, unpackedBytes: 0, gzip: false };
   const tree = new TreeCheck();
   const bytes = Readable.from(tarBytes(source, limits, summary), { objectMode: false });
-  const extract = tarExtract();
   let index = -1;
   let content = 0;
 
@@ -233,23 +257,7 @@ export async function inspectArchive(
   };
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      let failed = false;
-      const fail = (err: unknown) => {
-        if (failed) return;
-        failed = true;
-        bytes.destroy();
-        extract.destroy();
-        reject(err);
-      };
-      extract.on('entry', (header, stream, next) => {
-        onHeader(header, stream as unknown as AsyncIterable<Buffer>).then(() => next(), fail);
-      });
-      extract.on('finish', () => resolve());
-      extract.on('error', fail);
-      bytes.on('error', fail);
-      bytes.pipe(extract as unknown as NodeJS.WritableStream);
-    });
+    await walkTar(bytes, onHeader);
   } catch (err) {
     if (err instanceof ArchiveRefused) throw err;
     throw new ArchiveRefused('malformed', `not a valid tar archive: ${(err as Error).message}`);

@@ -1,106 +1,21 @@
 // Multi-host: a builder whose engine lacks the root pulls it, by digest, from what a builder on another engine
 // published. The other "host" is a second Docker engine started here, with its own data root and socket.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { openSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { CURRENT_ROOT_TAG, rootRepository } from '../builder/docker-engine.ts';
 import { rootImageName } from '../core/build-planner.ts';
-import { dockerClient } from '../core/infrastructure.ts';
 import { call, postBuild, upload, waitForBuild } from './helpers/api-client.ts';
 import { runImage } from './helpers/docker-run.ts';
 import { manifestDigest } from './helpers/registry-client.ts';
 import { spawnBuilder, stopChild } from './helpers/builder-process.ts';
+import { startSecondEngine, type SecondEngine } from './helpers/second-engine.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
-const run = promisify(execFile);
 const ROOT = 'debian-bookworm';
-
-/** A second engine, as on another host: nothing shared with the main one but the kernel and the registry. */
-interface SecondEngine {
-  docker: Docker;
-  host: string;
-  stop(): Promise<void>;
-}
-
-const ip = (...args: string[]) => run('ip', args);
-
-/**
- * The second engine's own bridge. Not `--bridge none`: a daemon started with it deletes the host's docker0 at start
- * (moby's removeDefaultBridgeInterface), which cuts the main engine's containers off the network.
- */
-async function createBridge(): Promise<string> {
-  const name = `kilnbr${randomBytes(4).toString('hex')}`;
-  const routes = (await ip('-4', 'route')).stdout;
-  const third = [...Array(256).keys()].map((i) => (i + randomBytes(1)[0]!) % 256).find((x) => !routes.includes(`10.213.${x}.`));
-  assert.ok(third !== undefined, 'a free /24 in 10.213.0.0/16');
-  await ip('link', 'add', 'name', name, 'type', 'bridge');
-  await ip('addr', 'add', `10.213.${third}.1/24`, 'dev', name);
-  await ip('link', 'set', name, 'up');
-  return name;
-}
-
-async function startSecondEngine(): Promise<SecondEngine> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'kiln-engine2-'));
-  const bridge = await createBridge();
-  const socket = path.join(dir, 'docker.sock');
-  const logFd = openSync(path.join(dir, 'dockerd.log'), 'a');
-  const child = spawn(
-    'dockerd',
-    [
-      '--data-root', path.join(dir, 'data'),
-      '--exec-root', path.join(dir, 'exec'),
-      '--pidfile', path.join(dir, 'docker.pid'),
-      '--host', `unix://${socket}`,
-      '--bridge', bridge,
-      '--iptables=false',
-      '--ip-masq=false',
-    ],
-    { stdio: ['ignore', logFd, logFd] },
-  );
-  closeSync(logFd);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const docker = dockerClient({ DOCKER_HOST: `unix://${socket}` });
-
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM'); // dockerd stops its own containerd and unmounts its layers
-      await Promise.race([exited, sleep(30_000, undefined, { ref: false }).then(() => child.kill('SIGKILL'))]);
-      await exited;
-    }
-    // Whatever a killed daemon left mounted under its directories, deepest first, before removing them.
-    const mounts = (await readFile('/proc/mounts', 'utf8'))
-      .split('\n')
-      .map((l) => l.split(' ')[1] ?? '')
-      .filter((m) => m.startsWith(dir))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) await new Promise((resolve) => spawn('umount', ['-l', m]).once('exit', resolve));
-    await rm(dir, { recursive: true, force: true });
-    await ip('link', 'del', bridge).catch(() => undefined);
-  };
-
-  try {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`dockerd exited with ${child.exitCode}: see ${dir}/dockerd.log`);
-      if (await docker.ping().then(() => true, () => false)) break;
-      if (Date.now() > deadline) throw new Error(`dockerd did not answer on ${socket} within 30 s`);
-      await sleep(200);
-    }
-  } catch (err) {
-    const log = await readFile(path.join(dir, 'dockerd.log'), 'utf8').catch(() => '');
-    await stop();
-    throw new Error(`${(err as Error).message}\n${log.slice(-2000)}`);
-  }
-  return { docker, host: `unix://${socket}`, stop };
-}
 
 const imageId = (docker: Docker, ref: string) => docker.getImage(ref).inspect().then((i) => i.Id, () => undefined);
 
@@ -174,3 +89,62 @@ describe('multi-host: a builder without the root pulls it from the registry', { 
     assert.equal(run.output.trim(), `hello-${nonce}`);
   });
 });
+
+describe('multi-host composition: a builder whose engine holds nothing composes from layers in the registry', { timeout: 600_000 }, () => {
+  let kiln: TestKiln;
+  let engine2: SecondEngine;
+  let builderA: ChildProcess | undefined;
+  let builderB: ChildProcess | undefined;
+  const nonce = randomBytes(4).toString('hex');
+  const composing = { KILN_COMPOSITION: 'true' };
+
+  before(async () => {
+    [kiln, engine2] = await Promise.all([startTestKiln({ db: 'postgres', builder: false, env: composing }), startSecondEngine()]);
+  });
+  after(async () => {
+    await Promise.all([stopChild(builderA), stopChild(builderB)]);
+    await Promise.allSettled([kiln?.close(), engine2?.stop()]);
+  });
+
+  const submit = async (image: string) => {
+    const up = await upload(kiln, Buffer.from(`#!/bin/sh\necho "composed-${nonce} $(java -version 2>&1 | head -n 1 | cut -d'"' -f2) $(openssl version | cut -d' ' -f2)"\n`), 'hello');
+    const res = await postBuild(kiln, { components: ['jdk@17', 'openssl@3'], uploadId: up.body.id, binaryPath: '/usr/local/bin/hello', entrypoint: ['/usr/local/bin/hello'], image });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    return res.body.id as string;
+  };
+
+  it('after a builder on the main engine built the layers and verified them, the second engine builds nothing and pulls nothing', async () => {
+    // Builder A (main engine): the first build installs and queues the layers; A builds and verifies them.
+    builderA = spawnBuilder(kiln, composing);
+    const first = await waitForBuild(kiln, await submit('multi/composed:1'), 300_000);
+    assert.equal(first.status, 'succeeded', first.error ?? '');
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const list = ((await (await call(kiln, '/v1/compositions')).json()) as { compositions: { components: string[]; status: string }[] }).compositions;
+      const c = list.find((x) => x.components.join('+') === 'jdk@17+openssl@3');
+      if (c?.status === 'verified') break;
+      assert.ok(!c || c.status === 'verifying', JSON.stringify(c));
+      assert.ok(Date.now() < deadline, 'the combination was verified in time');
+      await sleep(500);
+    }
+    await stopChild(builderA);
+
+    // Builder B alone, on an engine that holds no image at all.
+    assert.deepEqual(await engine2.docker.listImages({ all: true }), []);
+    builderB = spawnBuilder(kiln, { ...composing, DOCKER_HOST: engine2.host });
+    const id = await submit('multi/composed:2');
+    const build = (await waitForBuild(kiln, id, 120_000)) as Awaited<ReturnType<typeof waitForBuild>> & { plan: { base: { kind: string } } };
+    assert.equal(build.status, 'succeeded', build.error ?? '');
+    assert.equal(build.plan.base.kind, 'composed');
+    assert.deepEqual(build.steps.map((x) => `${x.component}:${x.kind}`), ['jdk@17:layer', 'openssl@3:layer', 'binary:assemble'], 'no install step');
+    const log = await (await call(kiln, `/v1/builds/${id}/logs`)).text();
+    assert.match(log, new RegExp(`attempt 1 on builder [^\\n]*:${builderB.pid}\\n`));
+    assert.doesNotMatch(log, /^Step \d+\/\d+ :/m, 'no docker build ran');
+    assert.deepEqual(await engine2.docker.listImages({ all: true }), [], 'the second engine pulled and built nothing');
+
+    const run = await runImage(kiln.infra.docker, build.imageRef);
+    assert.equal(run.code, 0, run.output);
+    assert.match(run.output.trim(), new RegExp(`^composed-${nonce} 17\\.\\S+ 3\\.`));
+  });
+});
+

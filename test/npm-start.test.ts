@@ -29,6 +29,8 @@ describe('npm start', () => {
     REGISTRY_PREFIX: `kiln-start/${id}`,
     KILN_QUEUE_PREFIX: `kiln-start-${id}`,
     LOG_LEVEL: 'warn',
+    // No analysis at start: it would queue every catalog version's layer (CUDA's among them) for the builder.
+    KILN_ANALYZER_INTERVAL_SECONDS: '0',
   };
   let dataDir: string;
   after(async () => {

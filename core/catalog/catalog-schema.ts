@@ -57,6 +57,11 @@ export const versionFileSchema = z.strictObject({
   conflicts: z.array(constraintSchema).default([]),
   /** What installing it costs until real timings exist, in seconds, on a real network. */
   costEstimateSeconds: z.number().positive(),
+  /**
+   * false: never assembled from a prebuilt layer (e.g. its install depends on what else the image holds, or it
+   * writes state the merge layer cannot reconcile); builds with it install it (FROM a template or the root).
+   */
+  composable: z.boolean().default(true),
 });
 
 export type RootFile = z.infer<typeof rootFileSchema>;

@@ -59,8 +59,9 @@ export function createBuildStore(db: Db) {
         .set({
           plan,
           templateId: plan.base.kind === 'template' ? plan.base.templateId : null,
-          secondsSaved: plan.base.kind === 'template' ? plan.base.secondsSaved : null,
-          secondsSavedEstimated: plan.base.kind === 'template' ? (plan.base.secondsSavedEstimated ?? 0) : null,
+          // What a template or the prebuilt layers spared it (a composed build installs nothing at all).
+          secondsSaved: plan.base.kind === 'root' ? null : plan.base.secondsSaved,
+          secondsSavedEstimated: plan.base.kind === 'root' ? null : (plan.base.secondsSavedEstimated ?? 0),
         })
         .where(eq(builds.id, id))
         .returning();

@@ -1,5 +1,5 @@
 // Queries on templates, analyzer runs, and the build history the analyzer mines.
-import { and, desc, eq, gte, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNotNull, isNull, lte, or, sql } from 'drizzle-orm';
 import { unionAll } from 'drizzle-orm/pg-core';
 import type { PlannedComponent } from '../build-types.ts';
 import type { Db } from './database.ts';
@@ -13,6 +13,10 @@ export interface DailyBuildStats {
   builds: number;
   buildsWithTemplate: number;
   secondsSaved: number;
+  /** Builds assembled from prebuilt layers, and the install seconds they did not spend. */
+  buildsComposed: number;
+  secondsSavedComposed: number;
+  medianSecondsComposed: number | null;
   medianSecondsWithTemplate: number | null;
   medianSecondsWithout: number | null;
   meanSecondsWithTemplate: number | null;
@@ -108,7 +112,8 @@ export function createTemplateStore(db: Db) {
         .select({ component: buildSteps.component, seconds: buildSteps.seconds, at: sql<Date>`${builds.finishedAt}`.as('at') })
         .from(buildSteps)
         .innerJoin(builds, eq(builds.id, buildSteps.buildId))
-        .where(and(eq(buildSteps.cached, false), sql`${buildSteps.component} <> 'binary'`));
+        // Only steps that really installed (a verification or an assembly is not an install of anything).
+        .where(and(eq(buildSteps.cached, false), sql`${buildSteps.component} <> 'binary'`, or(isNull(buildSteps.kind), eq(buildSteps.kind, 'install'))));
       const fromTemplates = db
         .select({ component: templateSteps.component, seconds: templateSteps.seconds, at: sql<Date>`${templateSteps.finishedAt}`.as('at') })
         .from(templateSteps)
@@ -132,6 +137,7 @@ export function createTemplateStore(db: Db) {
           templateId: builds.templateId,
           secondsSaved: builds.secondsSaved,
           secondsSavedEstimated: builds.secondsSavedEstimated,
+          composed: sql<boolean>`(${builds.plan}->'base'->>'kind' = 'composed')`,
           components: sql<string[]>`(select coalesce(jsonb_agg(c->>'key'), '[]'::jsonb) from jsonb_array_elements(${builds.plan}->'components') c)`,
           startedAt: builds.startedAt,
           finishedAt: builds.finishedAt,
@@ -148,7 +154,8 @@ export function createTemplateStore(db: Db) {
       const rows = await db
         .select({
           day: sql<string>`to_char(${builds.finishedAt} at time zone 'UTC', 'YYYY-MM-DD')`.as('day'),
-          templated: sql<boolean>`(${builds.templateId} is not null)`.as('templated'),
+          // How the build was made: FROM a template, composed from layers, or installed (the "without" of the charts).
+          route: sql<string>`(case when ${builds.templateId} is not null then 'template' when ${builds.plan}->'base'->>'kind' = 'composed' then 'composed' else 'install' end)`.as('route'),
           builds: sql<number>`count(*)::int`,
           secondsSaved: sql<number>`coalesce(sum(${builds.secondsSaved}), 0)::float8`,
           median: sql<number | null>`(percentile_cont(0.5) within group (order by ${seconds}) filter (where ${builds.startedAt} is not null))::float8`,
@@ -160,14 +167,18 @@ export function createTemplateStore(db: Db) {
       const out: DailyBuildStats[] = [];
       for (let t = first.getTime(); t <= today; t += 86400_000) {
         const day = new Date(t).toISOString().slice(0, 10);
-        const withT = rows.find((r) => r.day === day && r.templated);
-        const without = rows.find((r) => r.day === day && !r.templated);
+        const withT = rows.find((r) => r.day === day && r.route === 'template');
+        const composed = rows.find((r) => r.day === day && r.route === 'composed');
+        const without = rows.find((r) => r.day === day && r.route === 'install');
         const num = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));
         out.push({
           day,
-          builds: (withT?.builds ?? 0) + (without?.builds ?? 0),
+          builds: (withT?.builds ?? 0) + (composed?.builds ?? 0) + (without?.builds ?? 0),
           buildsWithTemplate: withT?.builds ?? 0,
           secondsSaved: num(withT?.secondsSaved) ?? 0,
+          buildsComposed: composed?.builds ?? 0,
+          secondsSavedComposed: num(composed?.secondsSaved) ?? 0,
+          medianSecondsComposed: num(composed?.median),
           medianSecondsWithTemplate: num(withT?.median),
           medianSecondsWithout: num(without?.median),
           meanSecondsWithTemplate: num(withT?.mean),

@@ -7,6 +7,8 @@ export interface FinishedBuild {
   secondsSaved: number | null;
   /** Of secondsSaved, the part priced by catalog estimates. */
   secondsSavedEstimated: number | null;
+  /** Assembled from prebuilt layers (composition): no install step at all. */
+  composed: boolean;
   /** Component keys the build installed (its template's included). */
   components: string[];
   startedAt: Date | null;
@@ -22,6 +24,10 @@ export interface TemplateStats {
   secondsSaved: number;
   secondsSavedMeasured: number;
   secondsSavedEstimated: number;
+  /** Composition: builds assembled from prebuilt layers, and the install seconds they did not spend. */
+  buildsComposed: number;
+  secondsSavedComposed: number;
+  secondsSavedComposedEstimated: number;
   perTemplate: {
     templateId: string;
     hits: number;
@@ -46,12 +52,17 @@ export function templateStats(builds: readonly FinishedBuild[], windowDays: numb
   let withTemplate = 0;
   let saved = 0;
   let estimated = 0;
+  const composition = { builds: 0, saved: 0, estimated: 0 };
   for (const b of builds) {
     const day = (b.finishedAt ?? new Date(0)).toISOString().slice(0, 10);
     const d = days.get(day) ?? days.set(day, { builds: 0, withTemplate: 0, secondsSaved: 0, withT: [], without: [] }).get(day)!;
     d.builds++;
     const duration = durationOf(b);
-    if (b.templateId) {
+    if (b.composed) {
+      composition.builds++;
+      composition.saved += b.secondsSaved ?? 0;
+      composition.estimated += b.secondsSavedEstimated ?? 0;
+    } else if (b.templateId) {
       withTemplate++;
       saved += b.secondsSaved ?? 0;
       estimated += b.secondsSavedEstimated ?? 0;
@@ -66,7 +77,7 @@ export function templateStats(builds: readonly FinishedBuild[], windowDays: numb
     } else if (duration !== undefined) d.without.push(duration);
   }
   const without = (components: string[]) =>
-    builds.filter((b) => !b.templateId && components.every((k) => b.components.includes(k))).map(durationOf).filter((x): x is number => x !== undefined);
+    builds.filter((b) => !b.templateId && !b.composed && components.every((k) => b.components.includes(k))).map(durationOf).filter((x): x is number => x !== undefined);
   return {
     windowDays,
     builds: builds.length,
@@ -75,6 +86,9 @@ export function templateStats(builds: readonly FinishedBuild[], windowDays: numb
     secondsSaved: saved,
     secondsSavedMeasured: saved - estimated,
     secondsSavedEstimated: estimated,
+    buildsComposed: composition.builds,
+    secondsSavedComposed: composition.saved,
+    secondsSavedComposedEstimated: composition.estimated,
     perTemplate: [...per.entries()]
       .map(([templateId, v]) => {
         const other = without(templates.find((t) => t.id === templateId)?.components ?? []);

@@ -7,7 +7,7 @@ export interface BuildView {
   error: string | null;
   attempts: number;
   plan: { components: { key: string; recipeHash: string }[] };
-  steps: { component: string; seconds: number; cached: boolean }[];
+  steps: { component: string; seconds: number; cached: boolean; kind?: string | null }[];
 }
 
 /** Where to call and as whom: a TestKiln fits (its `token` is a token of its test project). */
@@ -98,4 +98,15 @@ export function logUntil(target: Target, id: string, predicate: (text: string) =
     (err: Error) => reject(err),
   );
   return { reached, done };
+}
+
+/** Asks `probe` until it answers (not undefined), or fails naming `what` once `timeoutMs` have passed. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 400): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }

@@ -99,6 +99,9 @@ export async function startTestKiln(
     // A test that fails mid-build should not wait a minute for its builder to let go.
     KILN_SHUTDOWN_GRACE_SECONDS: '5',
     KILN_ADMIN_TOKEN: adminToken,
+    // Composition queues layer builds in the background (and an analysis queues every catalog version's): tests of
+    // other features build as before; composition's own tests turn it on.
+    KILN_COMPOSITION: 'false',
     ...(db === 'postgres'
       ? { DATABASE_URL: opts.successorOf?.config.DATABASE_URL ?? (await createPgDatabase(adminUrl!, dbName)) }
       : { DATABASE_URL: undefined }),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Job } from 'bullmq';
-import { ANALYZE_JOB, ANALYZER_QUEUE, BUILD_JOB, BUILD_QUEUE, jobDispatcher, TEMPLATE_JOB } from '../../core/queues.ts';
+import { ANALYZE_JOB, ANALYZER_QUEUE, BUILD_JOB, BUILD_QUEUE, jobDispatcher, LAYERS_JOB, TEMPLATE_JOB } from '../../core/queues.ts';
 
 const handler = (name: string) => async () => `handled ${name}`;
 
@@ -19,7 +19,7 @@ describe('job dispatcher', () => {
   });
 
   it('sends each job to the handler of its name', async () => {
-    const dispatch = jobDispatcher(BUILD_QUEUE, { [BUILD_JOB]: handler(BUILD_JOB), [TEMPLATE_JOB]: handler(TEMPLATE_JOB) });
+    const dispatch = jobDispatcher(BUILD_QUEUE, { [BUILD_JOB]: handler(BUILD_JOB), [TEMPLATE_JOB]: handler(TEMPLATE_JOB), [LAYERS_JOB]: handler(LAYERS_JOB) });
     assert.equal(await dispatch({ name: TEMPLATE_JOB } as Job), 'handled template');
     assert.equal(await dispatch({ name: BUILD_JOB } as Job), 'handled build');
     await assert.rejects(dispatch({ name: 'other' } as Job), /no handler for job "other"/);

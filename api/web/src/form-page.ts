@@ -1,7 +1,7 @@
 // The new-build form, generated from the catalog: root and components (versions, defaults, descriptions, cost
 // estimates, clashes flagged as they are picked), the binary (uploaded at once, with progress), where it goes, how it
 // starts, the image name. kiln's 400 problems come back next to the fields they name.
-import { ApiError, api, problemOf, rawFetch, type Catalog, type CatalogComponent, type Problem, type Template } from './api.ts';
+import { ApiError, api, problemOf, rawFetch, type BuildPreview, type Catalog, type CatalogComponent, type Problem, type Template } from './api.ts';
 import { duration, fill, h, bytes, shortId } from './dom.ts';
 import { commandFor, coveringTemplate, installEstimate, parseCommand, parseEnv, pickProblems, suggestions, type Picked } from './form-rules.ts';
 import { setTitle, type Page } from './page.ts';
@@ -80,6 +80,32 @@ export async function formPage({ main, signal }: Page): Promise<void> {
     return box;
   });
   const estimate = h('p', { id: 'estimate', class: 'estimate', role: 'status' });
+  // Which way the build would go (composed / template / install), asked of kiln as the picks change.
+  const route = h('p', { id: 'route', class: 'route', role: 'status', 'data-route': '' });
+  let asking: AbortController | undefined;
+  async function refreshRoute(): Promise<void> {
+    asking?.abort();
+    const mine = (asking = new AbortController());
+    const p = picked();
+    const body = { root: rootSelect.value, components: p.map((x) => `${x.name}@${x.version}`) };
+    try {
+      const r = await api<BuildPreview>('/v1/builds/preview', { method: 'POST', body, signal: mine.signal });
+      if (mine.signal.aborted) return;
+      route.dataset.route = r.route;
+      const head =
+        r.route === 'composed'
+          ? `Composed from prebuilt layers in seconds${r.verified ? '' : ' (its first build verifies the combination once)'}`
+          : r.route === 'template'
+            ? `Built FROM a ready template (${shortId(r.template!.id)}), installing only the rest`
+            : 'Installed step by step';
+      fill(route, h('strong', {}, head), r.secondsSaved > 0 ? ` — sparing about ${duration(r.secondsSaved)} of installing.` : '.', h('span', { class: 'why' }, ` ${r.reason}.`));
+    } catch (err) {
+      if (mine.signal.aborted) return;
+      route.dataset.route = '';
+      // Clashing picks are flagged next to the components; nothing to say here then.
+      fill(route, err instanceof ApiError && err.status === 400 ? '' : 'kiln could not say which way this build would go.');
+    }
+  }
 
   // The program
   const fileInput = h('input', { type: 'file', name: 'binary' });
@@ -105,7 +131,7 @@ export async function formPage({ main, signal }: Page): Promise<void> {
   const form = h(
     'form',
     { novalidate: true, 'aria-labelledby': 'form-title' },
-    h('section', { class: 'card' }, h('h2', {}, '1. What your program needs'), root.box, h('fieldset', { id: 'components' }, h('legend', {}, 'Components'), ...componentRows), estimate),
+    h('section', { class: 'card' }, h('h2', {}, '1. What your program needs'), root.box, h('fieldset', { id: 'components' }, h('legend', {}, 'Components'), ...componentRows), estimate, route),
     h('section', { class: 'card' }, h('h2', {}, '2. Your program'), binary.box, binaryPath.box, entrypoint.box, env.box),
     h('section', { class: 'card' }, h('h2', {}, '3. The image'), image.box, h('div', { class: 'actions' }, submit)),
   );
@@ -145,6 +171,7 @@ export async function formPage({ main, signal }: Page): Promise<void> {
           )
         : null,
     );
+    void refreshRoute();
   }
   rootSelect.addEventListener('change', refreshComponents);
   for (const r of rows.values()) {

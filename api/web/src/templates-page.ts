@@ -43,6 +43,18 @@ export async function templatesPage({ main, signal, params }: Page): Promise<voi
       h('div', {}, h('dt', {}, 'From a template'), h('dd', {}, `${stats.buildsWithTemplate} (${Math.round(stats.hitRate * 100)}%)`)),
       h('div', {}, h('dt', {}, 'Install time saved, measured'), h('dd', { id: 'total-saved' }, duration(stats.secondsSavedMeasured))),
       h('div', {}, h('dt', {}, 'Estimated, not measured'), h('dd', { id: 'total-saved-estimated' }, duration(stats.secondsSavedEstimated))),
+      h('div', {}, h('dt', {}, 'Composed from layers'), h('dd', { id: 'composed-builds' }, String(stats.buildsComposed))),
+      h(
+        'div',
+        {},
+        h('dt', {}, 'Install time composition avoided'),
+        h(
+          'dd',
+          { id: 'composed-saved' },
+          duration(stats.secondsSavedComposed),
+          stats.secondsSavedComposedEstimated > 0 ? h('span', { class: 'hint' }, ` (≈ ${duration(stats.secondsSavedComposedEstimated)} of it estimated)`) : null,
+        ),
+      ),
     ),
     h(
       'p',
@@ -57,8 +69,8 @@ export async function templatesPage({ main, signal, params }: Page): Promise<voi
       dataTable(
         'saved-data',
         'Install time templates saved, per day (UTC)',
-        ['Day', 'Builds', 'From a template', 'Time saved'],
-        active.map((d) => [d.day, d.builds, d.buildsWithTemplate, duration(d.secondsSaved)]),
+        ['Day', 'Builds', 'From a template', 'Time saved', 'Composed', 'Install time avoided'],
+        active.map((d) => [d.day, d.builds, d.buildsWithTemplate, duration(d.secondsSaved), d.buildsComposed, duration(d.secondsSavedComposed)]),
       ),
     ),
     h(

@@ -3,6 +3,8 @@ import { boolean, index, integer, jsonb, pgTable, primaryKey, real, text, timest
 import type { BuildSpec, BuildPlan } from '../../build-types.ts';
 
 export const buildStatuses = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
+export const stepKinds = ['install', 'cache', 'layer', 'verify', 'assemble'] as const;
+export type StepKind = (typeof stepKinds)[number];
 export type BuildStatus = (typeof buildStatuses)[number];
 
 export const builds = pgTable(
@@ -53,8 +55,14 @@ export const buildSteps = pgTable(
     recipeHash: text('recipe_hash'),
     /** Wall time the engine spent on this component's instructions. */
     seconds: real('seconds').notNull(),
-    /** True when every instruction of the step came from the engine's layer cache. */
+    /** True when every instruction of the step came from the engine's layer cache (or a prebuilt layer). */
     cached: boolean('cached').notNull(),
+    /**
+     * How the step was done: `install` (ran), `cache` (the engine's layer cache), `layer` (a prebuilt component layer
+     * assembled in the registry), `verify` (a new combination proven), `assemble` (binary layer, config, manifest).
+     * Null for steps recorded before composition.
+     */
+    kind: text('kind', { enum: stepKinds }),
   },
   (t) => [primaryKey({ columns: [t.buildId, t.position] }), index('build_steps_component').on(t.component)],
 );

@@ -5,3 +5,4 @@ export * from './templates.ts';
 export * from './projects.ts';
 export * from './webhooks.ts';
 export * from './images.ts';
+export * from './compositions.ts';

@@ -1,0 +1,116 @@
+// Which way a build goes, decided when it starts: composed (assembled in the registry from the prebuilt layers of a
+// verified combination: no engine build, no install) or installed (FROM the best template or the root, as before).
+// A build falls back to installing — and says why in its log — when composition is off, a component is marked not
+// composable, a layer is missing (its building is queued for the next build) or failed, or the combination is not
+// composable (conflicting paths, a smoke test that fails).
+import type { Queue } from 'bullmq';
+import type { BlobStore } from '../core/blob-store.ts';
+import type { BuildPlan } from '../core/build-types.ts';
+import { FsView } from '../core/composition/layer-index.ts';
+import { notComposable } from '../core/composition/layer-plan.ts';
+import type { CompositionRow } from '../core/db/schema/compositions.ts';
+import type { BuildRow } from '../core/db/schema/builds.ts';
+import { LAYERS_JOB, layersJobOptions, type LayersJob } from '../core/queues.ts';
+import { BuildFailure, isTransient } from './build-errors.ts';
+import { ensureVerified } from './combination-verify.ts';
+import { binaryLayerTar, type PublishedRoot } from './composer.ts';
+import type { ResolvedLayer } from './composition-service.ts';
+import { splitImageRef } from './docker-engine.ts';
+import { imageLabels } from '../core/image-labels.ts';
+import { uploadOpener } from './image-pipeline.ts';
+import type { LayerWork } from './layer-build.ts';
+
+export type Route =
+  | { kind: 'composed'; root: PublishedRoot; layers: ResolvedLayer[]; composition: CompositionRow | null; verifiedNow: boolean; verifySeconds: number }
+  | { kind: 'install'; reason: string };
+
+export interface RouteDeps {
+  enabled: boolean;
+  /** Producer of the build queue: missing layers are queued for the next build of the combination. */
+  queue: Pick<Queue<LayersJob>, 'add'>;
+  retry: { attempts: number; backoffSeconds: number };
+}
+
+export async function chooseRoute(w: LayerWork, r: RouteDeps, plan: BuildPlan): Promise<Route> {
+  if (!r.enabled) return { kind: 'install', reason: 'composition is off (KILN_COMPOSITION=false)' };
+  const marked = notComposable(w.deps.catalog, plan.components);
+  if (marked.length > 0) return { kind: 'install', reason: `${marked.join(', ')} ${marked.length > 1 ? 'are' : 'is'} marked not composable in the catalog` };
+  let root: PublishedRoot;
+  try {
+    root = await w.svc.publishedRoot(plan.root.name);
+  } catch (err) {
+    if (err instanceof BuildFailure && !err.retryable) return { kind: 'install', reason: err.message };
+    throw err;
+  }
+  if (plan.components.length === 0) return { kind: 'composed', root, layers: [], composition: null, verifiedNow: false, verifySeconds: 0 };
+
+  const resolved = await w.svc.resolveLayers(root, plan.components);
+  if (resolved.kind === 'missing') {
+    const { component, row } = resolved.missing;
+    if (row?.status === 'failed') return { kind: 'install', reason: `the layer of ${component.key} failed to build (${row.error ?? 'unknown error'})` };
+    const job: LayersJob = { root: plan.root.name, components: plan.components.map((c) => c.key), verify: true };
+    await r.queue.add(LAYERS_JOB, job, layersJobOptions(job, r.retry));
+    return { kind: 'install', reason: `no layer of ${component.key} yet${row?.status === 'building' ? ' (being built)' : ''}; its layers are queued, so the next build of this combination is composed` };
+  }
+  const started = Date.now();
+  const before = await w.deps.store.composition(w.svc.key(root, resolved.layers));
+  const composition = before?.status === 'verified' ? before : await ensureVerified(w, root, resolved.layers);
+  if (composition.status !== 'verified') return { kind: 'install', reason: `the combination is not composable: ${composition.error ?? composition.status}` };
+  const verifiedNow = before?.status !== 'verified';
+  return { kind: 'composed', root, layers: resolved.layers, composition, verifiedNow, verifySeconds: verifiedNow ? (Date.now() - started) / 1000 : 0 };
+}
+
+/** The plan's base for a composed build. */
+export function composedBase(
+  route: Extract<Route, { kind: 'composed' }>,
+  saved: { seconds: number; estimated: number },
+  host: string,
+): Extract<BuildPlan['base'], { kind: 'composed' }> {
+  const c = route.composition;
+  return {
+    kind: 'composed',
+    image: `${host}/${c?.imageRef ?? route.root.repository}`,
+    digest: c?.imageDigest ?? route.root.manifestDigest,
+    compositionKey: c?.key ?? '',
+    layers: route.layers.map((l) => ({ key: l.componentKey, digest: l.digest })),
+    merge: c?.mergeDigest ?? null,
+    verifiedNow: route.verifiedNow,
+    secondsSaved: saved.seconds,
+    secondsSavedEstimated: saved.estimated,
+  };
+}
+
+/** Assembles the user's image in the registry: the combination's layers mounted, the binary layer written. */
+export async function composeBuild(
+  w: LayerWork & { uploads: Pick<BlobStore, 'getStream'> },
+  build: Pick<BuildRow, 'id' | 'plan' | 'spec'>,
+  route: Extract<Route, { kind: 'composed' }>,
+): Promise<{ digest: string; imageId: string; seconds: number }> {
+  const started = Date.now();
+  const { plan } = build;
+  const { svc } = w;
+  const view = route.composition
+    ? await svc.view(route.root, route.layers, route.composition)
+    : new FsView().apply((await svc.rootRecord(route.root)).record.index);
+  const placement = view.resolve(plan.binary.path);
+  const upload = await uploadOpener((key, s) => w.uploads.getStream(key, s), plan.binary, isTransient)(w.signal);
+  const { repository: full, tag } = splitImageRef(plan.imageRef);
+  const repository = full.slice(full.indexOf('/') + 1);
+  w.appendLog(`kiln: composing ${plan.imageRef} from ${route.layers.length ? route.layers.map((l) => l.componentKey).join(', ') : 'the root alone'}: no engine build, no install\n`);
+  const { digest, configDigest } = await svc.assemble(
+    { repository, tag },
+    {
+      root: route.root,
+      layers: route.composition ? svc.stack(route.root, route.layers, route.composition) : [],
+      binary: { tar: () => binaryLayerTar(upload, placement, view), createdBy: `kiln: ${plan.binary.kind === 'tar' ? 'archive' : 'binary'} at ${plan.binary.path} (upload ${plan.binary.sha256})` },
+      env: svc.envOf(route.root, plan.components, plan.env),
+      entrypoint: plan.entrypoint,
+      ...(plan.cmd ? { cmd: plan.cmd } : {}),
+      labels: imageLabels(build, plan.base.kind === 'composed' ? { name: plan.base.image, digest: plan.base.digest } : { name: plan.base.image }, new Date()),
+    },
+    w.signal,
+  );
+  if (route.composition) await w.deps.store.hit(route.composition.key);
+  w.appendLog(`kiln: pushed ${plan.imageRef}@${digest}\n`);
+  return { digest, imageId: configDigest, seconds: (Date.now() - started) / 1000 };
+}
