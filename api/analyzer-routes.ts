@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { TemplateStore } from '../core/db/template-store.ts';
 import { NotFoundError } from '../core/errors.ts';
 import { ANALYZE_JOB, type AnalyzeJob } from '../core/queues.ts';
-import { idParams, problemSchema } from './api-schemas.ts';
+import { idParams, isUuid, problemSchema } from './api-schemas.ts';
 
 const runSchema = z
   .object({
@@ -87,7 +87,7 @@ export const analyzerRoutes: FastifyPluginAsync<{
     '/v1/analyzer/runs/:id',
     { schema: { operationId: 'getAnalyzerRun', summary: 'One analyzer run', tags: ['templates'], params: idParams, response: { 200: runSchema, 404: problemSchema } } },
     async (req) => {
-      const run = /^[0-9a-f-]{36}$/.test(req.params.id) ? await opts.templates.run(req.params.id) : undefined;
+      const run = isUuid(req.params.id) ? await opts.templates.run(req.params.id) : undefined;
       if (!run) throw new NotFoundError(`no analyzer run "${req.params.id}"`);
       return runView(run);
     },

@@ -9,8 +9,8 @@ import { NotFoundError, UnauthorizedError, ValidationError } from '../core/error
 import { checkPlainText, parseImageName } from '../core/spec-grammar.ts';
 import type { Logger } from '../core/logger.ts';
 import type { BuildService } from './build-service.ts';
+import { isUuid } from './api-schemas.ts';
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface Delivery {
   body: Buffer;
@@ -42,7 +42,7 @@ function parsePayload(body: Buffer, contentType: string | undefined): unknown {
 
 export function createWebhookService(deps: { store: WebhookStore; builds: Pick<BuildService, 'create' | 'check'>; log: Logger }) {
   const get = async (project: string, id: string): Promise<WebhookRow> => {
-    const row = uuidPattern.test(id) ? await deps.store.getInProject(project, id) : undefined;
+    const row = isUuid(id) ? await deps.store.getInProject(project, id) : undefined;
     if (!row) throw new NotFoundError(`no webhook "${id}"`);
     return row;
   };
@@ -70,12 +70,12 @@ export function createWebhookService(deps: { store: WebhookStore; builds: Pick<B
     },
 
     async delete(project: string, id: string): Promise<void> {
-      if (!uuidPattern.test(id) || !(await deps.store.delete(project, id))) throw new NotFoundError(`no webhook "${id}"`);
+      if (!isUuid(id) || !(await deps.store.delete(project, id))) throw new NotFoundError(`no webhook "${id}"`);
     },
 
     /** Checks the signature before anything else: an unsigned or wrongly signed delivery starts nothing. */
     async deliver(id: string, delivery: Delivery): Promise<DeliveryOutcome> {
-      const hook = uuidPattern.test(id) ? await deps.store.get(id) : undefined;
+      const hook = isUuid(id) ? await deps.store.get(id) : undefined;
       if (!hook) throw new NotFoundError(`no webhook "${id}"`);
       if (!verifySignature(hook.secret, delivery.body, delivery.signature)) {
         deps.log.warn({ webhookId: id }, 'webhook delivery with a missing or wrong signature');

@@ -47,17 +47,36 @@ export function zeroBombTar(size: number, entries = 1): Promise<Buffer> {
   return makeTar(Array.from({ length: entries }, (_, i) => ({ name: `zeros-${i}`, content: Buffer.alloc(each) })), { gzip: true });
 }
 
-/** One entry whose header claims `claimed` bytes (a tar bomb that lies), followed by only a block of data. */
-export async function lyingSizeTar(claimed: number): Promise<Buffer> {
-  const tar = await makeTar([{ name: 'big', content: Buffer.alloc(512, 0x61) }]);
+/** Edits the first header of `tar` in place with `edit`, then writes its checksum again (so it still parses). */
+function patchFirstHeader(tar: Buffer, edit: (header: Buffer) => void): Buffer {
   const header = tar.subarray(0, 512);
-  // GNU base-256 size field: the high bit set, then the number big-endian in the remaining 11 bytes.
-  header.fill(0, 124, 136);
-  header[124] = 0x80;
-  header.writeUIntBE(claimed, 136 - 6, 6);
+  edit(header);
   header.fill(0x20, 148, 156);
   let sum = 0;
   for (const b of header) sum += b;
   header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   return tar;
 }
+
+/** One entry whose header claims `claimed` bytes (a tar bomb that lies), followed by only a block of data. */
+export async function lyingSizeTar(claimed: number): Promise<Buffer> {
+  const tar = await makeTar([{ name: 'big', content: Buffer.alloc(512, 0x61) }]);
+  // GNU base-256 size field: the high bit set, then the number big-endian in the remaining 11 bytes.
+  return patchFirstHeader(tar, (header) => {
+    header.fill(0, 124, 136);
+    header[124] = 0x80;
+    header.writeUIntBE(claimed, 136 - 6, 6);
+  });
+}
+
+/**
+ * A one-file archive whose entry carries another typeflag: 'S' GNU sparse, 'V' volume label, 'M' multi-volume
+ * continuation, 'D' GNU dump directory, 'X' Solaris extended header, '8'/'9'/'A'…'Z' reserved or vendor types.
+ */
+export async function typeflagTar(flag: string, opts: { gzip?: boolean } = {}): Promise<Buffer> {
+  const tar = patchFirstHeader(await makeTar([{ name: 'entry', content: Buffer.alloc(100, 0x61) }]), (header) => header.write(flag, 156, 'latin1'));
+  return opts.gzip ? gzipSync(tar) : tar;
+}
+
+/** Typeflags that are not file, directory, symlink or hardlink, and that tar-stream would hand over as entries. */
+export const oddTypeflags = ['S', 'V', 'M', 'D', 'X', '8', '9', 'A', 'E', 'I', 'Z'];
