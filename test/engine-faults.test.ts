@@ -7,7 +7,9 @@ import type { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { BuildFailure, isTransient } from '../builder/build-errors.ts';
 import { buildImage } from '../builder/docker-engine.ts';
+import { MAX_DOCKERFILE_LINE_BYTES, userEnvInstruction } from '../core/dockerfile-lines.ts';
 import { dockerClient } from '../core/infrastructure.ts';
+import { envWithLineBytes } from './helpers/long-lines.ts';
 
 const docker = dockerClient({});
 
@@ -36,6 +38,28 @@ describe('the engine refusing a build', () => {
     assert.match(err.message, /refused the build \(HTTP 500\).*not a directory/);
     assert.doesNotMatch(err.message, /unreachable/);
     await assert.rejects(docker.getImage(tag).inspect(), (e: { statusCode?: number }) => e.statusCode === 404);
+  });
+
+  it("the engine's line limit is kiln's: the longest ENV line the planner accepts builds, one byte more is refused", async () => {
+    const tag = `kiln-engine-faults:${randomBytes(4).toString('hex')}`;
+    const dockerfile = (bytes: number) => `FROM kiln-root:debian-bookworm\n${userEnvInstruction(envWithLineBytes(bytes))}\n`;
+    try {
+      let error: string | undefined;
+      await buildImage(docker, context([{ name: 'Dockerfile', content: dockerfile(MAX_DOCKERFILE_LINE_BYTES) }]), { tag, labels: {} }, (ev) => {
+        error ??= ev.error;
+      });
+      assert.equal(error, undefined);
+      const env = (await docker.getImage(tag).inspect()).Config.Env ?? [];
+      assert.ok(env.some((e) => e.startsWith('K00=xxxx')), 'the image holds the values');
+    } finally {
+      await docker.getImage(tag).remove().catch(() => undefined);
+    }
+    const over = await buildImage(docker, context([{ name: 'Dockerfile', content: dockerfile(MAX_DOCKERFILE_LINE_BYTES + 1) }]), { tag, labels: {} }, () => undefined).then(
+      () => assert.fail('the engine accepted a longer line'),
+      (e: unknown) => e,
+    );
+    assert.ok(over instanceof BuildFailure && !isTransient(over), String(over));
+    assert.match(over.message, /line greater than max allowed size of 65535/);
   });
 
   it('an engine that does not answer at all is still a transient failure', async () => {
