@@ -20,13 +20,23 @@ export interface Delivery {
   contentType: string | undefined;
 }
 
+/** A delivery whose signature matched its webhook's secret: only `verify` makes one, and only one starts a build. */
+class SignedDelivery {
+  constructor(
+    readonly hook: WebhookRow,
+    readonly delivery: Delivery,
+  ) {}
+}
+export type { SignedDelivery };
+
 export type DeliveryOutcome = { started: false; detail: string } | { started: true; detail: string; build: BuildRow; replayed: boolean };
 
 /** The spec a delivery builds: the definition, with the commit id as the image tag. */
 export const specFor = (definition: BuildDefinition, tag: string) => {
   const { repository, ...rest } = definition;
-  // A push is CI: it queues behind every interactive build unless the definition says otherwise.
-  return { ...rest, image: `${repository}:${tag}`, priority: rest.priority ?? ('ci' as const) };
+  // A push is CI, always: it queues behind every interactive build (definitions saved before this rule may say
+  // otherwise; they are not obeyed), so no project's pushes can take the place of people waiting at the form.
+  return { ...rest, image: `${repository}:${tag}`, priority: 'ci' as const };
 };
 
 /** GitHub sends JSON, or (if so configured) a form with the JSON in `payload`; both are signed as sent. */
@@ -73,14 +83,25 @@ export function createWebhookService(deps: { store: WebhookStore; builds: Pick<B
       if (!isUuid(id) || !(await deps.store.delete(project, id))) throw new NotFoundError(`no webhook "${id}"`);
     },
 
-    /** Checks the signature before anything else: an unsigned or wrongly signed delivery starts nothing. */
-    async deliver(id: string, delivery: Delivery): Promise<DeliveryOutcome> {
+    /** The webhook a delivery URL names, whoever asks: looked up before its body is read, so a made-up id costs nothing. */
+    async find(id: string): Promise<WebhookRow> {
       const hook = isUuid(id) ? await deps.store.get(id) : undefined;
       if (!hook) throw new NotFoundError(`no webhook "${id}"`);
+      return hook;
+    },
+
+    /** Checks the signature before anything else: an unsigned or wrongly signed delivery is refused, and starts nothing. */
+    verify(hook: WebhookRow, delivery: Delivery): SignedDelivery {
       if (!verifySignature(hook.secret, delivery.body, delivery.signature)) {
-        deps.log.warn({ webhookId: id }, 'webhook delivery with a missing or wrong signature');
+        deps.log.warn({ webhookId: hook.id }, 'webhook delivery with a missing or wrong signature');
         throw new UnauthorizedError('missing or wrong X-Hub-Signature-256 (sha256=<hex HMAC-SHA256 of the body with the webhook secret>)');
       }
+      return new SignedDelivery(hook, delivery);
+    },
+
+    /** Acts on a signed delivery: a ping, an ignored event, or a push that builds its commit. */
+    async deliver({ hook, delivery }: SignedDelivery): Promise<DeliveryOutcome> {
+      const id = hook.id;
       if (delivery.event === 'ping') return { started: false, detail: 'pong' };
       if (delivery.event !== undefined && delivery.event !== 'push') return { started: false, detail: `event "${delivery.event}" ignored: only push starts a build` };
       const commit = pushCommitId(parsePayload(delivery.body, delivery.contentType));
