@@ -136,7 +136,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     log: deps.log,
   });
   const idempotency = createIdempotencyStore(deps.db);
-  const buildLog = createBuildLog({ redis: deps.redis, blobs: deps.blobs, prefix: deps.config.KILN_QUEUE_PREFIX });
+  const buildLog = createBuildLog({ redis: deps.redis, blobs: deps.blobs, prefix: deps.config.KILN_QUEUE_PREFIX, log: deps.log });
+  app.addHook('onClose', async () => buildLog.close());
   const buildService = createBuildService({
     catalog: deps.catalog,
     builds,

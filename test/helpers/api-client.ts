@@ -63,11 +63,12 @@ export interface FollowedLog {
 }
 
 /** Follows a build's log as Server-Sent Events (as a browser or CLI would), until the `end` event. */
-export async function followLog(target: Target, id: string, onText?: (text: string) => void): Promise<FollowedLog> {
+export async function followLog(target: Target, id: string, onText?: (text: string) => void, opts: { onOpen?: () => void } = {}): Promise<FollowedLog> {
   const { createParser } = await import('eventsource-parser');
   const res = await call(target, `/v1/builds/${id}/logs`, { headers: { accept: 'text/event-stream' } });
   if (!res.ok || !res.body) throw new Error(`GET logs of ${id}: ${res.status} ${await res.text()}`);
   if (!res.headers.get('content-type')?.startsWith('text/event-stream')) throw new Error(`not an event stream: ${res.headers.get('content-type')}`);
+  opts.onOpen?.();
   const out: FollowedLog = { chunks: [], end: undefined };
   const parser = createParser({
     onEvent(ev) {
