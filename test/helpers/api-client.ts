@@ -1,4 +1,6 @@
 // Small HTTP helpers over kiln's REST API, used the way a CI job would use it: with a bearer token.
+import { Readable } from 'node:stream';
+
 export interface BuildView {
   id: string;
   status: string;
@@ -29,6 +31,17 @@ export async function upload(target: Target, body: Uint8Array, filename?: string
     headers: { 'content-type': 'application/octet-stream' },
     body: new Blob([new Uint8Array(body)]),
   });
+  return { status: res.status, body: (await res.json()) as { id: string; sha256: string; size: number } & Record<string, unknown> };
+}
+
+/** Uploads a stream (never held whole), as `curl -T` would: chunked, with the query given (e.g. `?archive=tar`). */
+export async function uploadStream(target: Target, body: Readable, query = '') {
+  const res = await call(target, `/v1/uploads${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: Readable.toWeb(body) as ReadableStream,
+    duplex: 'half',
+  } as RequestInit);
   return { status: res.status, body: (await res.json()) as { id: string; sha256: string; size: number } & Record<string, unknown> };
 }
 

@@ -1,5 +1,6 @@
 // Tar archives for tests, honest and hostile: made with tar-stream, which writes any header it is given.
-import { gzipSync } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { createGzip, gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 
 export interface FixtureEntry {
@@ -80,3 +81,24 @@ export async function typeflagTar(flag: string, opts: { gzip?: boolean } = {}): 
 
 /** Typeflags that are not file, directory, symlink or hardlink, and that tar-stream would hand over as entries. */
 export const oddTypeflags = ['S', 'V', 'M', 'D', 'X', '8', '9', 'A', 'E', 'I', 'Z'];
+
+/**
+ * A gzipped tar of one file of `size` zero bytes, made as it is read (never held in memory): a small upload that
+ * unpacks to a large layer on the engine.
+ */
+export function zeroFileArchive(name: string, size: number): Readable {
+  const pack = tarPack();
+  const entry = pack.entry({ name, size, mode: 0o644, mtime: new Date(1_700_000_000_000) }, (err) => (err ? pack.destroy(err) : pack.finalize()));
+  const block = Buffer.alloc(1024 * 1024);
+  let left = size;
+  const fill = () => {
+    while (left > 0) {
+      const n = Math.min(left, block.length);
+      left -= n;
+      if (!entry.write(n === block.length ? block : block.subarray(0, n))) return void entry.once('drain', fill);
+    }
+    entry.end(undefined);
+  };
+  fill();
+  return (pack as unknown as Readable).pipe(createGzip({ level: 1 }));
+}
