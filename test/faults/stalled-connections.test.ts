@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../core/config.ts';
+import { stopChild } from '../helpers/builder-process.ts';
 import { freePort } from '../helpers/ports.ts';
 import { rawExchange, type RawExchange } from '../helpers/raw-http.ts';
 import { startTestKiln, type TestKiln } from '../helpers/test-kiln.ts';
@@ -45,11 +46,7 @@ describe('a thousand stalled connections', { timeout: 600_000 }, () => {
   });
   after(async () => {
     for (const ex of opened) ex.socket.destroy();
-    if (api && api.exitCode === null) {
-      const exited = new Promise((r) => api.once('exit', r));
-      api.kill('SIGTERM');
-      await exited;
-    }
+    await stopChild(api);
     await kiln?.close();
   });
 
