@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { call, getBuild, logUntil, postBuild, upload, waitForBuild, type BuildView } from '../helpers/api-client.ts';
 import { removeSlowLayers, slowCatalog } from '../helpers/catalogs.ts';
 import { startOwnRedis, type OwnRedis } from '../helpers/own-redis.ts';
-import { manifestDigest } from '../helpers/registry-client.ts';
+import { manifestDigest, repoAndTag } from '../helpers/registry-client.ts';
 import { startTestKiln, type TestKiln } from '../helpers/test-kiln.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
@@ -79,9 +79,8 @@ describe('Redis restarts while builds run and wait', { timeout: 900_000 }, () =>
     assert.deepEqual(statuses, { succeeded: ids.length }, runs.map((r) => `${r.build.id} ${r.build.status} ${r.build.error ?? ''}`).join('\n'));
     // And each image under its tag is the one recorded.
     for (const { build } of runs) {
-      const ref = build.imageRef;
-      const [registry, rest] = [ref.slice(0, ref.indexOf('/')), ref.slice(ref.indexOf('/') + 1)];
-      assert.equal(await manifestDigest(registry, rest.slice(0, rest.lastIndexOf(':')), rest.slice(rest.lastIndexOf(':') + 1)), build.digest);
+      const { registry, repository, tag } = repoAndTag(build.imageRef);
+      assert.equal(await manifestDigest(registry, repository, tag), build.digest);
     }
     await waitUntil(async () => (await kiln.api.buildQueue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized')) === 0, 'the queue is empty');
   });

@@ -5,6 +5,13 @@ import { createRegistryClient } from '../../core/registry-client.ts';
 const client = (registry: string) => createRegistryClient({ host: registry, insecure: true });
 
 export const manifestDigest = (registry: string, repository: string, tag: string) => client(registry).manifestDigest(repository, tag);
+
+/** Registry, repository path and tag of a build's image reference (registry/path:tag). */
+export function repoAndTag(imageRef: string): { registry: string; repository: string; tag: string } {
+  const slash = imageRef.indexOf('/');
+  const colon = imageRef.lastIndexOf(':');
+  return { registry: imageRef.slice(0, slash), repository: imageRef.slice(slash + 1, colon), tag: imageRef.slice(colon + 1) };
+}
 export const tagsOf = (registry: string, repository: string) => client(registry).tags(repository);
 
 /** Deletes every manifest under repositories starting with `prefix`, and the engine's local images of them. */
