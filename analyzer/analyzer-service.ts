@@ -10,10 +10,10 @@ import type { TemplateStore } from '../core/db/template-store.ts';
 import type { Logger } from '../core/logger.ts';
 import { TEMPLATE_JOB, templateJobOptions, type TemplateJob } from '../core/queues.ts';
 import type { RegistryClient } from '../core/registry-client.ts';
-import { defaultSelectOptions } from './analyzer-settings.ts';
-import { componentCosts } from '../core/templates/component-costs.ts';
+import { defaultAnalysisOptions } from './analyzer-settings.ts';
+import { componentCosts, measuredComponents } from '../core/templates/component-costs.ts';
+import { analyzeInWorker } from './analysis-worker.ts';
 import { decideTemplates, type TemplateDecisions } from './template-lifecycle.ts';
-import { selectTemplates } from './template-selector.ts';
 import { setKey } from '../core/templates/savings.ts';
 
 export interface AnalyzerDeps {
@@ -44,7 +44,16 @@ export interface AnalyzerDeps {
 export interface AnalyzerRunResult {
   runId: string;
   summary: string;
-  decisions: TemplateDecisions & { costs: Record<string, number>; historyBuilds: number; imagesDeleted: string[] };
+  decisions: TemplateDecisions & {
+    costs: Record<string, number>;
+    /** Components whose cost is still the catalog's estimate (never installed uncached here). */
+    estimatedCosts: string[];
+    /** The recency weighting chosen (half-life in days) and every weighting's validation score. */
+    halfLifeDays: number;
+    weightingScores: { halfLifeDays: number; score: number }[] | null;
+    historyBuilds: number;
+    imagesDeleted: string[];
+  };
 }
 
 /** Templates are kiln's own images, outside every project's namespace. */
@@ -66,29 +75,33 @@ export function createAnalyzer(deps: AnalyzerDeps) {
       const at = now();
       const since = new Date(at.getTime() - deps.config.KILN_ANALYZER_WINDOW_DAYS * 86400_000);
       // Only history still expressible in today's catalog counts (a removed component cannot be templated).
-      const history = (await deps.templates.history(since))
-        .filter((b) => b.components.every((k) => current.has(k)))
-        .map((b) => ({ root: b.root, components: b.components, t: b.finishedAt.getTime() / 1000 }));
-      const costs = componentCosts(deps.catalog, await deps.templates.costSamples(20));
+      const history = (await deps.templates.demand(since)).filter((b) => b.components.every((k) => current.has(k)));
+      const samples = await deps.templates.costSamples(20);
+      const costs = componentCosts(deps.catalog, samples);
+      const measured = measuredComponents(samples);
       const existing = await deps.templates.list();
       const builtKeys = new Set(
         existing
           .filter((t) => t.status === 'ready' && changedRecipes(t.components, current).length === 0)
           .map((t) => setKey(t.root, t.components.map((c) => c.key))),
       );
-      const selection = selectTemplates(history, costs, {
-        ...defaultSelectOptions(),
+      const analysis = await analyzeInWorker(history, costs, {
+        ...defaultAnalysisOptions(),
         now: at.getTime() / 1000,
+        windowSeconds: deps.config.KILN_ANALYZER_WINDOW_DAYS * 86400,
         maxTemplates: deps.config.KILN_TEMPLATE_MAX,
         ...(deps.config.KILN_TEMPLATE_MAX_BYTES ? { maxBytes: deps.config.KILN_TEMPLATE_MAX_BYTES } : {}),
         minSupport: deps.config.KILN_TEMPLATE_MIN_SUPPORT,
+        // Applies to costs as they stand: a component measured fast here is not promoted on its catalog estimate.
         minTemplateSeconds: deps.config.KILN_TEMPLATE_MIN_SECONDS,
         storageSecondsPerGiB: deps.config.KILN_TEMPLATE_STORAGE_SECONDS_PER_GIB,
         // Real sizes of the templates built so far, spread over their components, beat the default guess.
         sizes: componentSizes(existing),
         built: builtKeys,
       });
-      const decisions = decideTemplates(selection.templates, existing, current, canonical);
+      const selection = analysis.templates;
+      const estimated = new Set([...costs.keys()].filter((k) => !measured.has(k)));
+      const decisions = decideTemplates(selection.templates, existing, current, canonical, estimated);
 
       await deps.templates.markEnded(decisions.stale.map((s) => s.id), 'stale');
       await deps.templates.markEnded(decisions.retire.map((s) => s.id), 'retired');
@@ -114,12 +127,21 @@ export function createAnalyzer(deps: AnalyzerDeps) {
 
       // Measured after this run's own retirements, so that a grace period of 0 means at once.
       const imagesDeleted = await deleteExpiredImages(deps, new Date(now().getTime() - deps.config.KILN_TEMPLATE_GRACE_SECONDS * 1000));
+      const builds = history.reduce((n, h) => n + h.count, 0);
       const summary =
-        `${history.length} builds in ${deps.config.KILN_ANALYZER_WINDOW_DAYS} days, ${selection.candidates} candidates: ` +
+        `${builds} builds in ${deps.config.KILN_ANALYZER_WINDOW_DAYS} days, ${selection.candidates} candidates, half-life ${+(analysis.halfLife / 86400).toFixed(2)} d: ` +
         `keep ${decisions.keep.length}, build ${decisions.build.length}, stale ${decisions.stale.length}, retire ${decisions.retire.length}` +
         (decisions.skip.length ? `, skip ${decisions.skip.length}` : '') +
         `; objective ${Math.round(selection.objective)} s of ${Math.round(selection.weightedTotalSeconds)} s weighted install time`;
-      const recorded = { ...decisions, costs: Object.fromEntries(costs), historyBuilds: history.length, imagesDeleted };
+      const recorded = {
+        ...decisions,
+        costs: Object.fromEntries(costs),
+        estimatedCosts: [...estimated].sort(),
+        halfLifeDays: analysis.halfLife / 86400,
+        weightingScores: analysis.scores?.map((s) => ({ halfLifeDays: s.halfLife / 86400, score: s.score })) ?? null,
+        historyBuilds: builds,
+        imagesDeleted,
+      };
       await deps.templates.finishRun(runId, recorded, summary);
       deps.log.info({ runId, trigger, summary }, 'analysis done');
       return { runId, summary, decisions: recorded };

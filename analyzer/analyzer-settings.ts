@@ -1,10 +1,20 @@
-// The analyzer's tuning, in one place: the service and the trace replay both start from these.
-import type { SelectOptions } from './template-selector.ts';
+// The analyzer's tuning, in one place: the service and the trace replay both start from these. The bench prints how
+// the result moves when each of them is halved or doubled (`npm run bench:analyzer -- --sensitivity`).
+import type { AnalysisOptions } from './analysis.ts';
 
-export function defaultSelectOptions(): Omit<SelectOptions, 'now' | 'maxTemplates' | 'built'> {
+const DAY = 86400;
+
+export function defaultAnalysisOptions(): Omit<AnalysisOptions, 'now' | 'maxTemplates' | 'built' | 'windowSeconds'> {
   return {
-    // A build from two weeks ago counts half as much as one today: team needs drift.
-    halfLifeSeconds: 14 * 86400,
+    // Team needs drift: the analysis forgets at whichever of these speeds would have served the last two days best.
+    halfLives: [1, 2, 4, 7, 14, 28].map((d) => d * DAY),
+    // Until there is enough history to compare them: a build from two weeks ago counts half as much as one today.
+    defaultHalfLife: 14 * DAY,
+    validationSeconds: DAY / 2,
+    validationWindows: 4,
+    validationDiscount: 0.5,
+    // A template a build wanted this past week is not dropped unless the change also pays for building it again.
+    hysteresisSeconds: 7 * DAY,
     // Keeping a GiB of template around is charged like 60 s of installing, per analysis horizon.
     storageSecondsPerGiB: 60,
     sizes: new Map(),
@@ -13,5 +23,7 @@ export function defaultSelectOptions(): Omit<SelectOptions, 'now' | 'maxTemplate
     minSupport: 2,
     minTemplateSeconds: 120,
     swapPasses: 2,
+    swapCandidates: 100,
+    maxCandidates: 4000,
   };
 }

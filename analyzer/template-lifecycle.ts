@@ -26,6 +26,8 @@ export function decideTemplates(
   existing: readonly TemplateRow[],
   current: ReadonlyMap<string, string>,
   canonical: (root: string, components: string[]) => PlannedComponent[],
+  /** Components whose cost is still the catalog's estimate: a reason resting on them says so. */
+  estimated: ReadonlySet<string> = new Set(),
 ): TemplateDecisions {
   const d: TemplateDecisions = { keep: [], build: [], stale: [], retire: [], skip: [] };
   const isCurrent = (t: TemplateRow) => changedRecipes(t.components, current).length === 0;
@@ -38,7 +40,10 @@ export function decideTemplates(
   const chosen = new Set(selection.map((s) => s.key));
 
   for (const s of selection) {
-    const why = `serves ~${s.weightedHits.toFixed(1)} weighted builds, saving ${fmt(s.weightedSeconds)} against a cost of ${fmt(s.cost)}`;
+    const guessed = s.components.filter((k) => estimated.has(k));
+    const why =
+      `serves ~${s.weightedHits.toFixed(1)} weighted builds, saving ${fmt(s.weightedSeconds)} against a cost of ${fmt(s.cost)}` +
+      (guessed.length ? ` (estimated: the catalog's cost for ${guessed.join(', ')}, never measured installing here)` : ' (measured costs)');
     const have = liveCurrent.get(s.key);
     if (have) {
       d.keep.push({ id: have.id, key: s.key, reason: `${have.status}; ${why}` });

@@ -1,22 +1,15 @@
-// Chooses the template set: maximize the recency-weighted install seconds saved over history minus what the
-// templates cost (build, nested where possible, and storage), within a budget. Greedy on marginal gain (a
-// facility-location objective, so greedy is within 1 − 1/e of optimal), then swap-based local search, which
-// recovers cases where an early greedy pick blocks a better pair. Pure.
-import {
-  costOf,
-  estimatedBytes,
-  isSubset,
-  parentWithin,
-  recencyWeight,
-  setKey,
-  templateCost,
-  type Costs,
-  type HistoryBuild,
-  type ScoreOptions,
-  type TemplateSet,
-} from '../core/templates/savings.ts';
+// Chooses the template set: maximize the recency-weighted install seconds the templates would have spared past builds
+// minus what they cost (building, nested FROM a smaller chosen template where one is, and storage), within a budget.
+// Lazy greedy (CELF: a candidate's gain is recomputed only when it reaches the top of the queue, against each
+// combination's best saving so far), then local search that swaps one template for another, scored incrementally.
+// Greedy carries no (1 − 1/e) guarantee here: a template's cost depends on which others are chosen (nesting), so the
+// objective is not submodular; the bench measures it against a proven ceiling instead. Pure.
+import { estimatedBytes, isSubset, type Costs, type HistoryBuild, type ScoreOptions } from '../core/templates/savings.ts';
+import { mineCandidates, type Candidate } from './candidate-mining.ts';
+import { aggregateDemand, weightsAt, type Combination } from './demand.ts';
+import { localSearch } from './template-swaps.ts';
 
-export interface SelectOptions extends ScoreOptions {
+export interface SelectOptions extends Omit<ScoreOptions, 'now' | 'halfLifeSeconds'> {
   maxTemplates: number;
   /** Total estimated bytes the templates may take; absent = no byte budget. */
   maxBytes?: number;
@@ -26,11 +19,24 @@ export interface SelectOptions extends ScoreOptions {
   minTemplateSeconds: number;
   /** setKeys of templates that exist and are current: their build cost is already paid. */
   built?: ReadonlySet<string>;
-  /** Local-search passes after greedy (0 = plain greedy). */
+  /**
+   * Per built template, what dropping it is charged: its rebuild, when recent demand says it would be wanted back
+   * (hysteresis: a template is not dropped and re-added unless that pays for the rebuild).
+   */
+  keepBonus?: ReadonlyMap<string, number>;
+  /** Improving swaps tried after greedy, at most this many times the budget (0 = plain greedy). */
   swapPasses?: number;
+  /** How many of the best unchosen candidates each swap round considers. */
+  swapCandidates?: number;
+  /** Candidates kept from mining, the most valuable first. */
+  maxCandidates?: number;
+  /** Whether a template is built FROM a smaller chosen one (false: every build installs all of its set). */
+  nested?: boolean;
 }
 
-export interface ChosenTemplate extends TemplateSet {
+export interface ChosenTemplate {
+  root: string;
+  components: string[];
   key: string;
   /** setKey of the chosen template it would be built FROM, if nested. */
   parent?: string;
@@ -52,181 +58,218 @@ export interface Selection {
   candidates: number;
 }
 
-interface Group {
-  root: string;
-  components: Set<string>;
-  weight: number;
-  cost: number;
-}
-
-interface Candidate extends TemplateSet {
-  key: string;
-  cost: number;
+/** A candidate as the selection scores it. */
+export interface Scored extends Candidate {
   bytes: number;
-  /** Indices of the groups that contain it. */
-  groups: number[];
-  support: number;
+  built: boolean;
+  /** Storage, minus the keep bonus when built (both per analysis horizon). */
+  fixedCost: number;
+  set: ReadonlySet<string>;
+  nested: boolean;
 }
 
-/** Every non-empty subset of a small set; for large sets, the sets with up to two members left out, and singletons. */
-function subsetsOf(items: string[]): string[][] {
-  const n = items.length;
-  if (n <= 10) {
-    const out: string[][] = [];
-    for (let mask = 1; mask < 1 << n; mask++) out.push(items.filter((_, i) => mask & (1 << i)));
-    return out;
-  }
-  const out: string[][] = [items, ...items.map((k) => [k])];
-  for (let i = 0; i < n; i++) {
-    out.push(items.filter((_, x) => x !== i));
-    for (let j = i + 1; j < n; j++) out.push(items.filter((_, x) => x !== i && x !== j));
-  }
-  return out;
+/** The selection's problem: candidates over weighted combinations. */
+export interface Problem {
+  cands: Scored[];
+  weights: Float64Array;
+  combos: readonly Combination[];
+  opts: SelectOptions;
 }
 
-function groupHistory(history: readonly HistoryBuild[], costs: Costs, opts: SelectOptions): Group[] {
-  const groups = new Map<string, Group>();
-  for (const b of history) {
-    const key = setKey(b.root, b.components);
-    const w = recencyWeight(b.t, opts);
-    const g = groups.get(key);
-    if (g) g.weight += w;
-    else groups.set(key, { root: b.root, components: new Set(b.components), weight: w, cost: costOf(b.components, costs) });
-  }
-  return [...groups.values()];
-}
-
-function candidatesOf(groups: Group[], costs: Costs, opts: SelectOptions): Candidate[] {
-  const byKey = new Map<string, Candidate>();
-  groups.forEach((g) => {
-    for (const subset of subsetsOf([...g.components].sort())) {
-      const key = setKey(g.root, subset);
-      if (byKey.has(key)) continue;
-      const cost = costOf(subset, costs);
-      if (cost < opts.minTemplateSeconds) continue;
-      byKey.set(key, { root: g.root, components: subset, key, cost, bytes: estimatedBytes(subset, opts), groups: [], support: 0 });
-    }
+export function scoreCandidates(cands: readonly Candidate[], opts: SelectOptions): Scored[] {
+  return cands.map((c) => {
+    const bytes = estimatedBytes(c.components, opts);
+    const built = opts.built?.has(c.key) ?? false;
+    const storage = (bytes / 1024 ** 3) * opts.storageSecondsPerGiB;
+    return { ...c, bytes, built, fixedCost: storage - (built ? (opts.keepBonus?.get(c.key) ?? 0) : 0), set: new Set(c.components), nested: opts.nested ?? true };
   });
-  for (const c of byKey.values()) {
-    groups.forEach((g, i) => {
-      if (g.root === c.root && isSubset(c.components, g.components)) {
-        c.groups.push(i);
-        c.support += g.weight;
-      }
-    });
+}
+
+/** What building `t` costs next to the set `s` (nothing if built; else from its largest strict subset in `s`). */
+export function buildCost(t: Scored, s: readonly Scored[]): number {
+  if (t.built) return 0;
+  if (!t.nested) return t.cost;
+  let parent = 0;
+  for (const p of s) {
+    if (p !== t && p.root === t.root && p.components.length < t.components.length && p.cost > parent && isSubset(p.components, t.set)) parent = p.cost;
   }
-  return [...byKey.values()].filter((c) => c.support >= opts.minSupport);
+  return t.cost - parent;
 }
 
-/** The objective for a chosen set, with each group's best saving. */
-function evaluate(set: Candidate[], groups: Group[], costs: Costs, opts: SelectOptions): number {
-  const best = new Float64Array(groups.length);
-  for (const c of set) for (const i of c.groups) if (c.cost > best[i]!) best[i] = c.cost;
-  let savings = 0;
-  groups.forEach((g, i) => (savings += g.weight * best[i]!));
-  return savings - setCost(set, costs, opts);
-}
+export const setCost = (s: readonly Scored[]) => s.reduce((n, t) => n + t.fixedCost + buildCost(t, s), 0);
 
-function setCost(set: Candidate[], costs: Costs, opts: SelectOptions): number {
-  let total = 0;
-  for (const c of set) {
-    const storageOnly = opts.built?.has(c.key);
-    total += storageOnly
-      ? (c.bytes / 1024 ** 3) * opts.storageSecondsPerGiB
-      : templateCost(c, set.filter((x) => x !== c), costs, opts);
-  }
-  return total;
-}
+const fits = (p: Problem, bytes: number, count: number) => count <= p.opts.maxTemplates && (p.opts.maxBytes === undefined || bytes <= p.opts.maxBytes);
 
-const bytesOf = (set: Candidate[]) => set.reduce((n, c) => n + c.bytes, 0);
-const fits = (set: Candidate[], opts: SelectOptions) =>
-  set.length <= opts.maxTemplates && (opts.maxBytes === undefined || bytesOf(set) <= opts.maxBytes);
+/** Lazy greedy, then swaps; returns the chosen candidates (indices into p.cands). */
+export function solve(p: Problem): number[] {
+  const { cands, weights } = p;
+  const best = new Float64Array(weights.length);
+  const chosen: Scored[] = [];
+  const picked: number[] = [];
+  let bytes = 0;
 
-export function selectTemplates(history: readonly HistoryBuild[], costs: Costs, opts: SelectOptions): Selection {
-  const groups = groupHistory(history, costs, opts);
-  const candidates = candidatesOf(groups, costs, opts);
-  let chosen: Candidate[] = [];
-  let value = 0;
-
-  // Greedy: add the candidate with the largest marginal gain while it is positive and fits the budget.
-  while (chosen.length < opts.maxTemplates) {
-    let bestGain = 1e-9;
-    let bestCandidate: Candidate | undefined;
-    for (const c of candidates) {
-      if (chosen.includes(c)) continue;
-      const next = [...chosen, c];
-      if (!fits(next, opts)) continue;
-      const gain = evaluate(next, groups, costs, opts) - value;
-      if (gain > bestGain) {
-        bestGain = gain;
-        bestCandidate = c;
-      }
+  const support = (c: Scored) => {
+    let n = 0;
+    for (let j = 0; j < c.cover.length; j++) n += weights[c.cover[j]!]!;
+    return n;
+  };
+  let chosenCost = 0;
+  const gain = (c: Scored) => {
+    let g = 0;
+    const cover = c.cover;
+    for (let j = 0; j < cover.length; j++) {
+      const i = cover[j]!;
+      const b = best[i]!;
+      if (c.cost > b) g += weights[i]! * (c.cost - b);
     }
-    if (!bestCandidate) break;
-    chosen = [...chosen, bestCandidate];
-    value += bestGain;
-  }
+    // Adding c changes its own cost and may become the parent of a chosen superset, lowering that one's build.
+    return g - (chosen.length === 0 ? c.fixedCost + buildCost(c, chosen) : setCost([...chosen, c]) - chosenCost);
+  };
 
-  // Local search: swap one chosen template for an unchosen one, or drop one, while that improves the objective.
-  for (let pass = 0; pass < (opts.swapPasses ?? 2); pass++) {
-    let improved = false;
-    for (let i = 0; i < chosen.length; i++) {
-      const without = chosen.filter((_, x) => x !== i);
-      let bestSet: Candidate[] | undefined;
-      let bestValue = evaluate(without, groups, costs, opts);
-      if (bestValue <= value + 1e-9) bestValue = value + 1e-9;
-      else bestSet = without;
-      for (const c of candidates) {
-        if (chosen.includes(c)) continue;
-        const next = [...without, c];
-        if (!fits(next, opts)) continue;
-        const v = evaluate(next, groups, costs, opts);
-        if (v > bestValue) {
-          bestValue = v;
-          bestSet = next;
-        }
-      }
-      if (bestSet) {
-        chosen = bestSet;
-        value = bestValue;
-        improved = true;
-      }
+  // Max-heap on the last computed gain; `round` says against how many chosen templates it was computed.
+  const heap = new MaxHeap();
+  cands.forEach((c, i) => {
+    // Thresholds apply to the costs as they stand now (measured where measured), built templates included.
+    if (c.cost < p.opts.minTemplateSeconds || (support(c) + 1e-9 < p.opts.minSupport && !c.built)) return;
+    heap.push(gain(c), i, 0);
+  });
+  while (picked.length < p.opts.maxTemplates && heap.size > 0) {
+    const top = heap.pop()!;
+    const c = cands[top.index]!;
+    if (!fits(p, bytes + c.bytes, picked.length + 1)) continue;
+    if (top.round !== picked.length) {
+      heap.push(gain(c), top.index, picked.length);
+      continue;
     }
-    if (!improved) break;
+    if (top.key <= 1e-9) break;
+    picked.push(top.index);
+    chosen.push(c);
+    chosenCost = setCost(chosen);
+    bytes += c.bytes;
+    for (const i of c.cover) if (c.cost > best[i]!) best[i] = c.cost;
   }
+  if ((p.opts.swapPasses ?? 2) === 0) return picked;
+  // The best unchosen candidates by their last known gain are the ones worth trying in a swap.
+  const pool: number[] = [];
+  while (pool.length < (p.opts.swapCandidates ?? 100) && heap.size > 0) pool.push(heap.pop()!.index);
+  return localSearch(p, picked, pool);
+}
 
+/** Weighted install seconds a set spares: each combination gets its best template. */
+export function savings(p: Pick<Problem, 'cands' | 'weights'>, set: readonly number[]): number {
+  const best = new Float64Array(p.weights.length);
+  for (const i of set) for (const g of p.cands[i]!.cover) if (p.cands[i]!.cost > best[g]!) best[g] = p.cands[i]!.cost;
+  let saved = 0;
+  for (let g = 0; g < best.length; g++) saved += p.weights[g]! * best[g]!;
+  return saved;
+}
+
+export const objective = (p: Problem, set: readonly number[]) => savings(p, set) - setCost(set.map((i) => p.cands[i]!));
+
+/** The old entry point, kept for callers with a plain history: one weighting, half-life `halfLifeSeconds` at `now`. */
+export function selectTemplates(
+  history: readonly HistoryBuild[],
+  costs: Costs,
+  opts: SelectOptions & { now: number; halfLifeSeconds: number },
+): Selection {
+  const demand = aggregateDemand(history, costs);
+  const weights = weightsAt(demand, opts.now + 1e-6, opts.halfLifeSeconds);
+  return selectOnWeights(demand.combos, weights, costs, opts);
+}
+
+export function selectOnWeights(combos: readonly Combination[], weights: Float64Array, costs: Costs, opts: SelectOptions, mined?: readonly Candidate[]): Selection {
+  const cands = mined ?? mineCandidates(combos, [weights], costs, { ...opts, maxCandidates: opts.maxCandidates ?? 4000 }, builtSets(opts));
+  const p: Problem = { cands: scoreCandidates(cands, opts), weights, combos, opts };
+  const set = solve(p);
   return {
-    templates: describe(chosen, groups, costs, opts),
-    objective: evaluate(chosen, groups, costs, opts),
-    weightedTotalSeconds: groups.reduce((n, g) => n + g.weight * g.cost, 0),
-    candidates: candidates.length,
+    templates: describe(p, set),
+    objective: objective(p, set),
+    weightedTotalSeconds: combos.reduce((n, c, i) => n + weights[i]! * c.cost, 0),
+    candidates: cands.length,
   };
 }
 
-/** Why each template is in the set: the builds it would serve as their best template, and what it costs. */
-function describe(chosen: Candidate[], groups: Group[], costs: Costs, opts: SelectOptions): ChosenTemplate[] {
-  const hits = new Map<Candidate, { hits: number; seconds: number }>(chosen.map((c) => [c, { hits: 0, seconds: 0 }]));
-  groups.forEach((g, i) => {
-    let best: Candidate | undefined;
-    for (const c of chosen) if (c.groups.includes(i) && c.cost > (best?.cost ?? 0)) best = c;
-    if (best) {
-      const h = hits.get(best)!;
-      h.hits += g.weight;
-      h.seconds += g.weight * best.cost;
-    }
+/** The built templates as sets, so that mining always offers them (keeping one may pay even when rarely wanted). */
+export function builtSets(opts: Pick<SelectOptions, 'built'>): { root: string; components: string[] }[] {
+  return [...(opts.built ?? [])].map((key) => {
+    const [root, list] = key.split('|') as [string, string];
+    return { root, components: list ? list.split('+') : [] };
   });
-  return chosen.map((c) => {
-    const others = chosen.filter((x) => x !== c);
-    const parent = parentWithin(c, others, costs);
+}
+
+/** Why each template is in the set: the builds it would serve as their best template, and what it costs. */
+function describe(p: Problem, set: readonly number[]): ChosenTemplate[] {
+  const chosen = set.map((i) => p.cands[i]!);
+  const bestOf = new Int32Array(p.weights.length).fill(-1);
+  chosen.forEach((c, x) => {
+    for (const g of c.cover) if (bestOf[g] === -1 || c.cost > chosen[bestOf[g]!]!.cost) bestOf[g] = x;
+  });
+  const hits = chosen.map(() => ({ hits: 0, seconds: 0 }));
+  bestOf.forEach((x, g) => {
+    if (x < 0) return;
+    hits[x]!.hits += p.weights[g]!;
+    hits[x]!.seconds += p.weights[g]! * chosen[x]!.cost;
+  });
+  return chosen.map((c, x) => {
+    const parent = chosen
+      .filter((o) => o !== c && o.root === c.root && o.components.length < c.components.length && isSubset(o.components, c.set))
+      .sort((a, b) => b.cost - a.cost)[0];
     return {
       root: c.root,
       components: c.components,
       key: c.key,
       ...(parent ? { parent: parent.key } : {}),
-      weightedHits: hits.get(c)!.hits,
-      weightedSeconds: hits.get(c)!.seconds,
-      cost: opts.built?.has(c.key) ? (c.bytes / 1024 ** 3) * opts.storageSecondsPerGiB : templateCost(c, others, costs, opts),
+      weightedHits: hits[x]!.hits,
+      weightedSeconds: hits[x]!.seconds,
+      cost: c.fixedCost + buildCost(c, chosen),
       installSeconds: c.cost,
     };
   });
+}
+
+class MaxHeap {
+  private keys: number[] = [];
+  private items: { index: number; round: number }[] = [];
+  get size() {
+    return this.keys.length;
+  }
+  push(key: number, index: number, round: number) {
+    const k = this.keys;
+    const it = this.items;
+    k.push(key);
+    it.push({ index, round });
+    let i = k.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (k[p]! >= k[i]!) break;
+      [k[p], k[i]] = [k[i]!, k[p]!];
+      [it[p], it[i]] = [it[i]!, it[p]!];
+      i = p;
+    }
+  }
+  pop(): { key: number; index: number; round: number } | undefined {
+    const k = this.keys;
+    const it = this.items;
+    if (k.length === 0) return undefined;
+    const out = { key: k[0]!, ...it[0]! };
+    const lk = k.pop()!;
+    const li = it.pop()!;
+    if (k.length > 0) {
+      k[0] = lk;
+      it[0] = li;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < k.length && k[l]! > k[m]!) m = l;
+        if (r < k.length && k[r]! > k[m]!) m = r;
+        if (m === i) break;
+        [k[m], k[i]] = [k[i]!, k[m]!];
+        [it[m], it[i]] = [it[i]!, it[m]!];
+        i = m;
+      }
+    }
+    return out;
+  }
 }

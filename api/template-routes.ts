@@ -22,7 +22,9 @@ const templateSchema = z
     status: z.enum(templateStatuses),
     buildSeconds: z.number().nullable(),
     hits: z.number().int(),
-    secondsSaved: z.number(),
+    secondsSaved: z.number().describe('install seconds its hits were spared, measured and estimated'),
+    secondsSavedMeasured: z.number().describe('the part priced by install times measured on this installation'),
+    secondsSavedEstimated: z.number().describe("the part priced by the catalog's estimate: an estimate, not a measurement"),
     lastHitAt: z.string().nullable(),
     error: z.string().nullable(),
     createdAt: z.string(),
@@ -43,6 +45,8 @@ export const templateView = (t: TemplateRow): z.infer<typeof templateSchema> => 
   buildSeconds: t.buildSeconds,
   hits: t.hits,
   secondsSaved: t.secondsSaved,
+  secondsSavedMeasured: t.secondsSaved - t.secondsSavedEstimated,
+  secondsSavedEstimated: t.secondsSavedEstimated,
   lastHitAt: iso(t.lastHitAt),
   error: t.error,
   createdAt: t.createdAt.toISOString(),
@@ -56,8 +60,21 @@ const statsSchema = z
     builds: z.number().int(),
     buildsWithTemplate: z.number().int(),
     hitRate: z.number(),
-    secondsSaved: z.number(),
-    perTemplate: z.array(z.object({ templateId: z.string(), hits: z.number().int(), secondsSaved: z.number() })),
+    secondsSaved: z.number().describe('measured plus estimated'),
+    secondsSavedMeasured: z.number().describe('priced by install times measured on this installation'),
+    secondsSavedEstimated: z.number().describe("priced by the catalog's estimate (never measured here): an estimate"),
+    perTemplate: z.array(
+      z.object({
+        templateId: z.string(),
+        hits: z.number().int(),
+        secondsSaved: z.number(),
+        secondsSavedMeasured: z.number(),
+        secondsSavedEstimated: z.number(),
+        meanSecondsWith: z.number().nullable().describe('mean observed build duration (started → finished) of its hits'),
+        meanSecondsWithout: z.number().nullable().describe('the same for builds that wanted all its components but ran without it'),
+        buildsWithout: z.number().int(),
+      }),
+    ),
     perDay: z.array(
       z.object({
         day: z.string(),
@@ -169,7 +186,8 @@ export const templateRoutes: FastifyPluginAsync<{ templates: TemplateStore; serv
     },
     async (req) => {
       const since = new Date(Date.now() - req.query.windowDays * 86400_000);
-      return templateStats(await opts.templates.finishedBuilds(since), req.query.windowDays);
+      const templates = (await opts.templates.list()).map((t) => ({ id: t.id, components: t.components.map((c) => c.key) }));
+      return templateStats(await opts.templates.finishedBuilds(since), req.query.windowDays, templates);
     },
   );
 

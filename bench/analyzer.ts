@@ -1,63 +1,91 @@
-// `npm run bench:analyzer [-- --trace FILE.jsonl [--costs FILE.json] [--max-templates N]]`: replays traces through
-// the service's own selector and simpler policies and prints install seconds, savings, and kiln's share of the
-// oracle's. Without --trace it replays every trace shipped in test/traces/.
+// `npm run bench:analyzer [-- --trace FILE.jsonl [--costs FILE.json]] [--budgets 5,10,20] [--storage-gib 10,25,50]
+// [--hosts 4] [--template-share 0.5] [--period-hours 24]`: replays traces (by default every one in test/traces/)
+// and prints, per trace and template budget, every policy's net install hours, as a share of all install time and
+// of the proven ceiling, and its runtime. `-- --scale` times one analysis on a large synthetic history instead;
+// `-- --sensitivity` prints how kiln's share of the clairvoyant moves when each setting is halved or doubled.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultSelectOptions } from '../analyzer/analyzer-settings.ts';
 import { parseJsonLines, realisticSizes } from './analyzer/trace-generator.ts';
-import { comparePolicies, type ReplayOptions } from './analyzer/trace-replay.ts';
+import { policyTable, type PolicyTable } from './analyzer/policy-table.ts';
+import { scaleBench } from './analyzer/scale.ts';
+import { sensitivity } from './analyzer/sensitivity.ts';
 
 const { values } = parseArgs({
   options: {
     trace: { type: 'string' },
     costs: { type: 'string' },
-    'max-templates': { type: 'string', default: '10' },
-    'period-hours': { type: 'string', default: '24' },
-    // The layer-cache baseline: builder hosts and the layer cache each keeps.
+    budgets: { type: 'string', default: '5,10,20' },
+    'storage-gib': { type: 'string', default: '10,25,50' },
     hosts: { type: 'string', default: '4' },
-    'cache-gib': { type: 'string', default: '10' },
+    'template-share': { type: 'string', default: '0.5' },
+    'period-hours': { type: 'string', default: '24' },
+    scale: { type: 'boolean', default: false },
+    sensitivity: { type: 'boolean', default: false },
   },
 });
+const list = (s: string) => s.split(',').map(Number);
+const sizes = new Map(Object.entries(realisticSizes));
+
+if (values.scale) {
+  await scaleBench();
+  process.exit(0);
+}
 
 const traceDir = path.resolve(import.meta.dirname, '../test/traces');
 const traces = values.trace ? [values.trace] : (await readdir(traceDir)).filter((f) => f.endsWith('.jsonl')).map((f) => path.join(traceDir, f));
-
-const hours = (s: number) => (s / 3600).toFixed(0).padStart(8);
-for (const file of traces) {
+const load = async (file: string) => {
   const trace = parseJsonLines(await readFile(file, 'utf8'));
   const costFile = values.costs ?? file.replace(/\.jsonl$/, '') + '.costs.json';
-  const costs = new Map(Object.entries(JSON.parse(await readFile(costFile, 'utf8')) as Record<string, number>));
-  const maxTemplates = Number(values['max-templates']);
-  const sizes = new Map(Object.entries(realisticSizes));
-  const opts: ReplayOptions = {
-    periodSeconds: Number(values['period-hours']) * 3600,
-    windowSeconds: 28 * 86400,
-    maxTemplates,
-    select: { ...defaultSelectOptions(), sizes },
-  };
-  const started = performance.now();
-  const results = comparePolicies(trace, costs, opts, {
-    hosts: Number(values.hosts),
-    cacheBytesPerHost: Number(values['cache-gib']) * 1024 ** 3,
-    sizes,
-    defaultSizeBytes: 512 * 1024 ** 2,
-    binaryBytes: 100 * 1024 ** 2,
-  });
+  return { trace, costs: new Map(Object.entries(JSON.parse(await readFile(costFile, 'utf8')) as Record<string, number>)) };
+};
 
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`\ntrace ${path.basename(file)}: ${trace.length} builds, budget ${maxTemplates} templates, analysis every ${values['period-hours']} h; layer cache: ${values.hosts} hosts × ${values['cache-gib']} GiB (replayed in ${seconds} s)`);
-  console.log('policy                          install h    saved h  templates h      net h   net/total');
-  for (const r of results) {
-    console.log(
-      `${r.policy.padEnd(30)} ${hours(r.totalSeconds - r.savedSeconds)}   ${hours(r.savedSeconds)}   ${hours(r.templateSeconds)}   ${hours(r.netSeconds)}   ${((100 * r.netSeconds) / r.totalSeconds).toFixed(1).padStart(6)} %`,
-    );
+if (values.sensitivity) {
+  for (const file of traces) {
+    const { trace, costs } = await load(file);
+    console.log(`\ntrace ${path.basename(file)}: kiln / daily clairvoyant at 10 templates, each setting halved and doubled`);
+    for (const line of await sensitivity(trace, costs, { sizes, periodSeconds: Number(values['period-hours']) * 3600 })) console.log(line);
   }
-  const kiln = results[3]!;
-  const oracle = results[4]!;
-  const topK = results[2]!;
-  const layer = results[1]!;
-  console.log(
-    `kiln / oracle (net savings): ${(kiln.netSeconds / oracle.netSeconds).toFixed(3)}   kiln / top-K: ${(kiln.netSeconds / topK.netSeconds).toFixed(2)}×   kiln / layer cache: ${(kiln.netSeconds / layer.netSeconds).toFixed(2)}×`,
-  );
+  process.exit(0);
+}
+
+const h = (s: number) => (s / 3600).toFixed(0).padStart(7);
+const frac = (a: number, b: number) => (b > 0 ? (a / b).toFixed(3) : '—').padStart(8);
+for (const file of traces) {
+  const { trace, costs } = await load(file);
+  const days = (trace.at(-1)!.t - trace[0]!.t) / 86400;
+  const distinct = new Set(trace.map((b) => `${b.root}|${[...b.components].sort().join('+')}`)).size;
+  console.log(`\n=== trace ${path.basename(file)}: ${trace.length} builds over ${days.toFixed(0)} days, ${distinct} distinct combinations; analysis every ${values['period-hours']} h`);
+  for (const k of list(values.budgets)) {
+    const started = performance.now();
+    const t = await policyTable(trace, costs, {
+      maxTemplates: k,
+      periodSeconds: Number(values['period-hours']) * 3600,
+      windowSeconds: 28 * 86400,
+      storageSizes: list(values['storage-gib']).map((g) => g * 1024 ** 3),
+      hosts: Number(values.hosts),
+      templateShare: Number(values['template-share']),
+      sizes,
+    });
+    printTable(t, k, Number(values.hosts), Number(values['template-share']), (performance.now() - started) / 1000);
+  }
+}
+
+function printTable(t: PolicyTable, k: number, hosts: number, share: number, seconds: number) {
+  const total = t.templatesOnly.none.totalSeconds;
+  console.log(`\nbudget ${k} templates (${seconds.toFixed(1)} s)      net h  /installs  /ceiling  /clairv.  built  re-adds  runtime s`);
+  const row = (name: string, net: number, r?: { templatesBuilt: number; rebuilds: number; runtimeSeconds: number }, bounded = true) =>
+    console.log(
+      `  ${name.padEnd(34)}${h(net)} ${frac(net, total)}  ${bounded ? frac(net, t.ceiling) : '       —'}  ${bounded ? frac(net, t.templatesOnly.clairvoyant.netSeconds) : '       —'}` +
+        (r ? `  ${(Number.isNaN(r.templatesBuilt) ? '—' : String(r.templatesBuilt)).padStart(5)}  ${(Number.isNaN(r.rebuilds) ? '—' : String(r.rebuilds)).padStart(7)}  ${r.runtimeSeconds.toFixed(1).padStart(9)}` : ''),
+    );
+  const o = t.templatesOnly;
+  for (const r of [o.topK, o.greedy, o.kiln, o.clairvoyant]) row(r.policy, r.netSeconds, r);
+  row('true ceiling (LP relaxation)', t.ceiling, { templatesBuilt: NaN, rebuilds: NaN, runtimeSeconds: t.ceilingSeconds });
+  for (const s of t.storage) {
+    const gib = s.bytesPerHost / 1024 ** 3;
+    row(`layer cache only, ${hosts} × ${gib} GiB`, s.layerCache.netSeconds, s.layerCache, false);
+    row(`kiln + layer cache, ${hosts} × ${gib} GiB`, s.kiln.netSeconds, s.kiln, false);
+  }
+  console.log(`  (templates under kiln + layer cache: at most ${share} of each host's storage; the rest is its cache)`);
 }

@@ -5,7 +5,7 @@ import type { PlanBase, PlannedComponent } from '../core/build-types.ts';
 import type { Catalog } from '../core/catalog/catalog.ts';
 import type { TemplateStore } from '../core/db/template-store.ts';
 import { chooseBase } from '../core/templates/base-choice.ts';
-import { componentCosts } from '../core/templates/component-costs.ts';
+import { componentCosts, measuredComponents } from '../core/templates/component-costs.ts';
 
 export interface BaseResolver {
   /** `components`: what the image will hold; `exclude`: a template that must not be its own base. */
@@ -19,7 +19,7 @@ export function createBaseResolver(deps: { catalog: Catalog; templates: Pick<Tem
   return {
     async choose(want, exclude) {
       const [ready, samples] = await Promise.all([deps.templates.ready(), deps.templates.costSamples(COST_SAMPLES)]);
-      return chooseBase(want, exclude ? ready.filter((t) => t.id !== exclude) : ready, componentCosts(deps.catalog, samples));
+      return chooseBase(want, exclude ? ready.filter((t) => t.id !== exclude) : ready, componentCosts(deps.catalog, samples), measuredComponents(samples));
     },
   };
 }

@@ -10,7 +10,7 @@ import { templateJobSchema, type JobHandler } from '../core/queues.ts';
 import type { BaseResolver } from './base-resolver.ts';
 import { planVersions } from './build-job.ts';
 import { renderTemplateDockerfile } from './dockerfile-render.ts';
-import { templateLabels } from './image-labels.ts';
+import { templateLabels } from '../core/image-labels.ts';
 import { produceImage, type PipelineDeps } from './image-pipeline.ts';
 import type { JobLifecycle } from './job-lifecycle.ts';
 
@@ -58,7 +58,7 @@ export function templateJobHandler(deps: TemplateJobDeps, lifecycle: JobLifecycl
             base: base.kind === 'template' ? base : { kind: 'root', image: base.image, root: t.root },
             rendered: renderTemplateDockerfile(base.image, versions, new Set(base.kind === 'template' ? base.covers : [])),
             ref: t.imageRef,
-            labels: templateLabels(t, base.image),
+            labels: (identity) => templateLabels(t, identity, new Date()),
             keepImage: true,
           },
           appendLog,
@@ -66,8 +66,15 @@ export function templateJobHandler(deps: TemplateJobDeps, lifecycle: JobLifecycl
         );
         return { image, parentId: base.kind === 'template' ? base.templateId : null, buildSeconds: (Date.now() - started) / 1000 };
       },
+      // Its uncached steps are measurements of what its components cost, like any build's.
       succeeded: ({ image, parentId, buildSeconds }) =>
-        deps.templates.markReady(t.id, { digest: image.digest, sizeBytes: image.sizeBytes, buildSeconds, parentId }),
+        deps.templates.markReady(t.id, {
+          digest: image.digest,
+          sizeBytes: image.sizeBytes,
+          buildSeconds,
+          parentId,
+          steps: image.steps.map((s, position) => ({ position, component: s.owner, recipeHash: t.components.find((c) => c.key === s.owner)?.recipeHash ?? null, seconds: s.seconds, cached: s.cached })),
+        }),
       canceled: async () => void (await deps.templates.markEndedUnbuilt(t.id, 'canceled', 'canceled by an admin')),
       failed: async (error) => void (await deps.templates.markEndedUnbuilt(t.id, 'failed', error)),
       // It stays `building`: the requeued job builds it on whichever builder takes it.

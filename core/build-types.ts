@@ -18,6 +18,9 @@ export interface BuildSpec {
   priority?: BuildPriority;
   /** Overrides the server's default build timeout, up to its max. */
   timeoutSeconds?: number;
+  /** Where the binary's source lives (an http(s) URL) and which revision it was built from: the image's OCI labels. */
+  source?: string;
+  revision?: string;
 }
 
 export const buildPriorities = ['interactive', 'ci'] as const;
@@ -43,6 +46,8 @@ export type PlanBase =
       covers: string[];
       /** Install seconds those components would have cost (from component costs when planned). */
       secondsSaved: number;
+      /** Of secondsSaved, the part priced by catalog estimates (components never measured installing here). */
+      secondsSavedEstimated?: number;
     };
 
 /** A build as resolved: everything the builder needs, nothing it must look up again but the bytes. */

@@ -1,18 +1,18 @@
 // The database opens on PGlite and PostgreSQL with the committed migrations, guards PGlite against a second process,
 // and refuses to serve when a migration fails.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { pino } from 'pino';
-import { DatabaseLockedError, openDatabase } from '../core/db/database.ts';
+import { DatabaseLockedError, openDatabase, type Db } from '../core/db/database.ts';
+import { builds } from '../core/db/schema/builds.ts';
+import { images } from '../core/db/schema/images.ts';
 import { uploads } from '../core/db/schema/uploads.ts';
-import { freePort } from './helpers/ports.ts';
-import { startTestKiln } from './helpers/test-kiln.ts';
-import { waitUntil } from './helpers/wait.ts';
+import { MIGRATIONS_DIR } from '../core/repo-paths.ts';
 
 const log = pino({ level: 'silent' });
 const temps: string[] = [];
@@ -67,48 +67,94 @@ describe('database', () => {
     }
   });
 
-  it('a kiln SIGKILLed on PGlite and started again at once waits for its stale lock, says so, and serves', async () => {
-    // The services and isolation of a test kiln; the api processes below run on PGlite in a data dir of their own.
-    const kiln = await startTestKiln();
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'kiln-crash-lock-'));
-    temps.push(dataDir);
-    const children: ChildProcess[] = [];
-    try {
-      const port = await freePort();
-      const start = () => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
-          cwd: path.resolve(import.meta.dirname, '..'),
-          env: { ...kiln.env, DATABASE_URL: undefined, KILN_DATA_DIR: dataDir, KILN_PORT: String(port), LOG_LEVEL: 'info' } as NodeJS.ProcessEnv,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        children.push(child);
-        let output = '';
-        child.stdout!.on('data', (c) => (output += c));
-        child.stderr!.on('data', (c) => (output += c));
-        return { child, output: () => output };
-      };
-      const serves = async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200;
+  for (const kind of ['pglite', 'postgres'] as const) {
+    it(`an installation upgraded on ${kind} finds the images it pushed before in the image catalog`, async (t) => {
+      const admin = process.env.TEST_POSTGRES_URL;
+      if (kind === 'postgres' && !admin) return t.skip('TEST_POSTGRES_URL not set (run with npm test)');
+      const dir = await mkdtemp(path.join(tmpdir(), 'kiln-upgrade-'));
+      temps.push(dir);
+      // The migrations as they were before the catalog (0005).
+      const before = path.join(dir, 'migrations');
+      await cp(MIGRATIONS_DIR, before, { recursive: true });
+      await rm(path.join(before, '0005_images-and-retention.sql'));
+      const journal = JSON.parse(await readFile(path.join(before, 'meta/_journal.json'), 'utf8')) as { entries: { idx: number }[] };
+      journal.entries = journal.entries.filter((e) => e.idx < 5);
+      await writeFile(path.join(before, 'meta/_journal.json'), JSON.stringify(journal));
 
-      const first = start();
-      await waitUntil(serves, 'the first api serves', 120_000);
-      const exited = new Promise((r) => first.child.once('exit', r));
-      first.child.kill('SIGKILL');
-      await exited;
-
-      const second = start();
-      await waitUntil(async () => second.child.exitCode === null && (await serves()), `the api started again after the crash:\n${second.output()}`, 120_000, 250).catch((err) => {
-        throw new Error(`${(err as Error).message}\n${second.output()}`);
-      });
-      assert.match(second.output(), new RegExp(`held by kiln process ${first.child.pid}, which is gone \\(crashed or killed\\) and no longer renewed; waiting for it to go stale`));
-      assert.match(second.output(), /took over the embedded database lock/);
-    } finally {
-      for (const c of children) {
-        if (c.exitCode !== null || c.signalCode !== null) continue;
-        const gone = new Promise((r) => c.once('exit', r));
-        c.kill('SIGTERM');
-        await gone;
+      const name = `kiln_test_upg_${Math.random().toString(16).slice(2, 10)}`;
+      let url = '';
+      let oldDb: { db: Db; close(): Promise<void> };
+      if (kind === 'pglite') {
+        const [{ PGlite }, { drizzle }, { migrate }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite'), import('drizzle-orm/pglite/migrator')]);
+        const client = new PGlite(path.join(dir, 'pglite'));
+        const db = drizzle(client, { casing: 'snake_case' });
+        await migrate(db, { migrationsFolder: before });
+        oldDb = { db: db as unknown as Db, close: () => client.close() };
+      } else {
+        const client = new pg.Client({ connectionString: admin });
+        await client.connect();
+        await client.query(`CREATE DATABASE ${name}`);
+        await client.end();
+        const u = new URL(admin!);
+        u.pathname = `/${name}`;
+        url = u.toString();
+        const [{ drizzle }, { migrate }] = await Promise.all([import('drizzle-orm/node-postgres'), import('drizzle-orm/node-postgres/migrator')]);
+        const pool = new pg.Pool({ connectionString: url });
+        const db = drizzle(pool, { casing: 'snake_case' });
+        await migrate(db, { migrationsFolder: before });
+        oldDb = { db: db as unknown as Db, close: () => pool.end() };
       }
-      await kiln.close();
-    }
-  });
+      try {
+        const plan = (components: string[], sha256: string) => ({
+          root: { name: 'debian-bookworm', image: 'kiln-root:debian-bookworm' },
+          base: { kind: 'root' as const, image: 'kiln-root:debian-bookworm' },
+          components: components.map((key) => ({ name: key.split('@')[0]!, version: key.split('@')[1]!, key, recipeHash: 'h' })),
+          binary: { uploadId: 'u', sha256, size: 1, s3Key: 'k', path: '/app' },
+          entrypoint: ['/app'],
+          env: {},
+          imageRef: 'x',
+        });
+        const row = (id: string, image: string, status: 'succeeded' | 'failed', finishedAt: string, components: string[], sha256 = 'aa') => ({
+          id,
+          project: 'team',
+          spec: { root: 'debian-bookworm', components, uploadId: 'u', binaryPath: '/app', entrypoint: ['/app'], image },
+          plan: plan(components, sha256),
+          status,
+          imageRef: `reg/kiln/team/${image}`,
+          digest: status === 'succeeded' ? `sha256:${id.slice(0, 8)}` : null,
+          finishedAt: new Date(finishedAt),
+        });
+        const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+        await oldDb.db.insert(builds).values([
+          row(ids[0]!, 'app/x:1', 'succeeded', '2026-01-01T10:00:00.123456Z', []),
+          row(ids[1]!, 'app/x:1', 'succeeded', '2026-01-02T10:00:00Z', ['jdk@17', 'openssl@3'], 'bb'),
+          row(ids[2]!, 'app/y:2', 'succeeded', '2026-01-03T10:00:00Z', ['gcc@12']),
+          row(ids[3]!, 'app/z:3', 'failed', '2026-01-04T10:00:00Z', []),
+        ]);
+      } finally {
+        await oldDb.close();
+      }
+
+      const upgraded = await openDatabase({ ...(url ? { url } : {}), pgliteDir: path.join(dir, 'pglite'), log });
+      try {
+        const rows = await upgraded.db.select().from(images);
+        const view = rows
+          .map((r) => ({ ref: `${r.repository}:${r.tag}`, status: r.status, components: r.components, names: r.componentNames, sha: r.uploadSha256, at: r.pushedAt.toISOString() }))
+          .sort((a, b) => a.at.localeCompare(b.at));
+        assert.deepEqual(view, [
+          { ref: 'app/x:1', status: 'superseded', components: [], names: [], sha: 'aa', at: '2026-01-01T10:00:00.123Z' },
+          { ref: 'app/x:1', status: 'current', components: ['jdk@17', 'openssl@3'], names: ['jdk', 'openssl'], sha: 'bb', at: '2026-01-02T10:00:00.000Z' },
+          { ref: 'app/y:2', status: 'current', components: ['gcc@12'], names: ['gcc'], sha: 'aa', at: '2026-01-03T10:00:00.000Z' },
+        ]);
+      } finally {
+        await upgraded.close();
+        if (url) {
+          const client = new pg.Client({ connectionString: admin });
+          await client.connect();
+          await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+          await client.end();
+        }
+      }
+    });
+  }
 });

@@ -1,15 +1,20 @@
-// Replays a build trace under a template policy, charging each build the install seconds its best template does not
-// cover and each new template its build cost. Policies: none, Docker layer cache only, top-K most frequent, kiln
-// (the service's own selector, not a copy), and an oracle that knows the next period. Pure.
-import { selectTemplates, type SelectOptions } from '../../analyzer/template-selector.ts';
-import { bestTemplateFor, costOf, parentWithin, setKey, type Costs, type HistoryBuild, type TemplateSet } from '../../core/templates/savings.ts';
+// Replays a build trace under a template policy. The accounting is the same for every policy: each build is charged
+// the install seconds its best template does not cover (and, with a layer cache, that the cache does not cover
+// either), and every template build, re-adds included, is charged the template's full install seconds. Pure.
+import { analyzeDemand, type AnalysisOptions } from '../../analyzer/analysis.ts';
+import { aggregateDemand, countsBetween } from '../../analyzer/demand.ts';
+import { selectOnWeights, selectTemplates } from '../../analyzer/template-selector.ts';
+import { bestTemplateFor, costOf, estimatedBytes, setKey, type Costs, type HistoryBuild, type TemplateSet } from '../../core/templates/savings.ts';
+import { LayerCache, type LayerCacheOptions } from './layer-cache.ts';
 
 export interface ReplayOptions {
   periodSeconds: number;
   /** History the policies look back over at each analysis. */
   windowSeconds: number;
   maxTemplates: number;
-  select: Omit<SelectOptions, 'now' | 'maxTemplates' | 'built'>;
+  /** Template bytes a policy may hold (the storage runs give templates part of each host). */
+  maxBytes?: number;
+  analysis: Omit<AnalysisOptions, 'now' | 'maxTemplates' | 'built' | 'windowSeconds'>;
 }
 
 export interface ReplayResult {
@@ -17,13 +22,18 @@ export interface ReplayResult {
   builds: number;
   /** Install seconds all builds would spend with nothing reused. */
   totalSeconds: number;
-  /** Install seconds spared to builds. */
+  /** Install seconds templates spared builds. */
   savedSeconds: number;
+  /** Install seconds the layer cache spared them (on top of their template). */
+  cacheSeconds: number;
   /** Seconds spent building templates. */
   templateSeconds: number;
-  /** savedSeconds − templateSeconds */
+  /** savedSeconds + cacheSeconds − templateSeconds */
   netSeconds: number;
   templatesBuilt: number;
+  /** Template builds of a set that had been dropped less than a week before. */
+  rebuilds: number;
+  runtimeSeconds: number;
 }
 
 /** Decides the template set for the next period from what it may know. */
@@ -31,90 +41,58 @@ export type Policy = (ctx: { past: HistoryBuild[]; next: HistoryBuild[]; now: nu
 
 const keyOf = (t: TemplateSet) => setKey(t.root, t.components);
 
-export function replayTemplates(name: string, trace: HistoryBuild[], costs: Costs, policy: Policy, opts: ReplayOptions): ReplayResult {
+/** The trace cut into analysis periods, from its first build on. */
+export function periods(trace: readonly HistoryBuild[], periodSeconds: number): { start: number; builds: HistoryBuild[] }[] {
   const sorted = [...trace].sort((a, b) => a.t - b.t);
-  const r: ReplayResult = { policy: name, builds: sorted.length, totalSeconds: 0, savedSeconds: 0, templateSeconds: 0, netSeconds: 0, templatesBuilt: 0 };
-  if (sorted.length === 0) return r;
+  const out: { start: number; builds: HistoryBuild[] }[] = [];
+  if (sorted.length === 0) return out;
+  for (let i = 0, start = sorted[0]!.t; i < sorted.length; start += periodSeconds) {
+    const p = { start, builds: [] as HistoryBuild[] };
+    while (i < sorted.length && sorted[i]!.t < start + periodSeconds) p.builds.push(sorted[i++]!);
+    out.push(p);
+  }
+  return out;
+}
+
+export function replay(name: string, trace: readonly HistoryBuild[], costs: Costs, policy: Policy, opts: ReplayOptions, cacheOpts?: LayerCacheOptions): ReplayResult {
+  const started = performance.now();
+  const r: ReplayResult = { policy: name, builds: trace.length, totalSeconds: 0, savedSeconds: 0, cacheSeconds: 0, templateSeconds: 0, netSeconds: 0, templatesBuilt: 0, rebuilds: 0, runtimeSeconds: 0 };
+  const cache = cacheOpts ? new LayerCache(cacheOpts) : undefined;
+  const sizes = cacheOpts ?? { sizes: new Map<string, number>(), defaultSizeBytes: 0 };
+  const dropped = new Map<string, number>();
   let current: TemplateSet[] = [];
-  let i = 0;
-  for (let start = sorted[0]!.t; i < sorted.length; start += opts.periodSeconds) {
-    const end = start + opts.periodSeconds;
-    let j = i;
-    while (j < sorted.length && sorted[j]!.t < end) j++;
-    const past = sorted.slice(0, i).filter((b) => b.t >= start - opts.windowSeconds);
-    const next = policy({ past, next: sorted.slice(i, j), now: start, current });
-    // New templates are built (from a parent that exists in the new set, when nested); kept ones cost nothing more.
+  const seen: HistoryBuild[] = [];
+  for (const { start, builds } of periods(trace, opts.periodSeconds)) {
+    const past = seen.filter((b) => b.t >= start - opts.windowSeconds);
+    const next = policy({ past, next: builds, now: start, current });
     const had = new Set(current.map(keyOf));
+    const keeps = new Set(next.map(keyOf));
+    for (const t of current) if (!keeps.has(keyOf(t))) dropped.set(keyOf(t), start);
     for (const t of next) {
       if (had.has(keyOf(t))) continue;
-      const parent = parentWithin(t, next, costs);
-      r.templateSeconds += costOf(t.components, costs) - (parent ? costOf(parent.components, costs) : 0);
+      r.templateSeconds += costOf(t.components, costs);
       r.templatesBuilt++;
+      if (start - (dropped.get(keyOf(t)) ?? -Infinity) < 7 * 86400) r.rebuilds++;
     }
     current = next;
-    for (const b of sorted.slice(i, j)) {
+    cache?.setTemplateBytes(current.reduce((n, t) => n + estimatedBytes(t.components, sizes), 0));
+    for (const b of builds) {
       r.totalSeconds += costOf(b.components, costs);
-      r.savedSeconds += bestTemplateFor(b, current, costs)?.saved ?? 0;
+      const best = bestTemplateFor(b, current, costs);
+      r.savedSeconds += best?.saved ?? 0;
+      if (cache) {
+        const covered = new Set(best?.template.components ?? []);
+        r.cacheSeconds += cache.build(best ? `tpl:${keyOf(best.template)}` : b.root, b.components.filter((k) => !covered.has(k)), costs);
+      }
     }
-    i = j;
+    seen.push(...builds);
   }
-  r.netSeconds = r.savedSeconds - r.templateSeconds;
+  r.netSeconds = r.savedSeconds + r.cacheSeconds - r.templateSeconds;
+  r.runtimeSeconds = (performance.now() - started) / 1000;
   return r;
 }
 
-/** Components in a fixed order (heaviest first, then name), as a canonical Dockerfile would install them. */
-const canonical = (components: string[], costs: Costs) =>
-  [...components].sort((a, b) => (costs.get(b) ?? 0) - (costs.get(a) ?? 0) || a.localeCompare(b));
-
-/**
- * Docker's layer cache alone: a build reuses the longest prefix of its canonical install sequence that the engine it
- * lands on still holds. Builds are spread over `hosts` engines (round robin), each keeping `cacheBytesPerHost` of
- * layers, least recently used evicted; every build also adds its own binary layer. Templates, by contrast, live in the
- * registry and serve every host.
- */
-export function replayLayerCache(trace: HistoryBuild[], costs: Costs, opts: LayerCacheOptions): ReplayResult {
-  const hosts = Array.from({ length: opts.hosts }, () => ({ lru: new Map<string, number>(), bytes: 0 }));
-  const size = (k: string) => opts.sizes.get(k) ?? opts.defaultSizeBytes;
-  const r: ReplayResult = { policy: 'layer cache only', builds: trace.length, totalSeconds: 0, savedSeconds: 0, templateSeconds: 0, netSeconds: 0, templatesBuilt: 0 };
-  const touch = (host: (typeof hosts)[number], key: string, bytes: number) => {
-    if (host.lru.has(key)) {
-      host.lru.delete(key);
-      host.bytes -= bytes;
-    }
-    host.lru.set(key, bytes);
-    host.bytes += bytes;
-    for (const [oldest, b] of host.lru) {
-      if (host.bytes <= opts.cacheBytesPerHost) break;
-      host.lru.delete(oldest);
-      host.bytes -= b;
-    }
-  };
-  [...trace].sort((a, c) => a.t - c.t).forEach((b, n) => {
-    const host = hosts[n % opts.hosts]!;
-    const seq = canonical(b.components, costs);
-    r.totalSeconds += costOf(seq, costs);
-    let prefix = b.root;
-    let reusing = true;
-    for (const k of seq) {
-      prefix += `>${k}`;
-      if (reusing && host.lru.has(prefix)) r.savedSeconds += costs.get(k) ?? 0;
-      else reusing = false;
-      touch(host, prefix, size(k));
-    }
-    touch(host, `${prefix}>binary#${n}`, opts.binaryBytes);
-  });
-  r.netSeconds = r.savedSeconds;
-  return r;
-}
-
-export interface LayerCacheOptions {
-  hosts: number;
-  cacheBytesPerHost: number;
-  sizes: ReadonlyMap<string, number>;
-  defaultSizeBytes: number;
-  /** The user's binary layer each build adds to the cache. */
-  binaryBytes: number;
-}
+const built = (current: TemplateSet[]) => new Set(current.map(keyOf));
 
 export const policies = {
   none: (): Policy => () => [],
@@ -130,29 +108,43 @@ export const policies = {
     return [...counts.values()].sort((a, b) => b.n - a.n).slice(0, k).map((e) => e.t);
   },
 
-  /** The service's selector on the recency-weighted past; templates already built are sunk cost. */
-  kiln: (costs: Costs, opts: ReplayOptions): Policy => ({ past, now, current }) =>
-    selectTemplates(past, costs, { ...opts.select, now, maxTemplates: opts.maxTemplates, built: new Set(current.map(keyOf)) }).templates,
-
-  /** Knows exactly which builds the next period brings, and chooses for them with the same objective and budget. */
-  oracle: (costs: Costs, opts: ReplayOptions): Policy => ({ next, now, current }) =>
-    selectTemplates(next, costs, {
-      ...opts.select,
+  /** Plain online greedy: one recency weighting, no swaps, no choice of weighting, no hysteresis. */
+  greedy: (costs: Costs, opts: ReplayOptions): Policy => ({ past, now, current }) =>
+    selectTemplates(past, costs, {
+      ...opts.analysis,
+      ...(opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes }),
       now,
-      halfLifeSeconds: Number.POSITIVE_INFINITY,
-      minSupport: 0,
+      halfLifeSeconds: opts.analysis.defaultHalfLife,
       maxTemplates: opts.maxTemplates,
-      built: new Set(current.map(keyOf)),
+      built: built(current),
+      swapPasses: 0,
     }).templates,
-};
 
-/** Every policy on one trace, in the order the bench prints them: none, layer cache, top-K, kiln, oracle. */
-export function comparePolicies(trace: HistoryBuild[], costs: Costs, opts: ReplayOptions, layer: LayerCacheOptions): ReplayResult[] {
-  return [
-    replayTemplates('no templates', trace, costs, policies.none(), opts),
-    replayLayerCache(trace, costs, layer),
-    replayTemplates(`top-${opts.maxTemplates} most frequent`, trace, costs, policies.topK(opts.maxTemplates), opts),
-    replayTemplates('kiln', trace, costs, policies.kiln(costs, opts), opts),
-    replayTemplates('oracle (knows next period)', trace, costs, policies.oracle(costs, opts), opts),
-  ];
-}
+  /** The service's own analysis (analyzer/analysis.ts), not a copy. */
+  kiln: (costs: Costs, opts: ReplayOptions): Policy => ({ past, now, current }) =>
+    analyzeDemand(aggregateDemand(past, costs), costs, {
+      ...opts.analysis,
+      ...(opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes }),
+      now,
+      windowSeconds: opts.windowSeconds,
+      maxTemplates: opts.maxTemplates,
+      built: built(current),
+    }).templates.templates,
+
+  /**
+   * The daily clairvoyant heuristic: knows exactly which builds the next period brings and chooses for them, paying
+   * each template it adds its full build cost (kept ones are free). A strong reference, not a bound.
+   */
+  clairvoyant: (costs: Costs, opts: ReplayOptions): Policy => ({ next, current }) => {
+    const demand = aggregateDemand(next, costs);
+    return selectOnWeights(demand.combos, countsBetween(demand, -Infinity, Infinity), costs, {
+      ...opts.analysis,
+      maxTemplates: opts.maxTemplates,
+      built: built(current),
+      minSupport: 0,
+      minTemplateSeconds: 0,
+      storageSecondsPerGiB: 0,
+      nested: false,
+    }).templates;
+  },
+};

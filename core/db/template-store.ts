@@ -1,9 +1,10 @@
 // Queries on templates, analyzer runs, and the build history the analyzer mines.
 import { and, desc, eq, gte, inArray, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { unionAll } from 'drizzle-orm/pg-core';
 import type { PlannedComponent } from '../build-types.ts';
 import type { Db } from './database.ts';
 import { builds, buildSteps } from './schema/builds.ts';
-import { analyzerRuns, templates, type TemplateRow, type TemplateStatus } from './schema/templates.ts';
+import { analyzerRuns, templates, templateSteps, type TemplateRow, type TemplateStatus } from './schema/templates.ts';
 import type { ReadyTemplate } from '../templates/base-choice.ts';
 
 /** One UTC day of succeeded builds, split by whether a template was their base (durations: started → finished). */
@@ -18,10 +19,12 @@ export interface DailyBuildStats {
   meanSecondsWithout: number | null;
 }
 
-export interface HistoryRow {
+/** `count` succeeded builds of one root and component set that finished in the hour around `t` (epoch seconds). */
+export interface DemandHour {
   root: string;
   components: string[];
-  finishedAt: Date;
+  t: number;
+  count: number;
 }
 
 export function createTemplateStore(db: Db) {
@@ -42,8 +45,16 @@ export function createTemplateStore(db: Db) {
     async insertBuilding(row: { id: string; root: string; componentKey: string; components: PlannedComponent[]; imageRef: string }): Promise<void> {
       await db.insert(templates).values({ ...row, status: 'building' });
     },
-    async markReady(id: string, v: { digest: string; sizeBytes: number; buildSeconds: number; parentId: string | null }): Promise<void> {
-      await db.update(templates).set({ ...v, status: 'ready', readyAt: new Date(), error: null }).where(eq(templates.id, id));
+    async markReady(
+      id: string,
+      { steps, ...v }: { digest: string; sizeBytes: number; buildSeconds: number; parentId: string | null; steps: Omit<typeof templateSteps.$inferInsert, 'templateId'>[] },
+    ): Promise<void> {
+      await db.transaction(async (tx) => {
+        await tx.update(templates).set({ ...v, status: 'ready', readyAt: new Date(), error: null }).where(eq(templates.id, id));
+        await tx.delete(templateSteps).where(eq(templateSteps.templateId, id));
+        const own = steps.filter((s) => s.component !== 'binary');
+        if (own.length > 0) await tx.insert(templateSteps).values(own.map((s) => ({ ...s, templateId: id })));
+      });
     },
     /** A template build ended without an image (failed, or canceled by an admin); false if it was not building. */
     async markEndedUnbuilt(id: string, status: 'failed' | 'canceled', error: string): Promise<boolean> {
@@ -69,36 +80,62 @@ export function createTemplateStore(db: Db) {
       await db.update(templates).set({ imageDeletedAt: new Date() }).where(eq(templates.id, id));
     },
 
-    /** Succeeded builds since `since`, reduced to root and component keys. */
-    async history(since: Date): Promise<HistoryRow[]> {
+    /**
+     * Succeeded builds since `since`, folded in SQL into one row per root, component set and hour with its build count,
+     * so that a big installation's window reaches the analyzer as tens of thousands of rows, not half a million.
+     */
+    async demand(since: Date): Promise<DemandHour[]> {
+      const combo = sql<string>`(select coalesce(string_agg(c->>'key', '+' order by c->>'key'), '') from jsonb_array_elements(${builds.plan}->'components') c)`;
+      const hour = sql<number>`floor(extract(epoch from ${builds.finishedAt}) / 3600)`;
       const rows = await db
-        .select({ plan: builds.plan, finishedAt: builds.finishedAt })
-        .from(builds)
-        .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)));
-      return rows.map((r) => ({ root: r.plan.root.name, components: r.plan.components.map((c) => c.key), finishedAt: r.finishedAt! }));
-    },
-    /** Real install times: the most recent uncached runs of each component, newest first. */
-    async costSamples(perComponent: number): Promise<{ component: string; seconds: number }[]> {
-      const ranked = db
         .select({
-          component: buildSteps.component,
-          seconds: buildSteps.seconds,
-          n: sql<number>`row_number() over (partition by ${buildSteps.component} order by ${builds.finishedAt} desc)`.as('n'),
+          root: sql<string>`${builds.plan}->'root'->>'name'`.as('root'),
+          combo: combo.as('combo'),
+          hour: sql<number>`${hour}::float8`.as('hour'),
+          count: sql<number>`count(*)::int`,
+          last: sql<number>`max(extract(epoch from ${builds.finishedAt}))::float8`,
         })
+        .from(builds)
+        .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)))
+        .groupBy(sql`1`, sql`2`, sql`3`);
+      // The middle of the hour stands for its builds — but never a time after the last of them: an analysis now must
+      // count the builds of the hour that is still running (they happened, however recently).
+      return rows.map((r) => ({ root: r.root, components: r.combo ? r.combo.split('+') : [], t: Math.min((Number(r.hour) + 0.5) * 3600, Number(r.last)), count: Number(r.count) }));
+    },
+    /** Real install times: the most recent uncached runs of each component, in builds and template builds, newest first. */
+    async costSamples(perComponent: number): Promise<{ component: string; seconds: number }[]> {
+      const fromBuilds = db
+        .select({ component: buildSteps.component, seconds: buildSteps.seconds, at: sql<Date>`${builds.finishedAt}`.as('at') })
         .from(buildSteps)
         .innerJoin(builds, eq(builds.id, buildSteps.buildId))
-        .where(and(eq(buildSteps.cached, false), sql`${buildSteps.component} <> 'binary'`))
+        .where(and(eq(buildSteps.cached, false), sql`${buildSteps.component} <> 'binary'`));
+      const fromTemplates = db
+        .select({ component: templateSteps.component, seconds: templateSteps.seconds, at: sql<Date>`${templateSteps.finishedAt}`.as('at') })
+        .from(templateSteps)
+        .where(eq(templateSteps.cached, false));
+      const all = unionAll(fromBuilds, fromTemplates).as('all_steps');
+      const ranked = db
+        .select({
+          component: all.component,
+          seconds: all.seconds,
+          n: sql<number>`row_number() over (partition by ${all.component} order by ${all.at} desc nulls last)`.as('n'),
+        })
+        .from(all)
         .as('ranked');
-      return db
-        .select({ component: ranked.component, seconds: ranked.seconds })
-        .from(ranked)
-        .where(lte(ranked.n, perComponent));
+      return db.select({ component: ranked.component, seconds: ranked.seconds }).from(ranked).where(lte(ranked.n, perComponent));
     },
 
     /** Succeeded builds finished since `since`, with what templates did for them. */
     async finishedBuilds(since: Date) {
       return db
-        .select({ templateId: builds.templateId, secondsSaved: builds.secondsSaved, startedAt: builds.startedAt, finishedAt: builds.finishedAt })
+        .select({
+          templateId: builds.templateId,
+          secondsSaved: builds.secondsSaved,
+          secondsSavedEstimated: builds.secondsSavedEstimated,
+          components: sql<string[]>`(select coalesce(jsonb_agg(c->>'key'), '[]'::jsonb) from jsonb_array_elements(${builds.plan}->'components') c)`,
+          startedAt: builds.startedAt,
+          finishedAt: builds.finishedAt,
+        })
         .from(builds)
         .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)));
     },

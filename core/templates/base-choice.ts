@@ -13,10 +13,12 @@ export interface ReadyTemplate {
 }
 
 /** `components` are what the build (or template) will contain; the result is what it should start FROM. */
+/** `measured`: components whose cost was measured here; the rest of a saving is reported as an estimate. */
 export function chooseBase(
   want: { root: string; rootImage: string; components: PlannedComponent[] },
   ready: readonly ReadyTemplate[],
   costs: Costs,
+  measured: ReadonlySet<string> = new Set(),
 ): PlanBase {
   const hashes = new Map(want.components.map((c) => [c.key, c.recipeHash]));
   // A template built from another recipe than the build asks for would install something else: never a match.
@@ -32,5 +34,6 @@ export function chooseBase(
     templateId: best.template.id,
     covers: best.template.components,
     secondsSaved: best.saved,
+    secondsSavedEstimated: best.template.components.filter((k) => !measured.has(k)).reduce((n, k) => n + (costs.get(k) ?? 0), 0),
   };
 }

@@ -1,5 +1,6 @@
-// A component's cost is what installing it really took: the median of its recent uncached install steps (robust to
-// one slow mirror or one cold disk), falling back to the catalog's estimate until it has run. Pure.
+// A component's cost is what installing it really took here: the median of its recent uncached install steps, in
+// builds and template builds alike (robust to one slow mirror or one cold disk). Until it has installed uncached at
+// least once, the catalog's estimate stands in, and everything priced with it is reported as an estimate. Pure.
 import type { Catalog } from '../catalog/catalog.ts';
 
 export function median(values: number[]): number {
@@ -10,7 +11,7 @@ export function median(values: number[]): number {
 
 export function componentCosts(catalog: Catalog, samples: { component: string; seconds: number }[]): Map<string, number> {
   const byComponent = new Map<string, number[]>();
-  for (const s of samples) byComponent.set(s.component, [...(byComponent.get(s.component) ?? []), s.seconds]);
+  for (const s of samples) (byComponent.get(s.component) ?? byComponent.set(s.component, []).get(s.component)!).push(s.seconds);
   const costs = new Map<string, number>();
   for (const c of catalog.components.values()) {
     for (const v of c.versions.values()) {
@@ -20,3 +21,6 @@ export function componentCosts(catalog: Catalog, samples: { component: string; s
   }
   return costs;
 }
+
+/** The components whose cost is a measurement here (the others' is the catalog's estimate). */
+export const measuredComponents = (samples: readonly { component: string }[]): Set<string> => new Set(samples.map((s) => s.component));

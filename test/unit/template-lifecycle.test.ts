@@ -13,7 +13,12 @@ const ready = (id: string, keys: string[], hashes: Record<string, string> = {}) 
 describe('template choice', () => {
   it('picks the subset template that saves the most', () => {
     const base = chooseBase(want, [ready('small', ['gcc@12']), ready('big', ['gcc@12', 'cuda@11.8']), ready('other', ['gcc@12', 'boost@1'])], costs);
-    assert.deepEqual(base, { kind: 'template', image: 'reg/t:big', digest: 'sha256:big', templateId: 'big', covers: ['gcc@12', 'cuda@11.8'], secondsSaved: 3000 });
+    assert.deepEqual(base, { kind: 'template', image: 'reg/t:big', digest: 'sha256:big', templateId: 'big', covers: ['gcc@12', 'cuda@11.8'], secondsSaved: 3000, secondsSavedEstimated: 3000 });
+  });
+  it('reports the part of a saving priced by catalog estimates apart from the measured part', () => {
+    const base = chooseBase(want, [ready('big', ['gcc@12', 'cuda@11.8'])], costs, new Set(['gcc@12']));
+    assert.equal(base.kind === 'template' && base.secondsSaved, 3000);
+    assert.equal(base.kind === 'template' && base.secondsSavedEstimated, 1200, 'cuda was never measured: its 1200 s are an estimate');
   });
   it('never uses a template built from another recipe, nor one of another root', () => {
     const base = chooseBase(want, [ready('stale', ['gcc@12', 'cuda@11.8'], { 'cuda@11.8': 'old' }), { ...ready('alien', ['gcc@12']), root: 'x' }], costs);
@@ -23,7 +28,7 @@ describe('template choice', () => {
 
 const row = (id: string, keys: string[], status: TemplateRow['status'], hashes: Record<string, string> = {}): TemplateRow => ({
   id, root: 'r', componentKey: keys.join('+'), components: keys.map((k) => pc(k, hashes[k])), parentId: null, imageRef: `reg/t:${id}`,
-  digest: 'sha256:x', sizeBytes: 1, status, buildSeconds: 1, hits: 0, secondsSaved: 0, lastHitAt: null, error: status === 'failed' ? 'boom' : null,
+  digest: 'sha256:x', sizeBytes: 1, status, buildSeconds: 1, hits: 0, secondsSaved: 0, secondsSavedEstimated: 0, lastHitAt: null, error: status === 'failed' ? 'boom' : null,
   createdAt: new Date(), readyAt: null, retiredAt: null, imageDeletedAt: null,
 });
 const chosen = (keys: string[], parent?: string): ChosenTemplate => ({

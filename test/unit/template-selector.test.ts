@@ -9,7 +9,8 @@ const costs = new Map([
   ['jdk@17', 300],
   ['openssl@3', 60],
 ]);
-const opts = (o: Partial<SelectOptions> = {}): SelectOptions => ({
+type Opts = SelectOptions & { now: number; halfLifeSeconds: number };
+const opts = (o: Partial<Opts> = {}): Opts => ({
   now: 1000,
   halfLifeSeconds: 1e12,
   storageSecondsPerGiB: 0,
@@ -74,7 +75,9 @@ describe('template selector', () => {
     assert.deepEqual(keys(s).sort(), [setKey('debian-bookworm', ['gcc@12']), setKey('other-root', ['gcc@12'])].sort());
   });
 
-  it('is at least (1 − 1/e) of the exhaustive optimum, and usually equal, on random small histories', () => {
+  // No (1 − 1/e) guarantee holds (nested build costs make the objective non-submodular): this only checks that
+  // greedy plus swaps finds the exhaustive optimum in most small cases.
+  it('usually equals the exhaustive optimum on random small histories', () => {
     let seed = 7;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const all = [...costs.keys()];
@@ -106,7 +109,7 @@ describe('template selector', () => {
           optimum = Math.max(optimum, saved - cost);
         }
       }
-      assert.ok(got >= (1 - 1 / Math.E) * optimum - 1e-6, `trial ${trial}: ${got} < (1-1/e) × ${optimum}`);
+      assert.ok(got <= optimum + 1e-6, `trial ${trial}: ${got} beats the exhaustive optimum ${optimum}`);
       if (Math.abs(got - optimum) < 1e-6) equal++;
     }
     assert.ok(equal >= 20, `optimal in only ${equal}/25 trials`);

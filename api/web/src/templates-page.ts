@@ -25,6 +25,7 @@ export async function templatesPage({ main, signal, params }: Page): Promise<voi
   const durationBox = h('div', { class: 'plot', id: 'plot-duration', role: 'img', 'aria-label': `Line chart of median build duration per day with and without a template; the numbers are in the table below it` });
   const active = daily.days.filter((d) => d.builds > 0);
 
+  const observed = new Map(stats.perTemplate.map((p) => [p.templateId, p]));
   const sorted = [...templates].sort((a, b) => statusOrder.indexOf(a.status) - statusOrder.indexOf(b.status) || b.secondsSaved - a.secondsSaved);
   fill(
     main,
@@ -40,7 +41,13 @@ export async function templatesPage({ main, signal, params }: Page): Promise<voi
       { class: 'stats', id: 'stats-summary' },
       h('div', {}, h('dt', {}, 'Builds'), h('dd', {}, String(stats.builds))),
       h('div', {}, h('dt', {}, 'From a template'), h('dd', {}, `${stats.buildsWithTemplate} (${Math.round(stats.hitRate * 100)}%)`)),
-      h('div', {}, h('dt', {}, 'Install time saved'), h('dd', { id: 'total-saved' }, duration(stats.secondsSaved))),
+      h('div', {}, h('dt', {}, 'Install time saved, measured'), h('dd', { id: 'total-saved' }, duration(stats.secondsSavedMeasured))),
+      h('div', {}, h('dt', {}, 'Estimated, not measured'), h('dd', { id: 'total-saved-estimated' }, duration(stats.secondsSavedEstimated))),
+    ),
+    h(
+      'p',
+      { class: 'hint' },
+      'Measured savings are priced by install times seen on this installation; estimated ones by the catalog, for components that never installed uncached here. Observed build durations with and without each template are in the list below.',
     ),
     h(
       'section',
@@ -83,7 +90,13 @@ export async function templatesPage({ main, signal, params }: Page): Promise<voi
               h(
                 'thead',
                 {},
-                h('tr', {}, ...['Template', 'Components', 'Status', 'Hits', 'Time saved', 'Size', 'Built in', 'Last used'].map((c, i) => h('th', { scope: 'col', class: i >= 3 && i <= 6 ? 'num' : '' }, c))),
+                h(
+                  'tr',
+                  {},
+                  ...['Template', 'Components', 'Status', 'Hits', 'Saved, measured', 'Saved, estimated', 'Build with it (mean)', 'Without it (mean)', 'Size', 'Built in', 'Last used'].map((c, i) =>
+                    h('th', { scope: 'col', class: i >= 3 && i <= 9 ? 'num' : '' }, c),
+                  ),
+                ),
               ),
               h(
                 'tbody',
@@ -96,7 +109,10 @@ export async function templatesPage({ main, signal, params }: Page): Promise<voi
                     h('td', {}, `${t.root}: ${t.components.map((c) => c.key).join(' + ')}`),
                     h('td', {}, h('span', { class: `badge status-${t.status}` }, t.status), t.error ? h('span', { class: 'hint' }, ` ${t.error}`) : null),
                     h('td', { class: 'num' }, String(t.hits)),
-                    h('td', { class: 'num' }, duration(t.secondsSaved)),
+                    h('td', { class: 'num' }, duration(t.secondsSavedMeasured)),
+                    h('td', { class: 'num estimated', title: "priced by the catalog's estimate, not measured here" }, t.secondsSavedEstimated > 0 ? `≈ ${duration(t.secondsSavedEstimated)}` : '—'),
+                    h('td', { class: 'num' }, duration(observed.get(t.id)?.meanSecondsWith ?? null)),
+                    h('td', { class: 'num' }, duration(observed.get(t.id)?.meanSecondsWithout ?? null)),
                     h('td', { class: 'num' }, bytes(t.sizeBytes)),
                     h('td', { class: 'num' }, duration(t.buildSeconds)),
                     h('td', {}, when(t.lastHitAt)),

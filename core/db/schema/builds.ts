@@ -27,6 +27,11 @@ export const builds = pgTable(
     templateId: uuid('template_id'),
     /** Install seconds the template spared this build (from component costs when the build was planned). */
     secondsSaved: real('seconds_saved'),
+    /**
+     * Of secondsSaved, the part priced by the catalog's estimate: components with no measured uncached install on
+     * this installation yet. Reports show it apart, as an estimate.
+     */
+    secondsSavedEstimated: real('seconds_saved_estimated'),
     queuedAt: timestamp('queued_at', { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),

@@ -1,5 +1,5 @@
 // Templates (prebuilt base images of frequent, expensive component sets) and the analyzer runs that decide them.
-import { bigint, index, integer, jsonb, pgTable, real, text, timestamp, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { PlannedComponent } from '../../build-types.ts';
 
 /** `canceled`: an admin stopped its build; a later analysis builds it again if it is still worth it. */
@@ -26,6 +26,8 @@ export const templates = pgTable(
     hits: integer('hits').notNull().default(0),
     /** Install seconds builds did not spend because they started FROM this template (from component costs). */
     secondsSaved: real('seconds_saved').notNull().default(0),
+    /** Of secondsSaved, the part priced by catalog estimates (components never measured installing here). */
+    secondsSavedEstimated: real('seconds_saved_estimated').notNull().default(0),
     lastHitAt: timestamp('last_hit_at', { withTimezone: true }),
     error: text('error'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -35,6 +37,26 @@ export const templates = pgTable(
     imageDeletedAt: timestamp('image_deleted_at', { withTimezone: true }),
   },
   (t) => [index('templates_status').on(t.status), index('templates_root_key').on(t.root, t.componentKey)],
+);
+
+/** A template build's steps: its uncached installs are measurements of what components cost, like a build's. */
+export const templateSteps = pgTable(
+  'template_steps',
+  {
+    templateId: uuid('template_id')
+      .notNull()
+      .references(() => templates.id, { onDelete: 'cascade' }),
+    position: integer('position').notNull(),
+    /** `name@version` of the component. */
+    component: text('component').notNull(),
+    recipeHash: text('recipe_hash'),
+    /** Wall time the engine spent on this component's instructions. */
+    seconds: real('seconds').notNull(),
+    /** True when every instruction of the step came from the engine's layer cache (then it measures nothing). */
+    cached: boolean('cached').notNull(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.templateId, t.position] }), index('template_steps_component').on(t.component)],
 );
 
 export const analyzerRuns = pgTable('analyzer_runs', {

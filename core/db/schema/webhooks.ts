@@ -5,10 +5,10 @@ import { builds } from './builds.ts';
 import { projects } from './projects.ts';
 
 /**
- * A build spec without its image: a webhook names the repository, and each delivery's commit id becomes the tag.
- * Webhook builds are always `ci` (rows saved before that rule may hold `interactive`, which is not obeyed).
+ * A build spec without its image: a webhook names the repository, and each delivery's commit id becomes the tag (and
+ * its revision). Webhook builds are always `ci` (rows saved before that rule may hold `interactive`, which is not obeyed).
  */
-export type BuildDefinition = Omit<BuildSpec, 'image' | 'priority'> & { repository: string; priority?: 'ci' };
+export type BuildDefinition = Omit<BuildSpec, 'image' | 'revision' | 'priority'> & { repository: string; priority?: 'ci' };
 
 export const webhooks = pgTable('webhooks', {
   /** Also the unguessable part of the delivery URL. */

@@ -1,0 +1,51 @@
+// One trace's table: every policy at one template budget, template-only and with the layer cache at equal storage,
+// beside the daily clairvoyant heuristic and the proven ceiling. Shared by the bench and its unit test.
+import { defaultAnalysisOptions } from '../../analyzer/analyzer-settings.ts';
+import type { Costs, HistoryBuild } from '../../core/templates/savings.ts';
+import { lpCeiling } from './ceiling.ts';
+import type { LayerCacheOptions } from './layer-cache.ts';
+import { policies, replay, type ReplayOptions, type ReplayResult } from './trace-replay.ts';
+
+export interface TableOptions {
+  maxTemplates: number;
+  periodSeconds: number;
+  windowSeconds: number;
+  /** Storage per host, bytes, for each size the layer-cache rows are run at. */
+  storageSizes: number[];
+  hosts: number;
+  /** Share of each host's storage kiln may give templates (the rest is its layer cache). */
+  templateShare: number;
+  sizes: ReadonlyMap<string, number>;
+  analysis?: ReplayOptions['analysis'];
+}
+
+export interface PolicyTable {
+  templatesOnly: { none: ReplayResult; topK: ReplayResult; greedy: ReplayResult; kiln: ReplayResult; clairvoyant: ReplayResult };
+  ceiling: number;
+  ceilingSeconds: number;
+  storage: { bytesPerHost: number; layerCache: ReplayResult; kiln: ReplayResult }[];
+}
+
+export async function policyTable(trace: readonly HistoryBuild[], costs: Costs, o: TableOptions): Promise<PolicyTable> {
+  const opts: ReplayOptions = { periodSeconds: o.periodSeconds, windowSeconds: o.windowSeconds, maxTemplates: o.maxTemplates, analysis: o.analysis ?? { ...defaultAnalysisOptions(), sizes: o.sizes } };
+  const run = (name: string, p: (c: Costs, r: ReplayOptions) => Parameters<typeof replay>[3], r = opts, cache?: LayerCacheOptions) => replay(name, trace, costs, p(costs, r), r, cache);
+  const templatesOnly = {
+    none: run('no templates', () => policies.none()),
+    topK: run(`top-${o.maxTemplates} most frequent`, () => policies.topK(o.maxTemplates)),
+    greedy: run('plain greedy', policies.greedy),
+    kiln: run('kiln', policies.kiln),
+    clairvoyant: run('daily clairvoyant heuristic', policies.clairvoyant),
+  };
+  const started = performance.now();
+  const ceiling = await lpCeiling(trace, costs, { periodSeconds: o.periodSeconds, maxTemplates: o.maxTemplates });
+  const ceilingSeconds = (performance.now() - started) / 1000;
+  const storage = o.storageSizes.map((bytesPerHost) => {
+    const cache: LayerCacheOptions = { hosts: o.hosts, bytesPerHost, sizes: o.sizes, defaultSizeBytes: 512 * 1024 ** 2, binaryBytes: 100 * 1024 ** 2 };
+    return {
+      bytesPerHost,
+      layerCache: run('layer cache only', () => policies.none(), opts, cache),
+      kiln: run('kiln + layer cache', policies.kiln, { ...opts, maxBytes: o.templateShare * bytesPerHost }, cache),
+    };
+  });
+  return { templatesOnly, ceiling, ceilingSeconds, storage };
+}
