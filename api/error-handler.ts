@@ -114,11 +114,19 @@ export function installErrorHandler(app: FastifyInstance, opts: { lingerMs: numb
     void sendProblem(reply, { status: 404, kind: 'not-found', detail, requestId: req.id, problems: [{ field: 'url', message: detail }] });
   });
 
+  // A client that hangs up before all of its request arrived gets one info line, at whatever stage the request was:
+  // its auth check, its body being read, or in no error path at all (a hang-up during an async check may reach no
+  // handler). Never an error: anyone could fill the error log by hanging up. A refusal already sent is logged as such.
+  const refusedMidBody = new WeakSet<object>();
+  app.addHook('onRequestAbort', async (req) => {
+    if (!refusedMidBody.has(req.raw)) req.log.info('client went away before its request ended');
+  });
+
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    // The client went away mid-request (its socket is gone): whatever failed failed because of that. Nobody is left
-    // to answer, and it is nothing for the error log, which anyone could fill by hanging up.
+    // The client went away mid-request (its socket is gone): whatever failed failed because of that, and the hook
+    // above said so. Nobody is left to answer.
     if (!req.raw.complete && req.raw.socket?.destroyed) {
-      req.log.info({ reason: err.message }, 'client went away before its request ended');
+      req.log.debug({ reason: err.message }, 'what failed after the client went away');
       return reply.code(400).send();
     }
     let status: number;
@@ -161,6 +169,7 @@ export function installErrorHandler(app: FastifyInstance, opts: { lingerMs: numb
     // The client may still be sending a body we refused (too large, a refused archive): close the connection rather
     // than read the rest.
     if (status === 413 || !req.raw.complete) {
+      refusedMidBody.add(req.raw);
       void reply.header('connection', 'close');
       lingerAfterAnswer(req, opts.lingerMs);
     }
