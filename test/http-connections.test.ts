@@ -48,7 +48,7 @@ describe('connections that stall, trickle or hang up', { timeout: 180_000 }, () 
     const before = { rows: await kiln.infra.database.db.$count(uploads), objects: await uploadObjects() };
     const stalled = await open(uploadHead(32 * MiB), Buffer.alloc(MiB, 1));
     const t0 = Date.now();
-    await within(stalled.closed, 15_000, 'kiln kept the stalled upload open');
+    await within(stalled.closed, 30_000, 'kiln kept the stalled upload open');
     assert.ok(Date.now() - t0 >= IDLE_SECONDS * 1000 - 200, `closed after ${Date.now() - t0} ms, not before the idle timeout`);
     await waitUntil(async () => (await uploadObjects()) === before.objects, 'the stalled upload left an object in S3');
     assert.equal(await kiln.infra.database.db.$count(uploads), before.rows);
@@ -59,9 +59,10 @@ describe('connections that stall, trickle or hang up', { timeout: 180_000 }, () 
       `POST /v1/webhooks/${randomUUID()}/deliveries HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\n` +
       `X-Hub-Signature-256: sha256=${'0'.repeat(64)}\r\nContent-Length: ${5 * MiB}\r\n\r\n`;
     const delivery = await open(head, Buffer.alloc(64 * 1024, 0x20));
-    assert.equal(await within(delivery.answered, 5_000, 'no answer before the body'), 404);
+    // The rest of the body is never sent: an answer within any deadline came before it (30 s: a loaded machine).
+    assert.equal(await within(delivery.answered, 30_000, 'no answer before the body'), 404);
     assert.match(delivery.received(), /connection: close/i);
-    await within(delivery.closed, 10_000, 'the refused delivery stayed open');
+    await within(delivery.closed, 30_000, 'the refused delivery stayed open');
   });
 
   it('headers that trickle in are cut off after the headers timeout, however lively the client', async () => {
@@ -69,7 +70,7 @@ describe('connections that stall, trickle or hang up', { timeout: 180_000 }, () 
     // A header line every 300 ms: never idle for a second, never done either.
     const dripping = setInterval(() => trickle.socket.write(`X-Drip-${Date.now()}: 1\r\n`), 300);
     try {
-      await within(trickle.closed, (HEADERS_SECONDS + 8) * 1000, 'kiln kept a connection whose headers never ended');
+      await within(trickle.closed, (HEADERS_SECONDS + 28) * 1000, 'kiln kept a connection whose headers never ended');
     } finally {
       clearInterval(dripping);
     }
