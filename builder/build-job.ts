@@ -34,7 +34,7 @@ export function planVersions(catalog: Catalog, plan: Pick<BuildPlan, 'components
 /** Runs one planned build through the pipeline (the base is chosen by the caller, right before). */
 export function runBuild(deps: BuildJobDeps, build: Pick<BuildRow, 'id' | 'spec' | 'plan'>, appendLog: (text: string) => void, signal: AbortSignal): Promise<ProducedImage> {
   const { plan } = build;
-  const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan));
+  const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan), build);
   appendLog(`kiln: building ${plan.imageRef} from ${plan.base.image} with ${plan.components.map((c) => c.key).join(', ') || 'no components'}\n`);
   return produceImage(
     deps,
