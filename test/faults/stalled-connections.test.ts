@@ -17,8 +17,8 @@ import { waitUntil } from '../helpers/wait.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
-/** The defaults a production api runs with (core/config.ts): the test sets none of its own. */
-const defaults = loadConfig({ S3_BUCKET: 'unused', S3_ACCESS_KEY_ID: 'x', S3_SECRET_ACCESS_KEY: 'x' });
+/** The defaults a production api runs with (core/config.ts): the test sets none of its own (only what has none). */
+const defaults = loadConfig({ S3_BUCKET: 'unused', S3_ACCESS_KEY_ID: 'x', S3_SECRET_ACCESS_KEY: 'x', REGISTRY_HOST: 'unused.invalid' });
 
 /** VmRSS and VmHWM (the kernel's record of the peak) of a process, in MB. */
 async function memory(pid: number): Promise<{ rss: number; peak: number }> {
