@@ -12,6 +12,7 @@ import { TEMPLATE_JOB, templateJobOptions, type TemplateJob } from '../core/queu
 import type { RegistryClient } from '../core/registry-client.ts';
 import { defaultAnalysisOptions } from './analyzer-settings.ts';
 import { componentCosts, measuredComponents } from '../core/templates/component-costs.ts';
+import { demandBuilds, filterDemandHours } from '../core/templates/demand-hours.ts';
 import { analyzeInWorker } from './analysis-worker.ts';
 import { decideTemplates, type TemplateDecisions } from './template-lifecycle.ts';
 import { setKey } from '../core/templates/savings.ts';
@@ -75,7 +76,8 @@ export function createAnalyzer(deps: AnalyzerDeps) {
       const at = now();
       const since = new Date(at.getTime() - deps.config.KILN_ANALYZER_WINDOW_DAYS * 86400_000);
       // Only history still expressible in today's catalog counts (a removed component cannot be templated).
-      const history = (await deps.templates.demand(since)).filter((b) => b.components.every((k) => current.has(k)));
+      const history = filterDemandHours(await deps.templates.demand(since), (c) => c.components.every((k) => current.has(k)));
+      const builds = demandBuilds(history);
       const samples = await deps.templates.costSamples(20);
       const costs = componentCosts(deps.catalog, samples);
       const measured = measuredComponents(samples);
@@ -127,7 +129,6 @@ export function createAnalyzer(deps: AnalyzerDeps) {
 
       // Measured after this run's own retirements, so that a grace period of 0 means at once.
       const imagesDeleted = await deleteExpiredImages(deps, new Date(now().getTime() - deps.config.KILN_TEMPLATE_GRACE_SECONDS * 1000));
-      const builds = history.reduce((n, h) => n + h.count, 0);
       const summary =
         `${builds} builds in ${deps.config.KILN_ANALYZER_WINDOW_DAYS} days, ${selection.candidates} candidates, half-life ${+(analysis.halfLife / 86400).toFixed(2)} d: ` +
         `keep ${decisions.keep.length}, build ${decisions.build.length}, stale ${decisions.stale.length}, retire ${decisions.retire.length}` +

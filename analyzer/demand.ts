@@ -2,6 +2,7 @@
 // ran, so that every later step works on tens of thousands of combinations instead of hundreds of thousands of builds.
 // Any decision the analyzer makes from history (templates today; component layers and pre-verified combinations once
 // images compose) reads the same demand under the same recency weighting. Pure.
+import { demandHours, type DemandHours } from '../core/templates/demand-hours.ts';
 import { costOf, setKey, type Costs } from '../core/templates/savings.ts';
 
 /** One past build, or `count` builds of the same combination that ended at about the same time. */
@@ -24,49 +25,66 @@ export interface Combination {
 
 export interface Demand {
   combos: Combination[];
-  /** Per combination: build times, ascending, and how many builds each stands for. */
-  times: Float64Array[];
-  counts: Float64Array[];
+  /** Every combination's build times, ascending, at offsets[i]..offsets[i + 1], with how many builds each stands for. */
+  offsets: Int32Array;
+  times: Float64Array;
+  counts: Float64Array;
   /** Earliest and latest build time. */
   first: number;
   last: number;
   builds: number;
+  /** Per half-life: 2^(−(last − t) / halfLife) for every time, so that a weighting at any moment needs no exp. */
+  decay: Map<number, Float64Array>;
 }
 
-export function aggregateDemand(rows: Iterable<DemandRow>, costs: Costs): Demand {
+export function aggregateDemand(history: Iterable<DemandRow> | DemandHours, costs: Costs): Demand {
+  const d = 'combo' in history ? history : demandHours(history);
+  // One canonical combination per distinct component set (rows may name one set in several orders).
   const index = new Map<string, number>();
   const combos: Combination[] = [];
-  const t: number[][] = [];
-  const n: number[][] = [];
+  const canonical = Int32Array.from(d.combos, (c) => {
+    const components = [...c.components].sort();
+    const key = setKey(c.root, components);
+    let i = index.get(key);
+    if (i === undefined) {
+      i = combos.push({ root: c.root, components, key, cost: costOf(components, costs) }) - 1;
+      index.set(key, i);
+    }
+    return i;
+  });
+  // Rows grouped by combination (counting sort), each group then put in time order.
+  const rows = d.combo.length;
+  const offsets = new Int32Array(combos.length + 1);
+  for (let r = 0; r < rows; r++) offsets[canonical[d.combo[r]!]! + 1]!++;
+  for (let i = 0; i < combos.length; i++) offsets[i + 1]! += offsets[i]!;
+  const next = offsets.slice(0, combos.length);
+  const times = new Float64Array(rows);
+  const counts = new Float64Array(rows);
   let first = Infinity;
   let last = -Infinity;
   let builds = 0;
-  for (const r of rows) {
-    const key = setKey(r.root, r.components);
-    let i = index.get(key);
-    if (i === undefined) {
-      i = combos.length;
-      index.set(key, i);
-      const components = [...r.components].sort();
-      combos.push({ root: r.root, components, key, cost: costOf(components, costs) });
-      t.push([]);
-      n.push([]);
-    }
-    const count = r.count ?? 1;
-    t[i]!.push(r.t);
-    n[i]!.push(count);
-    builds += count;
-    if (r.t < first) first = r.t;
-    if (r.t > last) last = r.t;
+  for (let r = 0; r < rows; r++) {
+    const at = next[canonical[d.combo[r]!]!]!++;
+    times[at] = d.t[r]!;
+    counts[at] = d.count[r]!;
+    builds += d.count[r]!;
+    if (d.t[r]! < first) first = d.t[r]!;
+    if (d.t[r]! > last) last = d.t[r]!;
   }
-  const times: Float64Array[] = [];
-  const counts: Float64Array[] = [];
-  t.forEach((ts, i) => {
-    const order = ts.map((_, j) => j).sort((a, b) => ts[a]! - ts[b]!);
-    times.push(Float64Array.from(order, (j) => ts[j]!));
-    counts.push(Float64Array.from(order, (j) => n[i]![j]!));
-  });
-  return { combos, times, counts, first, last, builds };
+  for (let i = 0; i < combos.length; i++) sortByTime(times, counts, offsets[i]!, offsets[i + 1]!);
+  return { combos, offsets, times, counts, first, last, builds, decay: new Map() };
+}
+
+/** Sorts times[from, to) ascending, counts alongside (rows usually arrive in time order already). */
+function sortByTime(times: Float64Array, counts: Float64Array, from: number, to: number): void {
+  let sorted = true;
+  for (let j = from + 1; j < to && sorted; j++) sorted = times[j - 1]! <= times[j]!;
+  if (sorted) return;
+  const order = Array.from({ length: to - from }, (_, j) => from + j).sort((x, y) => times[x]! - times[y]!);
+  const t = order.map((j) => times[j]!);
+  const n = order.map((j) => counts[j]!);
+  times.set(t, from);
+  counts.set(n, from);
 }
 
 /**
@@ -77,16 +95,24 @@ export function aggregateDemand(rows: Iterable<DemandRow>, costs: Costs): Demand
 export function weightsAt(d: Demand, at: number, halfLifeSeconds: number, windowSeconds = Infinity): Float64Array {
   const w = new Float64Array(d.combos.length);
   const from = at - windowSeconds;
-  const k = Math.LN2 / halfLifeSeconds;
+  // 0.5^((at − x)/h) = 0.5^((last − x)/h) × 2^((last − at)/h), with the first factor computed once per half-life —
+  // unless the history is so long against the half-life that it would underflow.
+  const span = (d.last - Math.max(from, d.first)) / halfLifeSeconds;
+  const cached = span < 900 && (d.last - at) / halfLifeSeconds < 900;
+  let decay = cached ? d.decay.get(halfLifeSeconds) : undefined;
+  if (cached && !decay) {
+    decay = d.times.map((x) => Math.pow(0.5, (d.last - x) / halfLifeSeconds));
+    d.decay.set(halfLifeSeconds, decay);
+  }
+  const scale = Math.pow(2, (d.last - at) / halfLifeSeconds);
+  const { offsets, times, counts } = d;
   for (let i = 0; i < w.length; i++) {
-    const ts = d.times[i]!;
-    const ns = d.counts[i]!;
     let sum = 0;
-    for (let j = 0; j < ts.length; j++) {
-      const x = ts[j]!;
+    for (let j = offsets[i]!; j < offsets[i + 1]!; j++) {
+      const x = times[j]!;
       if (x >= at) break;
       if (x < from) continue;
-      sum += ns[j]! * Math.exp(-k * (at - x));
+      sum += counts[j]! * (decay ? decay[j]! * scale : Math.pow(0.5, (at - x) / halfLifeSeconds));
     }
     w[i] = sum;
   }
@@ -96,14 +122,13 @@ export function weightsAt(d: Demand, at: number, halfLifeSeconds: number, window
 /** How many builds of every combination ran in [from, to). */
 export function countsBetween(d: Demand, from: number, to: number): Float64Array {
   const c = new Float64Array(d.combos.length);
+  const { offsets, times, counts } = d;
   for (let i = 0; i < c.length; i++) {
-    const ts = d.times[i]!;
-    const ns = d.counts[i]!;
     let sum = 0;
-    for (let j = 0; j < ts.length; j++) {
-      const x = ts[j]!;
+    for (let j = offsets[i]!; j < offsets[i + 1]!; j++) {
+      const x = times[j]!;
       if (x >= to) break;
-      if (x >= from) sum += ns[j]!;
+      if (x >= from) sum += counts[j]!;
     }
     c[i] = sum;
   }

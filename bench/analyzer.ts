@@ -23,13 +23,14 @@ const { values } = parseArgs({
     'warmup-periods': { type: 'string', default: '1' },
     scale: { type: 'boolean', default: false },
     sensitivity: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '3' },
   },
 });
 const list = (s: string) => s.split(',').map(Number);
 const sizes = new Map(Object.entries(realisticSizes));
 
 if (values.scale) {
-  await scaleBench();
+  await scaleBench(Number(values.runs));
   process.exit(0);
 }
 

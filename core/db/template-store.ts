@@ -6,6 +6,7 @@ import type { Db } from './database.ts';
 import { builds, buildSteps } from './schema/builds.ts';
 import { analyzerRuns, templates, templateSteps, type TemplateRow, type TemplateStatus } from './schema/templates.ts';
 import type { ReadyTemplate } from '../templates/base-choice.ts';
+import type { DemandHours } from '../templates/demand-hours.ts';
 
 /** One UTC day of succeeded builds, split by whether a template was their base (durations: started → finished). */
 export interface DailyBuildStats {
@@ -17,14 +18,6 @@ export interface DailyBuildStats {
   medianSecondsWithout: number | null;
   meanSecondsWithTemplate: number | null;
   meanSecondsWithout: number | null;
-}
-
-/** `count` succeeded builds of one root and component set that finished in the hour around `t` (epoch seconds). */
-export interface DemandHour {
-  root: string;
-  components: string[];
-  t: number;
-  count: number;
 }
 
 export function createTemplateStore(db: Db) {
@@ -82,9 +75,10 @@ export function createTemplateStore(db: Db) {
 
     /**
      * Succeeded builds since `since`, folded in SQL into one row per root, component set and hour with its build count,
-     * so that a big installation's window reaches the analyzer as tens of thousands of rows, not half a million.
+     * so that a big installation's window reaches the analyzer as a few hundred thousand rows in columns, not half a
+     * million objects.
      */
-    async demand(since: Date): Promise<DemandHour[]> {
+    async demand(since: Date): Promise<DemandHours> {
       const combo = sql<string>`(select coalesce(string_agg(c->>'key', '+' order by c->>'key'), '') from jsonb_array_elements(${builds.plan}->'components') c)`;
       const hour = sql<number>`floor(extract(epoch from ${builds.finishedAt}) / 3600)`;
       const rows = await db
@@ -100,7 +94,20 @@ export function createTemplateStore(db: Db) {
         .groupBy(sql`1`, sql`2`, sql`3`);
       // The middle of the hour stands for its builds — but never a time after the last of them: an analysis now must
       // count the builds of the hour that is still running (they happened, however recently).
-      return rows.map((r) => ({ root: r.root, components: r.combo ? r.combo.split('+') : [], t: Math.min((Number(r.hour) + 0.5) * 3600, Number(r.last)), count: Number(r.count) }));
+      const index = new Map<string, number>();
+      const out: DemandHours = { combos: [], combo: new Int32Array(rows.length), t: new Float64Array(rows.length), count: new Float64Array(rows.length) };
+      rows.forEach((r, x) => {
+        const key = `${r.root}|${r.combo}`;
+        let i = index.get(key);
+        if (i === undefined) {
+          i = out.combos.push({ root: r.root, components: r.combo ? r.combo.split('+') : [] }) - 1;
+          index.set(key, i);
+        }
+        out.combo[x] = i;
+        out.t[x] = Math.min((Number(r.hour) + 0.5) * 3600, Number(r.last));
+        out.count[x] = Number(r.count);
+      });
+      return out;
     },
     /** Real install times: the most recent uncached runs of each component, in builds and template builds, newest first. */
     async costSamples(perComponent: number): Promise<{ component: string; seconds: number }[]> {
