@@ -74,7 +74,7 @@ function validate(demand: Demand, cands: ReturnType<typeof mineCandidates>, opts
   const vOpts: SelectOptions = { ...opts, built: new Set(), keepBonus: new Map(), swapPasses: 0 };
   const scored = scoreCandidates(cands, vOpts);
   const windows = Array.from({ length: opts.validationWindows }, (_, j) => opts.now - (j + 1) * V);
-  const held = windows.map((start) => countsBetween(demand, start, start + V));
+  const held = windows.map((start) => countsBetween(demand, start, start + V, 'exposed'));
   const pairs = opts.halfLives.flatMap((halfLife) => windows.map((start, j) => ({ halfLife, j, weights: weightsAt(demand, start, halfLife, opts.windowSeconds) })));
   const support = supports(scored, pairs.map((x) => x.weights));
   const score = new Map(opts.halfLives.map((h) => [h, 0]));

@@ -12,6 +12,9 @@ export interface DemandRow {
   /** Seconds, any epoch (the same as every `at` given below). */
   t: number;
   count?: number;
+  /** Components the layer cache served (the build did not install them). */
+  cached?: readonly string[];
+  covered?: readonly string[];
 }
 
 export interface Combination {
@@ -25,10 +28,15 @@ export interface Combination {
 
 export interface Demand {
   combos: Combination[];
-  /** Every combination's build times, ascending, at offsets[i]..offsets[i + 1], with how many builds each stands for. */
+  /**
+   * Every combination's build times, ascending, at offsets[i]..offsets[i + 1], with how many builds each stands for
+   * and how much of them a template could still spare: each build counts the share of its install seconds the layer
+   * cache did not serve (1 when nothing was cached, or nothing is known).
+   */
   offsets: Int32Array;
   times: Float64Array;
   counts: Float64Array;
+  exposed: Float64Array;
   /** Earliest and latest build time. */
   first: number;
   last: number;
@@ -42,6 +50,7 @@ export function aggregateDemand(history: Iterable<DemandRow> | DemandHours, cost
   // One canonical combination per distinct component set (rows may name one set in several orders).
   const index = new Map<string, number>();
   const combos: Combination[] = [];
+  const exposure = exposures(d, costs);
   const canonical = Int32Array.from(d.combos, (c) => {
     const components = [...c.components].sort();
     const key = setKey(c.root, components);
@@ -60,6 +69,7 @@ export function aggregateDemand(history: Iterable<DemandRow> | DemandHours, cost
   const next = offsets.slice(0, combos.length);
   const times = new Float64Array(rows);
   const counts = new Float64Array(rows);
+  const exposed = new Float64Array(rows);
   let first = Infinity;
   let last = -Infinity;
   let builds = 0;
@@ -67,30 +77,52 @@ export function aggregateDemand(history: Iterable<DemandRow> | DemandHours, cost
     const at = next[canonical[d.combo[r]!]!]!++;
     times[at] = d.t[r]!;
     counts[at] = d.count[r]!;
+    exposed[at] = d.count[r]! * exposure[d.combo[r]!]!;
     builds += d.count[r]!;
     if (d.t[r]! < first) first = d.t[r]!;
     if (d.t[r]! > last) last = d.t[r]!;
   }
-  for (let i = 0; i < combos.length; i++) sortByTime(times, counts, offsets[i]!, offsets[i + 1]!);
-  return { combos, offsets, times, counts, first, last, builds, decay: new Map() };
+  for (let i = 0; i < combos.length; i++) sortByTime(times, [counts, exposed], offsets[i]!, offsets[i + 1]!);
+  return { combos, offsets, times, counts, exposed, first, last, builds, decay: new Map() };
 }
 
-/** Sorts times[from, to) ascending, counts alongside (rows usually arrive in time order already). */
-function sortByTime(times: Float64Array, counts: Float64Array, from: number, to: number): void {
+/**
+ * Per combination of the rows: the share of its install seconds a template could still spare, after the layer cache.
+ * Installs the cache served spare nothing more; installs a template served are the unknown — would the cache have
+ * served them had the template not been there? — and count as the cache served the installs builds did run, over
+ * the whole history: a measured rate, not a model of the cache, which kiln cannot see (its size, its hosts).
+ */
+function exposures(d: DemandHours, costs: Costs): Float64Array {
+  const builds = new Float64Array(d.combos.length);
+  for (let r = 0; r < d.combo.length; r++) builds[d.combo[r]!]! += d.count[r]!;
+  const part = (c: DemandHours['combos'][number], keys: readonly string[] | undefined) => costOf((keys ?? []).filter((k) => c.components.includes(k)), costs);
+  let served = 0;
+  let ran = 0;
+  d.combos.forEach((c, i) => {
+    served += builds[i]! * part(c, c.cached);
+    ran += builds[i]! * (costOf(c.components, costs) - part(c, c.covered));
+  });
+  const rate = ran > 0 ? served / ran : 0;
+  return Float64Array.from(d.combos, (c) => {
+    const all = costOf(c.components, costs);
+    return all > 0 ? 1 - (part(c, c.cached) + rate * part(c, c.covered)) / all : 1;
+  });
+}
+
+/** Sorts times[from, to) ascending, the other columns alongside (rows usually arrive in time order already). */
+function sortByTime(times: Float64Array, others: Float64Array[], from: number, to: number): void {
   let sorted = true;
   for (let j = from + 1; j < to && sorted; j++) sorted = times[j - 1]! <= times[j]!;
   if (sorted) return;
   const order = Array.from({ length: to - from }, (_, j) => from + j).sort((x, y) => times[x]! - times[y]!);
-  const t = order.map((j) => times[j]!);
-  const n = order.map((j) => counts[j]!);
-  times.set(t, from);
-  counts.set(n, from);
+  for (const col of [times, ...others]) col.set(order.map((j) => col[j]!), from);
 }
 
 /**
- * Recency-weighted build count of every combination as seen at time `at`: builds at or after `at` do not count (they
- * have not happened yet from there), a build `a` seconds before counts 0.5^(a / halfLife), and builds older than
- * `windowSeconds` before `at` not at all.
+ * Recency-weighted build count of every combination as seen at time `at`, each build counted by its exposure (the
+ * share of its installs the layer cache left to do): builds at or after `at` do not count (they have not happened yet
+ * from there), a build `a` seconds before counts 0.5^(a / halfLife), and builds older than `windowSeconds` before `at`
+ * not at all.
  */
 export function weightsAt(d: Demand, at: number, halfLifeSeconds: number, windowSeconds = Infinity): Float64Array {
   const w = new Float64Array(d.combos.length);
@@ -105,7 +137,7 @@ export function weightsAt(d: Demand, at: number, halfLifeSeconds: number, window
     d.decay.set(halfLifeSeconds, decay);
   }
   const scale = Math.pow(2, (d.last - at) / halfLifeSeconds);
-  const { offsets, times, counts } = d;
+  const { offsets, times, exposed: counts } = d;
   for (let i = 0; i < w.length; i++) {
     let sum = 0;
     for (let j = offsets[i]!; j < offsets[i + 1]!; j++) {
@@ -119,10 +151,11 @@ export function weightsAt(d: Demand, at: number, halfLifeSeconds: number, window
   return w;
 }
 
-/** How many builds of every combination ran in [from, to). */
-export function countsBetween(d: Demand, from: number, to: number): Float64Array {
+/** How many builds of every combination ran in [from, to) (`exposed`: each counted by its exposure, as weightsAt). */
+export function countsBetween(d: Demand, from: number, to: number, column: 'counts' | 'exposed' = 'counts'): Float64Array {
   const c = new Float64Array(d.combos.length);
-  const { offsets, times, counts } = d;
+  const { offsets, times } = d;
+  const counts = d[column];
   for (let i = 0; i < c.length; i++) {
     let sum = 0;
     for (let j = offsets[i]!; j < offsets[i + 1]!; j++) {
@@ -134,3 +167,4 @@ export function countsBetween(d: Demand, from: number, to: number): Float64Array
   }
   return c;
 }
+

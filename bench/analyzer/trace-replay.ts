@@ -2,7 +2,7 @@
 // instants (every `periodSeconds` from the trace's first build), templates usable from the analysis that chose them,
 // the same first scored period, and the same accounting — each build is charged the install seconds its best template
 // does not cover (and, with a layer cache, that the cache does not cover either), and every template build, re-adds
-// included, is charged the template's full install seconds. Pure.
+// included, is charged the template's full install seconds (with a layer cache, those the cache does not cover). Pure.
 import { analyzeDemand, type AnalysisOptions } from '../../analyzer/analysis.ts';
 import { aggregateDemand, countsBetween } from '../../analyzer/demand.ts';
 import { selectOnWeights, selectTemplates } from '../../analyzer/template-selector.ts';
@@ -74,7 +74,8 @@ export function replay(name: string, trace: readonly HistoryBuild[], costs: Cost
   const warmup = opts.warmupPeriods ?? 1;
   for (const [index, { start, builds }] of periods(trace, opts.periodSeconds).entries()) {
     if (index < warmup) {
-      seen.push(...builds);
+      // Nobody's templates, but the cache works already.
+      for (const b of builds) seen.push(cache ? { ...b, cached: cache.build(b.root, b.components, costs).cached } : b);
       continue;
     }
     const past = seen.filter((b) => b.t >= start - opts.windowSeconds);
@@ -84,7 +85,8 @@ export function replay(name: string, trace: readonly HistoryBuild[], costs: Cost
     for (const t of current) if (!keeps.has(keyOf(t))) dropped.set(keyOf(t), start);
     for (const t of next) {
       if (had.has(keyOf(t))) continue;
-      r.templateSeconds += costOf(t.components, costs);
+      // A template is built by a builder like any build: with a layer cache, on its engine and through its cache.
+      r.templateSeconds += costOf(t.components, costs) - (cache?.build(t.root, t.components, costs, false).saved ?? 0);
       r.templatesBuilt++;
       if (start - (dropped.get(keyOf(t)) ?? -Infinity) < 7 * 86400) r.rebuilds++;
     }
@@ -95,12 +97,16 @@ export function replay(name: string, trace: readonly HistoryBuild[], costs: Cost
       r.totalSeconds += costOf(b.components, costs);
       const best = bestTemplateFor(b, current, costs);
       r.savedSeconds += best?.saved ?? 0;
-      if (cache) {
-        const covered = new Set(best?.template.components ?? []);
-        r.cacheSeconds += cache.build(best ? `tpl:${keyOf(best.template)}` : b.root, b.components.filter((k) => !covered.has(k)), costs);
+      if (!cache) {
+        seen.push(b);
+        continue;
       }
+      const covered = new Set(best?.template.components ?? []);
+      const served = cache.build(best ? `tpl:${keyOf(best.template)}` : b.root, b.components.filter((k) => !covered.has(k)), costs);
+      r.cacheSeconds += served.saved;
+      // What the policies see next time, as the service records it: which installs the layer cache served.
+      seen.push({ ...b, cached: served.cached, covered: best?.template.components ?? [] });
     }
-    seen.push(...builds);
   }
   r.netSeconds = r.savedSeconds + r.cacheSeconds - r.templateSeconds;
   r.runtimeSeconds = (performance.now() - started) / 1000;

@@ -74,36 +74,43 @@ export function createTemplateStore(db: Db) {
     },
 
     /**
-     * Succeeded builds since `since`, folded in SQL into one row per root, component set and hour with its build count,
-     * so that a big installation's window reaches the analyzer as a few hundred thousand rows in columns, not half a
-     * million objects.
+     * Succeeded builds since `since`, folded in SQL into one row per root, component set, what the layer cache served
+     * and what a template held, and hour, with its build count: a big installation's window reaches the analyzer as a
+     * few hundred thousand rows in columns, not half a million objects.
      */
     async demand(since: Date): Promise<DemandHours> {
-      const combo = sql<string>`(select coalesce(string_agg(c->>'key', '+' order by c->>'key'), '') from jsonb_array_elements(${builds.plan}->'components') c)`;
+      const keys = (list: ReturnType<typeof sql>) => sql<string>`(select coalesce(string_agg(k, '+' order by k), '') from ${list} k)`;
+      const combo = keys(sql`jsonb_array_elements_text(jsonb_path_query_array(${builds.plan}, '$.components[*].key'))`);
+      // What the engine's layer cache served (steps it reports cached), and what the build's template held.
+      const cached = sql<string>`(select coalesce(string_agg(s.component, '+' order by s.component), '') from ${buildSteps} s where s.build_id = ${builds.id} and s.cached and s.component <> 'binary')`;
+      const covered = keys(sql`jsonb_array_elements_text(coalesce(${builds.plan}->'base'->'covers', '[]'::jsonb))`);
       const hour = sql<number>`floor(extract(epoch from ${builds.finishedAt}) / 3600)`;
       const rows = await db
         .select({
           root: sql<string>`${builds.plan}->'root'->>'name'`.as('root'),
           combo: combo.as('combo'),
+          cached: cached.as('cached'),
+          covered: covered.as('covered'),
           hour: sql<number>`${hour}::float8`.as('hour'),
           count: sql<number>`count(*)::int`,
           last: sql<number>`max(extract(epoch from ${builds.finishedAt}))::float8`,
         })
         .from(builds)
         .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)))
-        .groupBy(sql`1`, sql`2`, sql`3`);
-      // The middle of the hour stands for its builds — but never a time after the last of them: an analysis now must
-      // count the builds of the hour that is still running (they happened, however recently).
+        .groupBy(sql`1`, sql`2`, sql`3`, sql`4`, sql`5`);
+      const split = (list: string) => (list ? list.split('+') : []);
       const index = new Map<string, number>();
       const out: DemandHours = { combos: [], combo: new Int32Array(rows.length), t: new Float64Array(rows.length), count: new Float64Array(rows.length) };
       rows.forEach((r, x) => {
-        const key = `${r.root}|${r.combo}`;
+        const key = `${r.root}|${r.combo}|${r.cached}|${r.covered}`;
         let i = index.get(key);
         if (i === undefined) {
-          i = out.combos.push({ root: r.root, components: r.combo ? r.combo.split('+') : [] }) - 1;
+          i = out.combos.push({ root: r.root, components: split(r.combo), ...(r.cached ? { cached: split(r.cached) } : {}), ...(r.covered ? { covered: split(r.covered) } : {}) }) - 1;
           index.set(key, i);
         }
         out.combo[x] = i;
+        // The middle of the hour stands for its builds — but never a time after the last of them: an analysis now must
+        // count the builds of the hour that is still running (they happened, however recently).
         out.t[x] = Math.min((Number(r.hour) + 0.5) * 3600, Number(r.last));
         out.count[x] = Number(r.count);
       });

@@ -3,8 +3,11 @@
 // thread as a few typed arrays instead of as many objects. Pure.
 
 export interface DemandHours {
-  /** The distinct combinations the rows name (components in any order; the analysis sorts them). */
-  combos: { root: string; components: string[] }[];
+  /**
+   * The distinct combinations the rows name (components in any order; the analysis sorts them), each with the
+   * components the engine's layer cache served in those builds: a template spares a build only what it installed.
+   */
+  combos: { root: string; components: string[]; cached?: string[]; covered?: string[] }[];
   /** Per row: which combination (index into `combos`), when (epoch seconds), and how many builds it stands for. */
   combo: Int32Array;
   t: Float64Array;
@@ -12,19 +15,19 @@ export interface DemandHours {
 }
 
 /** Columns from rows, one combination per distinct root and component list. */
-export function demandHours(rows: Iterable<{ root: string; components: readonly string[]; t: number; count?: number }>): DemandHours {
+export function demandHours(rows: Iterable<{ root: string; components: readonly string[]; cached?: readonly string[]; covered?: readonly string[]; t: number; count?: number }>): DemandHours {
   const index = new Map<string, number>();
   const combos: DemandHours['combos'] = [];
   const combo: number[] = [];
   const t: number[] = [];
   const count: number[] = [];
   for (const r of rows) {
-    const key = `${r.root}|${r.components.join('+')}`;
+    const key = `${r.root}|${r.components.join('+')}|${r.cached?.join('+') ?? ''}|${r.covered?.join('+') ?? ''}`;
     let i = index.get(key);
     if (i === undefined) {
       i = combos.length;
       index.set(key, i);
-      combos.push({ root: r.root, components: [...r.components] });
+      combos.push({ root: r.root, components: [...r.components], ...(r.cached?.length ? { cached: [...r.cached] } : {}), ...(r.covered?.length ? { covered: [...r.covered] } : {}) });
     }
     combo.push(i);
     t.push(r.t);
