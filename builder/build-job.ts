@@ -10,7 +10,7 @@ import { buildJobSchema, type JobHandler } from '../core/queues.ts';
 import type { BaseResolver } from './base-resolver.ts';
 import { BuildFailure, isTransient } from './build-errors.ts';
 import { renderDockerfile } from './dockerfile-render.ts';
-import { imageLabels } from './image-labels.ts';
+import { imageLabels } from '../core/image-labels.ts';
 import { produceImage, uploadOpener, type PipelineDeps, type ProducedImage } from './image-pipeline.ts';
 import type { JobLifecycle } from './job-lifecycle.ts';
 
@@ -32,7 +32,7 @@ export function planVersions(catalog: Catalog, plan: Pick<BuildPlan, 'components
 }
 
 /** Runs one planned build through the pipeline (the base is chosen by the caller, right before). */
-export function runBuild(deps: BuildJobDeps, build: Pick<BuildRow, 'id' | 'plan'>, appendLog: (text: string) => void, signal: AbortSignal): Promise<ProducedImage> {
+export function runBuild(deps: BuildJobDeps, build: Pick<BuildRow, 'id' | 'spec' | 'plan'>, appendLog: (text: string) => void, signal: AbortSignal): Promise<ProducedImage> {
   const { plan } = build;
   const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan));
   appendLog(`kiln: building ${plan.imageRef} from ${plan.base.image} with ${plan.components.map((c) => c.key).join(', ') || 'no components'}\n`);
@@ -43,7 +43,7 @@ export function runBuild(deps: BuildJobDeps, build: Pick<BuildRow, 'id' | 'plan'
       rendered,
       openUpload: uploadOpener((key, s) => deps.blobs.getStream(key, s), plan.binary, isTransient),
       ref: plan.imageRef,
-      labels: imageLabels(build.id, plan),
+      labels: (base) => imageLabels(build, base, new Date()),
       keepImage: false,
     },
     appendLog,

@@ -19,6 +19,8 @@ const usage = `usage:
       --idempotency-key KEY             a retried command with the same key starts no second build
       --priority interactive|ci         queue class (default ci when the CI variable is set, else interactive)
       --timeout SECONDS                 stop the build after this long (the server's default and max apply)
+      --source URL                      where the source lives (the image's org.opencontainers.image.source label)
+      --revision REV                    the commit it was built from (org.opencontainers.image.revision)
       --wait                            wait for the build, print its log, exit 0 if it succeeded, else 1
   kiln status ID                        the build as JSON
   kiln logs ID                          the build's log
@@ -72,6 +74,8 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
       'idempotency-key': { type: 'string' },
       priority: { type: 'string' },
       timeout: { type: 'string' },
+      source: { type: 'string' },
+      revision: { type: 'string' },
       wait: { type: 'boolean', default: false },
     },
   });
@@ -104,6 +108,8 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
       image: values.image,
       priority,
       ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
+      ...(values.source ? { source: values.source } : {}),
+      ...(values.revision ? { revision: values.revision } : {}),
     },
     values['idempotency-key'],
   );

@@ -33,6 +33,10 @@ export const ANALYZER_QUEUE = 'analyzer';
 export const ANALYZE_JOB = 'analyze';
 export const analyzeJobSchema = z.strictObject({ trigger: z.enum(['schedule', 'manual']) });
 export type AnalyzeJob = z.infer<typeof analyzeJobSchema>;
+/** Every project's retention rule, applied on the analyzer queue (one job at a time there, like analyses). */
+export const RETENTION_JOB = 'retention';
+export const retentionJobSchema = z.strictObject({ trigger: z.literal('schedule') });
+export type RetentionJob = z.infer<typeof retentionJobSchema>;
 
 /**
  * Queue order (BullMQ priority: lower starts first, first-in-first-out within one value). The rule: every waiting
@@ -57,7 +61,7 @@ export function buildJobOptions(buildId: string, opts: { attempts: number; backo
 /** Every job name each queue carries: a worker must handle exactly these (see jobDispatcher). */
 export const QUEUE_JOBS = {
   [BUILD_QUEUE]: [BUILD_JOB, TEMPLATE_JOB],
-  [ANALYZER_QUEUE]: [ANALYZE_JOB],
+  [ANALYZER_QUEUE]: [ANALYZE_JOB, RETENTION_JOB],
 } as const;
 
 export type JobHandler = (job: Job, token?: string) => Promise<unknown>;

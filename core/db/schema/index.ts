@@ -4,3 +4,4 @@ export * from './builds.ts';
 export * from './templates.ts';
 export * from './projects.ts';
 export * from './webhooks.ts';
+export * from './images.ts';
