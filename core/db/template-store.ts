@@ -75,8 +75,10 @@ export function createTemplateStore(db: Db) {
 
     /**
      * Succeeded builds since `since`, folded in SQL into one row per root, component set, what the layer cache served
-     * and what a template held, and hour, with its build count: a big installation's window reaches the analyzer as a
-     * few hundred thousand rows in columns, not half a million objects.
+     * and what a template held, with that combination's hours packed in one bytea (per hour, two big-endian doubles:
+     * its time and its build count). A big installation's window is a few hundred thousand hours of tens of thousands
+     * of combinations: as that many row objects, the driver and the conversion would hold this event loop for seconds
+     * (long enough for the analyzer's job to lose its lock); as tens of thousands of rows with packed bytes, they do not.
      */
     async demand(since: Date): Promise<DemandHours> {
       const keys = (list: ReturnType<typeof sql>) => sql<string>`(select coalesce(string_agg(k, '+' order by k), '') from ${list} k)`;
@@ -85,35 +87,46 @@ export function createTemplateStore(db: Db) {
       const cached = sql<string>`(select coalesce(string_agg(s.component, '+' order by s.component), '') from ${buildSteps} s where s.build_id = ${builds.id} and s.cached and s.component <> 'binary')`;
       const covered = keys(sql`jsonb_array_elements_text(coalesce(${builds.plan}->'base'->'covers', '[]'::jsonb))`);
       const hour = sql<number>`floor(extract(epoch from ${builds.finishedAt}) / 3600)`;
+      const hours = db.$with('demand_hours').as(
+        db
+          .select({
+            root: sql<string>`${builds.plan}->'root'->>'name'`.as('root'),
+            combo: combo.as('combo'),
+            cached: cached.as('cached'),
+            covered: covered.as('covered'),
+            // The middle of the hour stands for its builds — but never a time after the last of them: an analysis now
+            // must count the builds of the hour that is still running (they happened, however recently).
+            t: sql<number>`least((${hour} + 0.5) * 3600, max(extract(epoch from ${builds.finishedAt})))::float8`.as('t'),
+            count: sql<number>`count(*)::float8`.as('n'),
+          })
+          .from(builds)
+          .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)))
+          .groupBy(sql`1`, sql`2`, sql`3`, sql`4`, hour),
+      );
       const rows = await db
+        .with(hours)
         .select({
-          root: sql<string>`${builds.plan}->'root'->>'name'`.as('root'),
-          combo: combo.as('combo'),
-          cached: cached.as('cached'),
-          covered: covered.as('covered'),
-          hour: sql<number>`${hour}::float8`.as('hour'),
-          count: sql<number>`count(*)::int`,
-          last: sql<number>`max(extract(epoch from ${builds.finishedAt}))::float8`,
+          root: hours.root,
+          combo: hours.combo,
+          cached: hours.cached,
+          covered: hours.covered,
+          hours: sql<Uint8Array>`string_agg(float8send(${hours.t}) || float8send(${hours.count}), ''::bytea)`,
         })
-        .from(builds)
-        .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)))
-        .groupBy(sql`1`, sql`2`, sql`3`, sql`4`, sql`5`);
+        .from(hours)
+        .groupBy(hours.root, hours.combo, hours.cached, hours.covered);
       const split = (list: string) => (list ? list.split('+') : []);
-      const index = new Map<string, number>();
-      const out: DemandHours = { combos: [], combo: new Int32Array(rows.length), t: new Float64Array(rows.length), count: new Float64Array(rows.length) };
-      rows.forEach((r, x) => {
-        const key = `${r.root}|${r.combo}|${r.cached}|${r.covered}`;
-        let i = index.get(key);
-        if (i === undefined) {
-          i = out.combos.push({ root: r.root, components: split(r.combo), ...(r.cached ? { cached: split(r.cached) } : {}), ...(r.covered ? { covered: split(r.covered) } : {}) }) - 1;
-          index.set(key, i);
+      const n = rows.reduce((sum, r) => sum + r.hours.byteLength / 16, 0);
+      const out: DemandHours = { combos: [], combo: new Int32Array(n), t: new Float64Array(n), count: new Float64Array(n) };
+      let x = 0;
+      for (const r of rows) {
+        const i = out.combos.push({ root: r.root, components: split(r.combo), ...(r.cached ? { cached: split(r.cached) } : {}), ...(r.covered ? { covered: split(r.covered) } : {}) }) - 1;
+        const packed = new DataView(r.hours.buffer, r.hours.byteOffset, r.hours.byteLength);
+        for (let at = 0; at < packed.byteLength; at += 16, x++) {
+          out.combo[x] = i;
+          out.t[x] = packed.getFloat64(at);
+          out.count[x] = packed.getFloat64(at + 8);
         }
-        out.combo[x] = i;
-        // The middle of the hour stands for its builds — but never a time after the last of them: an analysis now must
-        // count the builds of the hour that is still running (they happened, however recently).
-        out.t[x] = Math.min((Number(r.hour) + 0.5) * 3600, Number(r.last));
-        out.count[x] = Number(r.count);
-      });
+      }
       return out;
     },
     /** Real install times: the most recent uncached runs of each component, in builds and template builds, newest first. */

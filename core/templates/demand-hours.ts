@@ -43,13 +43,19 @@ export function filterDemandHours(d: DemandHours, keep: (c: DemandHours['combos'
   d.combos.forEach((c, i) => {
     if (keep(c)) renumber[i] = combos.push(c) - 1;
   });
-  const rows = Array.from(d.combo.keys()).filter((r) => renumber[d.combo[r]!]! >= 0);
-  return {
-    combos,
-    combo: Int32Array.from(rows, (r) => renumber[d.combo[r]!]!),
-    t: Float64Array.from(rows, (r) => d.t[r]!),
-    count: Float64Array.from(rows, (r) => d.count[r]!),
-  };
+  if (combos.length === d.combos.length) return d;
+  // Plain loops over the columns: on a big window this runs on the analyzer's event loop, before the analysis thread.
+  let n = 0;
+  for (let r = 0; r < d.combo.length; r++) if (renumber[d.combo[r]!]! >= 0) n++;
+  const out: DemandHours = { combos, combo: new Int32Array(n), t: new Float64Array(n), count: new Float64Array(n) };
+  for (let r = 0, x = 0; r < d.combo.length; r++) {
+    const i = renumber[d.combo[r]!]!;
+    if (i < 0) continue;
+    out.combo[x] = i;
+    out.t[x] = d.t[r]!;
+    out.count[x++] = d.count[r]!;
+  }
+  return out;
 }
 
 export const demandBuilds = (d: DemandHours): number => d.count.reduce((n, c) => n + c, 0);
