@@ -204,11 +204,13 @@ class TopN {
     return this.n > 0 && (this.heap.length < this.n || value > this.heap[0]!.value);
   }
   get threshold(): number {
+    // Keeping none (n = 0): no branch is worth searching.
+    if (this.n <= 0) return Infinity;
     return Math.max(this.floor, this.heap.length < this.n ? 0 : this.heap[0]!.value);
   }
   /** `values` are those of n distinct sets that will be offered: the n-th best of them bounds the final n-th best. */
   raiseFloor(values: number[]): void {
-    if (values.length < this.n) return;
+    if (this.n <= 0 || values.length < this.n) return;
     // Slightly below, so that those sets themselves still enter.
     this.floor = Math.max(this.floor, [...values].sort((a, b) => b - a)[this.n - 1]! * (1 - 1e-9));
   }
