@@ -6,11 +6,10 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { randomUUID } from 'node:crypto';
 import { loadCatalog } from '../core/catalog/catalog-loader.ts';
-import { builds, buildSteps } from '../core/db/schema/builds.ts';
 import { call, postBuild, upload, waitForBuild } from './helpers/api-client.ts';
 import { runSmoke } from './helpers/component-image.ts';
+import { pastBuilds } from './helpers/past-builds.ts';
 import { manifestDigest } from './helpers/registry-client.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
@@ -66,31 +65,6 @@ async function build(kiln: TestKiln, components: string[], n: number) {
   return b as typeof b & { plan: { base: { kind: string; templateId?: string; covers?: string[]; secondsSaved?: number } } };
 }
 
-/**
- * Past builds of `keys` an hour ago whose installs ran (the layer cache served none of them), with their real install
- * times. This engine's cache, shared with every other test, already holds jdk and openssl, and the analyzer rightly
- * discounts what a cache served: builds made here would show no install time to spare. These stand for builds on hosts
- * whose cache did not have them.
- */
-async function pastBuilds(kiln: TestKiln, steps: { component: string; seconds: number }[], n: number) {
-  for (let i = 0; i < n; i++) {
-    const id = randomUUID();
-    const finishedAt = new Date(Date.now() - 3600_000);
-    const components = steps.map((s) => ({ name: s.component.split('@')[0]!, version: s.component.split('@')[1]!, key: s.component, recipeHash: 'past' }));
-    await kiln.infra.database.db.insert(builds).values({
-      id,
-      project: kiln.project,
-      spec: {} as never,
-      plan: { root: { name: 'debian-bookworm', image: 'kiln-root:debian-bookworm' }, base: { kind: 'root', image: 'kiln-root:debian-bookworm' }, components } as never,
-      status: 'succeeded',
-      imageRef: `${kiln.config.REGISTRY_HOST}/past/app:${id}`,
-      startedAt: new Date(finishedAt.getTime() - 60_000),
-      finishedAt,
-    });
-    await kiln.infra.database.db.insert(buildSteps).values(steps.map((s, position) => ({ ...s, cached: false, buildId: id, position })));
-  }
-}
-
 describe('templates', () => {
   let catalogDir: string;
   let kiln: TestKiln;
@@ -105,6 +79,7 @@ describe('templates', () => {
   });
 
   it('learns a template from history, and the next superset build starts FROM it and installs only the rest', async () => {
+    // Builds whose installs ran (this engine's cache would serve them: see pastBuilds).
     await pastBuilds(kiln, [{ component: 'jdk@17', seconds: 40 }, { component: 'openssl@3', seconds: 5 }], 3);
 
     const run = await analyze(kiln);
