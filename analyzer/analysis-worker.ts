@@ -3,20 +3,23 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Costs } from '../core/templates/savings.ts';
 import { analyzeDemand, type Analysis, type AnalysisOptions } from './analysis.ts';
-import { aggregateDemand, type DemandRow } from './demand.ts';
+import type { DemandHours } from '../core/templates/demand-hours.ts';
+import { aggregateDemand } from './demand.ts';
 
 interface Input {
   kind: 'kiln-analysis';
-  rows: DemandRow[];
+  history: DemandHours;
   costs: Costs;
   opts: AnalysisOptions;
 }
 
-export function analyzeInWorker(rows: DemandRow[], costs: Costs, opts: AnalysisOptions, signal?: AbortSignal): Promise<Analysis> {
+export function analyzeInWorker(history: DemandHours, costs: Costs, opts: AnalysisOptions, signal?: AbortSignal): Promise<Analysis> {
   return new Promise((resolve, reject) => {
-    // Maps and Sets cross by structured clone. Run from TypeScript sources, the worker needs the same loader (tsx) as
-    // this process, which a worker does not inherit when the loader was registered in-process (the test runner).
-    const data = { workerData: { kind: 'kiln-analysis', rows, costs, opts } satisfies Input };
+    // Maps and Sets cross by structured clone; the history's columns are moved, not copied. Run from TypeScript
+    // sources, the worker needs the same loader (tsx) as this process, which a worker does not inherit when the loader
+    // was registered in-process (the test runner).
+    const transferList = [history.combo.buffer, history.t.buffer, history.count.buffer] as ArrayBuffer[];
+    const data = { workerData: { kind: 'kiln-analysis', history, costs, opts } satisfies Input, transferList };
     const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => t.register()).then(() => import(${JSON.stringify(import.meta.url)}))`;
     const worker = import.meta.url.endsWith('.ts') ? new Worker(boot, { ...data, eval: true }) : new Worker(new URL(import.meta.url), data);
     const stop = () => void worker.terminate();
@@ -31,6 +34,6 @@ export function analyzeInWorker(rows: DemandRow[], costs: Costs, opts: AnalysisO
 }
 
 if (!isMainThread && (workerData as Input | undefined)?.kind === 'kiln-analysis') {
-  const { rows, costs, opts } = workerData as Input;
-  parentPort!.postMessage(analyzeDemand(aggregateDemand(rows, costs), costs, opts));
+  const { history, costs, opts } = workerData as Input;
+  parentPort!.postMessage(analyzeDemand(aggregateDemand(history, costs), costs, opts));
 }

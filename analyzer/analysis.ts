@@ -6,7 +6,7 @@
 import type { Costs } from '../core/templates/savings.ts';
 import { mineCandidates } from './candidate-mining.ts';
 import { countsBetween, weightsAt, type Demand } from './demand.ts';
-import { builtSets, savings, scoreCandidates, selectOnWeights, solve, type Problem, type Selection, type SelectOptions } from './template-selector.ts';
+import { builtSets, savings, scoreCandidates, selectOnWeights, solve, supports, type Selection, type SelectOptions } from './template-selector.ts';
 
 export interface AnalysisOptions extends SelectOptions {
   /** Analysis time (seconds, the demand's epoch). */
@@ -73,16 +73,15 @@ function validate(demand: Demand, cands: ReturnType<typeof mineCandidates>, opts
   // Choices are scored as if nothing were built yet, by plain greedy: the point is which weighting sees demand coming.
   const vOpts: SelectOptions = { ...opts, built: new Set(), keepBonus: new Map(), swapPasses: 0 };
   const scored = scoreCandidates(cands, vOpts);
-  return opts.halfLives.map((halfLife) => {
-    let score = 0;
-    for (let j = 1; j <= opts.validationWindows; j++) {
-      const start = opts.now - j * V;
-      const p: Problem = { cands: scored, weights: weightsAt(demand, start, halfLife, opts.windowSeconds), combos: demand.combos, opts: vOpts };
-      const set = solve(p);
-      const held = countsBetween(demand, start, start + V);
-      score += Math.pow(opts.validationDiscount, j - 1) * savings({ cands: scored, weights: held }, set);
-    }
-    return { halfLife, score };
+  const windows = Array.from({ length: opts.validationWindows }, (_, j) => opts.now - (j + 1) * V);
+  const held = windows.map((start) => countsBetween(demand, start, start + V, 'exposed'));
+  const pairs = opts.halfLives.flatMap((halfLife) => windows.map((start, j) => ({ halfLife, j, weights: weightsAt(demand, start, halfLife, opts.windowSeconds) })));
+  const support = supports(scored, pairs.map((x) => x.weights));
+  const score = new Map(opts.halfLives.map((h) => [h, 0]));
+  pairs.forEach(({ halfLife, j, weights }, x) => {
+    const set = solve({ cands: scored, weights, support: support[x]!, combos: demand.combos, opts: vOpts });
+    score.set(halfLife, score.get(halfLife)! + Math.pow(opts.validationDiscount, j) * savings({ cands: scored, weights: held[j]! }, set));
   });
+  return opts.halfLives.map((halfLife) => ({ halfLife, score: score.get(halfLife)! }));
 }
 

@@ -75,7 +75,15 @@ export async function startAnalyzer(infra: Infrastructure): Promise<RunningAnaly
       return { projects: results.length, deleted: results.reduce((n, r) => n + r.deleted.length, 0) };
     },
   });
-  const worker = new Worker<AnalyzeJob>(ANALYZER_QUEUE, processor, { connection: infra.redis('worker'), prefix: config.KILN_QUEUE_PREFIX, concurrency: 1 });
+  // The analysis runs in a worker thread, so this event loop keeps renewing the claim (every half of the lock) however
+  // long it computes; a claim left to lapse would have the job taken for stalled and run twice.
+  const worker = new Worker<AnalyzeJob>(ANALYZER_QUEUE, processor, {
+    connection: infra.redis('worker'),
+    prefix: config.KILN_QUEUE_PREFIX,
+    concurrency: 1,
+    lockDuration: config.KILN_ANALYZER_LOCK_SECONDS * 1000,
+    stalledInterval: config.KILN_ANALYZER_LOCK_SECONDS * 1000,
+  });
   worker.on('error', (err) => infra.log.error({ err }, 'analyzer worker error'));
   await worker.waitUntilReady();
   // Idempotent: every analyzer process upserts the same schedulers, so there is one schedule however many run.

@@ -12,6 +12,7 @@ import { TEMPLATE_JOB, templateJobOptions, type TemplateJob } from '../core/queu
 import type { RegistryClient } from '../core/registry-client.ts';
 import { defaultAnalysisOptions } from './analyzer-settings.ts';
 import { componentCosts, measuredComponents } from '../core/templates/component-costs.ts';
+import { demandBuilds, filterDemandHours } from '../core/templates/demand-hours.ts';
 import { analyzeInWorker } from './analysis-worker.ts';
 import { prebuildLayers, type LayerActionDeps } from './layer-actions.ts';
 import { decideTemplates, type TemplateDecisions } from './template-lifecycle.ts';
@@ -82,7 +83,8 @@ export function createAnalyzer(deps: AnalyzerDeps) {
       const at = now();
       const since = new Date(at.getTime() - deps.config.KILN_ANALYZER_WINDOW_DAYS * 86400_000);
       // Only history still expressible in today's catalog counts (a removed component cannot be templated).
-      const history = (await deps.templates.demand(since)).filter((b) => b.components.every((k) => current.has(k)));
+      const history = filterDemandHours(await deps.templates.demand(since), (c) => c.components.every((k) => current.has(k)));
+      const builds = demandBuilds(history);
       const samples = await deps.templates.costSamples(20);
       const costs = componentCosts(deps.catalog, samples);
       const measured = measuredComponents(samples);
@@ -135,7 +137,6 @@ export function createAnalyzer(deps: AnalyzerDeps) {
       // Measured after this run's own retirements, so that a grace period of 0 means at once.
       const graceCutoff = new Date(now().getTime() - deps.config.KILN_TEMPLATE_GRACE_SECONDS * 1000);
       const imagesDeleted = await deleteExpiredImages(deps, graceCutoff);
-      const builds = history.reduce((n, h) => n + h.count, 0);
       const layers = deps.layers
         ? await prebuildLayers(deps.layers, {
             history,

@@ -27,7 +27,7 @@ export interface MiningOptions {
 
 /**
  * `weightings`: one weight per combination for each recency weighting the selection may use; a set is kept when its
- * value under any of them ranks among the best. `extra`: sets that must be candidates whatever their support (the
+ * value under their elementwise maximum (for recency decays: under any of them) ranks among the best. `extra`: sets that must be candidates whatever their support (the
  * templates that exist, so the selection can decide to keep them).
  */
 export function mineCandidates(
@@ -40,7 +40,12 @@ export function mineCandidates(
   const found = new TopN(opts.maxCandidates);
   const byRoot = new Map<string, number[]>();
   combos.forEach((c, i) => (byRoot.get(c.root) ?? byRoot.set(c.root, []).get(c.root)!).push(i));
-  for (const [root, members] of byRoot) mineRoot(root, members, combos, weightings, costs, opts, found);
+  // A set's support under the best of the weightings is at most its support under their elementwise maximum, and equal
+  // to it when one weighting is the largest for every combination — as for recency decays of one history, where the
+  // longest memory weighs every build most. So the search needs one weighting, not one per half-life.
+  const top = new Float64Array(combos.length);
+  for (const wk of weightings) for (let g = 0; g < top.length; g++) if (wk[g]! > top[g]!) top[g] = wk[g]!;
+  for (const [root, members] of byRoot) mineRoot(root, members, combos, top, costs, opts, found);
 
   const have = new Set<string>();
   // A single component may be found both as a closed set and as a singleton.
@@ -61,104 +66,132 @@ function mineRoot(
   root: string,
   members: number[],
   combos: readonly Combination[],
-  weightings: readonly Float64Array[],
+  weight: Float64Array,
   costs: Costs,
   opts: MiningOptions,
   found: TopN,
 ): void {
-  // Items of this root as small integers, in key order; each transaction as its sorted item numbers.
+  // Items of this root as small integers, in key order. Transactions are numbered 0..m-1 here (`members` maps them
+  // back to combinations) and kept as one flat array of sorted item numbers with offsets, beside their weights: the
+  // search below touches nothing else.
   const names = [...new Set(members.flatMap((i) => combos[i]!.components))].sort();
   const itemOf = new Map(names.map((k, i) => [k, i]));
-  const itemCost = names.map((k) => costs.get(k) ?? 0);
-  const trans = new Map<number, Int32Array>(members.map((i) => [i, Int32Array.from(combos[i]!.components.map((k) => itemOf.get(k)!)).sort()]));
-  const count = new Int32Array(names.length);
-
-  const K = weightings.length;
-  const supportOf = (cover: ArrayLike<number>) => {
-    let best = 0;
-    for (const w of weightings) {
-      let s = 0;
-      for (let j = 0; j < cover.length; j++) s += w[cover[j]!]!;
-      if (s > best) best = s;
-    }
-    return best;
+  const N = names.length;
+  const m = members.length;
+  const itemCost = Float64Array.from(names, (k) => costs.get(k) ?? 0);
+  const off = new Int32Array(m + 1);
+  members.forEach((g, j) => (off[j + 1] = off[j]! + combos[g]!.components.length));
+  const items = new Int32Array(off[m]!);
+  members.forEach((g, j) => items.set(Int32Array.from(combos[g]!.components, (k) => itemOf.get(k)!).sort(), off[j]!));
+  const w = Float64Array.from(members, (g) => weight[g]!);
+  const wc = Float64Array.from(members, (g) => weight[g]! * combos[g]!.cost);
+  const supportOf = (cover: Int32Array) => {
+    let s = 0;
+    for (let x = 0; x < cover.length; x++) s += w[cover[x]!]!;
+    return s;
   };
-  /** The items every transaction of `cover` holds. */
-  const closure = (cover: ArrayLike<number>): number[] => {
-    count.fill(0);
-    for (let j = 0; j < cover.length; j++) for (const e of trans.get(cover[j]!)!) count[e]!++;
-    const out: number[] = [];
-    for (let e = 0; e < names.length; e++) if (count[e] === cover.length) out.push(e);
-    return out;
-  };
-  const record = (items: number[], cover: Int32Array, sup: number) => {
-    if (items.length === 0) return;
-    const cost = items.reduce((n, e) => n + itemCost[e]!, 0);
+  const record = (set: ArrayLike<number>, cover: Int32Array, sup: number) => {
+    if (set.length === 0) return;
+    let cost = 0;
+    for (let x = 0; x < set.length; x++) cost += itemCost[set[x]!]!;
     if (cost < opts.minTemplateSeconds) return;
-    const components = items.map((e) => names[e]!);
-    found.offer(sup * cost, { root, components, key: setKey(root, components), cost, cover });
+    // Most sets never enter the n best: the cover is copied (as combination indices) only for those that do.
+    if (!found.wouldKeep(sup * cost)) return;
+    const components = Array.from(set, (e) => names[e]!);
+    const global = new Int32Array(cover.length);
+    for (let x = 0; x < cover.length; x++) global[x] = members[cover[x]!]!;
+    found.offer(sup * cost, { root, components, key: setKey(root, components), cost, cover: global });
   };
 
-  const visit = (p: number[], cover: Int32Array, core: number) => {
-    const inP = new Uint8Array(names.length);
-    for (const e of p) inP[e] = 1;
-    // Occurrence deliver: the cover of p ∪ {e} for every item e past the core, and its support under every
-    // weighting, in two passes over p's cover.
-    const n = new Int32Array(names.length);
-    const sup = new Float64Array(names.length * K);
-    // Per weighting, Σ weight × the combination's whole cost: no set inside those combinations is worth more.
-    const reach = new Float64Array(names.length * K);
-    const bound = new Float64Array(names.length);
-    for (let j = 0; j < cover.length; j++) {
-      const g = cover[j]!;
-      for (const e of trans.get(g)!) {
-        if (e <= core || inP[e]) continue;
-        n[e]!++;
-        for (let k = 0; k < K; k++) {
-          sup[e * K + k]! += weightings[k]![g]!;
-          reach[e * K + k]! += weightings[k]![g]! * combos[g]!.cost;
-        }
+  // Scratch arrays per search depth, reused by every node at that depth (a node's children sit one level deeper).
+  interface Level {
+    n: Int32Array;
+    sup: Float64Array;
+    reach: Float64Array;
+    inQ: Uint8Array;
+    start: Int32Array;
+    fill: Int32Array;
+    /** The children's covers, one after another. */
+    subs: Int32Array;
+  }
+  const levels: Level[] = [];
+  const level = (d: number): Level =>
+    (levels[d] ??= { n: new Int32Array(N), sup: new Float64Array(N), reach: new Float64Array(N), inQ: new Uint8Array(N), start: new Int32Array(N), fill: new Int32Array(N), subs: new Int32Array(64) });
+
+  /**
+   * The closed set of `cover` (the transactions holding p ∪ {e}, p closed, e its last extension), if its closure adds
+   * nothing below e that p lacks (LCM's prefix-preserving test: otherwise it is reached from another parent); then its
+   * own extensions. One pass over the cover counts every item (for the closure) and, past e, its support and reach
+   * (for the extensions); a second one hands each extension its cover.
+   */
+  const visit = (depth: number, inP: Uint8Array, e: number, cover: Int32Array, support: number): void => {
+    const L = level(depth);
+    const { n, sup, reach, inQ, start, fill } = L;
+    n.fill(0);
+    sup.fill(0);
+    // Σ weight × the transaction's whole cost: no set inside those transactions is worth more.
+    reach.fill(0);
+    for (let x = 0; x < cover.length; x++) {
+      const j = cover[x]!;
+      const wj = w[j]!;
+      const rj = wc[j]!;
+      for (let y = off[j]!; y < off[j + 1]!; y++) {
+        const i = items[y]!;
+        n[i]!++;
+        if (i <= e) continue;
+        sup[i]! += wj;
+        reach[i]! += rj;
       }
     }
-    const subs: (Int32Array | undefined)[] = [];
-    const fill = new Int32Array(names.length);
-    for (let e = core + 1; e < names.length; e++) {
-      if (n[e] === 0) continue;
-      let best = 0;
-      for (let k = 0; k < K; k++) {
-        best = Math.max(best, sup[e * K + k]!);
-        bound[e] = Math.max(bound[e]!, reach[e * K + k]!);
+    const q: number[] = [];
+    inQ.fill(0);
+    for (let i = 0; i < N; i++) {
+      if (n[i] !== cover.length) continue;
+      if (i < e && !inP[i]) return;
+      q.push(i);
+      inQ[i] = 1;
+    }
+    record(q, cover, support);
+    // Extensions worth following: enough support, and a reach that can enter the n best.
+    let total = 0;
+    start.fill(-1);
+    for (let i = e + 1; i < N; i++) {
+      if (n[i] === 0 || inQ[i] || sup[i]! < opts.minSupport || reach[i]! < found.threshold) continue;
+      start[i] = total;
+      total += n[i]!;
+    }
+    if (total === 0) return;
+    if (L.subs.length < total) L.subs = new Int32Array(Math.max(total, 2 * L.subs.length));
+    const subs = L.subs;
+    fill.fill(0);
+    for (let x = 0; x < cover.length; x++) {
+      const j = cover[x]!;
+      for (let y = off[j]!; y < off[j + 1]!; y++) {
+        const i = items[y]!;
+        if (start[i]! >= 0) subs[start[i]! + fill[i]!++] = j;
       }
-      sup[e * K] = best;
-      if (best >= opts.minSupport && bound[e]! >= found.threshold) subs[e] = new Int32Array(n[e]!);
     }
-    for (let j = 0; j < cover.length; j++) {
-      const g = cover[j]!;
-      for (const e of trans.get(g)!) if (subs[e]) subs[e]![fill[e]!++] = g;
-    }
-    for (let e = core + 1; e < names.length; e++) {
-      const sub = subs[e];
-      if (!sub || bound[e]! < found.threshold) continue;
-      const q = closure(sub);
-      // Prefix-preserving: q adds nothing below e that p lacks, else q is reached from another parent.
-      if (q.some((x) => x < e && !inP[x])) continue;
-      record(q, sub, sup[e * K]!);
-      visit(q, sub, e);
+    // The n best fill up while siblings are searched: a branch may fall below them before its turn.
+    for (let i = e + 1; i < N; i++) {
+      if (start[i]! < 0 || reach[i]! < found.threshold) continue;
+      visit(depth + 1, inQ, i, subs.subarray(start[i]!, start[i]! + n[i]!), sup[i]!);
     }
   };
-  const all = Int32Array.from(members);
+
   // Single components too: a byte budget may need one when every closed set holding it is too big.
-  for (let e = 0; e < names.length; e++) {
-    const cover = Int32Array.from(members.filter((i) => trans.get(i)!.includes(e)));
+  const byItem: number[][] = names.map(() => []);
+  for (let j = 0; j < m; j++) for (let y = off[j]!; y < off[j + 1]!; y++) byItem[items[y]!]!.push(j);
+  byItem.forEach((js, i) => {
+    const cover = Int32Array.from(js);
     const sup = supportOf(cover);
-    if (sup >= opts.minSupport) record([e], cover, sup);
-  }
+    if (sup >= opts.minSupport) record([i], cover, sup);
+  });
   // Every combination is itself closed and worth at least its own builds × its cost: the n-th best of those is a
   // floor for the n-th best set, so branches below it can be skipped from the start.
-  found.raiseFloor(members.map((i) => weightings.reduce((m, w) => Math.max(m, w[i]!), 0) * combos[i]!.cost));
-  const p0 = closure(all);
-  record(p0, all, supportOf(all));
-  visit(p0, all, -1);
+  found.raiseFloor(members.map((g) => weight[g]! * combos[g]!.cost));
+  // The search starts from the closure of all transactions (usually empty); e = −1: nothing lies below it.
+  const all = Int32Array.from({ length: m }, (_, j) => j);
+  visit(0, new Uint8Array(N), -1, all, supportOf(all));
 }
 
 /** The n best by value; once full, its threshold lets the search skip branches that cannot enter it. */
@@ -166,12 +199,18 @@ class TopN {
   private heap: { value: number; c: Candidate }[] = [];
   private floor = 0;
   constructor(private readonly n: number) {}
+  /** Whether a set of this value would enter now. */
+  wouldKeep(value: number): boolean {
+    return this.n > 0 && (this.heap.length < this.n || value > this.heap[0]!.value);
+  }
   get threshold(): number {
+    // Keeping none (n = 0): no branch is worth searching.
+    if (this.n <= 0) return Infinity;
     return Math.max(this.floor, this.heap.length < this.n ? 0 : this.heap[0]!.value);
   }
   /** `values` are those of n distinct sets that will be offered: the n-th best of them bounds the final n-th best. */
   raiseFloor(values: number[]): void {
-    if (values.length < this.n) return;
+    if (this.n <= 0 || values.length < this.n) return;
     // Slightly below, so that those sets themselves still enter.
     this.floor = Math.max(this.floor, [...values].sort((a, b) => b - a)[this.n - 1]! * (1 - 1e-9));
   }

@@ -9,6 +9,7 @@ import type { Logger } from '../core/logger.ts';
 import { LAYERS_JOB, layersJobOptions, type LayersJob } from '../core/queues.ts';
 import type { RegistryClient } from '../core/registry-client.ts';
 import { planLayerPrebuilds, type LayerPrebuildDecisions } from './layer-prebuild.ts';
+import type { DemandHours } from '../core/templates/demand-hours.ts';
 
 export interface LayerActionDeps {
   catalog: Catalog;
@@ -21,7 +22,7 @@ export interface LayerActionDeps {
 
 export async function prebuildLayers(
   deps: LayerActionDeps,
-  input: { history: readonly { root: string; components: readonly string[]; t: number; count?: number }[]; now: number; halfLifeSeconds: number; budgetBytes?: number; preverifyMax: number; graceCutoff: Date },
+  input: { history: DemandHours; now: number; halfLifeSeconds: number; budgetBytes?: number; preverifyMax: number; graceCutoff: Date },
 ): Promise<LayerPrebuildDecisions & { manifestsDeleted: string[] }> {
   const layers = await deps.store.layers();
   const byId = new Map(layers.map((l) => [l.id, l]));

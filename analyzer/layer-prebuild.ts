@@ -4,6 +4,7 @@
 import { satisfies, type Catalog, type ComponentVersion } from '../core/catalog/catalog.ts';
 import { resolveComponents } from '../core/catalog/component-resolver.ts';
 import { recencyWeight } from '../core/templates/savings.ts';
+import type { DemandHours } from '../core/templates/demand-hours.ts';
 
 export interface KnownLayer {
   id: string;
@@ -19,7 +20,8 @@ export interface KnownLayer {
 export interface LayerPrebuildInput {
   catalog: Catalog;
   /** Past builds (or `count` builds of one combination at about `t`). */
-  history: readonly { root: string; components: readonly string[]; t: number; count?: number }[];
+  /** The build history in columns (core/templates/demand-hours.ts), as the template analysis reads it. */
+  history: DemandHours;
   now: number;
   halfLifeSeconds: number;
   layers: readonly KnownLayer[];
@@ -76,8 +78,14 @@ export function planLayerPrebuilds(input: LayerPrebuildInput): LayerPrebuildDeci
 
   const usage = new Map<string, number>();
   const combos = new Map<string, { root: string; keys: string[]; weight: number }>();
-  for (const b of input.history) {
-    const w = (b.count ?? 1) * recencyWeight(b.t, { now: input.now, halfLifeSeconds: input.halfLifeSeconds });
+  // Rows folded per combination first: a big window has hundreds of thousands of rows but tens of thousands of
+  // combinations, and only those need resolving.
+  const h = input.history;
+  const weights = new Float64Array(h.combos.length);
+  for (let i = 0; i < h.combo.length; i++) weights[h.combo[i]!]! += h.count[i]! * recencyWeight(h.t[i]!, { now: input.now, halfLifeSeconds: input.halfLifeSeconds });
+  for (const [ci, b] of h.combos.entries()) {
+    const w = weights[ci]!;
+    if (w === 0) continue;
     for (const k of b.components) usage.set(`${b.root}|${k}`, (usage.get(`${b.root}|${k}`) ?? 0) + w);
     const resolved = resolveComponents(catalog, b.root, [...b.components]);
     if (resolved.problems.length > 0) continue;

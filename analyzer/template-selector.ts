@@ -74,6 +74,32 @@ export interface Problem {
   weights: Float64Array;
   combos: readonly Combination[];
   opts: SelectOptions;
+  /** Every candidate's support under `weights`, when already known (see `supports`). */
+  support?: Float64Array;
+}
+
+/**
+ * Every candidate's support (Σ weight over its cover) under each of several weightings, in one pass over the covers:
+ * a combination's weights sit side by side, so each cover entry is read once for all of them.
+ */
+export function supports(cands: readonly Candidate[], weightings: readonly Float64Array[]): Float64Array[] {
+  const V = weightings.length;
+  const n = weightings[0]?.length ?? 0;
+  const side = new Float64Array(n * V);
+  weightings.forEach((w, v) => {
+    for (let g = 0; g < n; g++) side[g * V + v] = w[g]!;
+  });
+  const out = weightings.map(() => new Float64Array(cands.length));
+  const sum = new Float64Array(V);
+  cands.forEach((c, i) => {
+    sum.fill(0);
+    for (let j = 0; j < c.cover.length; j++) {
+      const base = c.cover[j]! * V;
+      for (let v = 0; v < V; v++) sum[v]! += side[base + v]!;
+    }
+    for (let v = 0; v < V; v++) out[v]![i] = sum[v]!;
+  });
+  return out;
 }
 
 export function scoreCandidates(cands: readonly Candidate[], opts: SelectOptions): Scored[] {
@@ -106,14 +132,26 @@ export function solve(p: Problem): number[] {
   const best = new Float64Array(weights.length);
   const chosen: Scored[] = [];
   const picked: number[] = [];
+  // Per chosen template, the install seconds of its parent within the chosen set (what its build is spared).
+  const parentCost: number[] = [];
   let bytes = 0;
 
-  const support = (c: Scored) => {
-    let n = 0;
-    for (let j = 0; j < c.cover.length; j++) n += weights[c.cover[j]!]!;
-    return n;
+  /** What adding c changes in the set's cost: its own, and the builds of chosen supersets it would be a better parent of. */
+  const addedCost = (c: Scored) => {
+    let parent = 0;
+    let spared = 0;
+    for (let x = 0; x < chosen.length; x++) {
+      const t = chosen[x]!;
+      if (t.root !== c.root) continue;
+      if (t.components.length < c.components.length) {
+        if (t.cost > parent && isSubset(t.components, c.set)) parent = t.cost;
+      } else if (t.components.length > c.components.length && !t.built && t.nested && c.cost > parentCost[x]! && isSubset(c.components, t.set)) {
+        spared += c.cost - parentCost[x]!;
+      }
+    }
+    const build = c.built ? 0 : c.nested ? c.cost - parent : c.cost;
+    return c.fixedCost + build - spared;
   };
-  let chosenCost = 0;
   const gain = (c: Scored) => {
     let g = 0;
     const cover = c.cover;
@@ -122,16 +160,18 @@ export function solve(p: Problem): number[] {
       const b = best[i]!;
       if (c.cost > b) g += weights[i]! * (c.cost - b);
     }
-    // Adding c changes its own cost and may become the parent of a chosen superset, lowering that one's build.
-    return g - (chosen.length === 0 ? c.fixedCost + buildCost(c, chosen) : setCost([...chosen, c]) - chosenCost);
+    return g - addedCost(c);
   };
 
-  // Max-heap on the last computed gain; `round` says against how many chosen templates it was computed.
+  // Max-heap on the last computed gain; `round` says against how many chosen templates it was computed. Nothing is
+  // chosen yet, so a candidate's first gain is its support × its install seconds, less what it costs alone.
   const heap = new MaxHeap();
   cands.forEach((c, i) => {
+    let support = p.support?.[i] ?? 0;
+    if (!p.support) for (let j = 0; j < c.cover.length; j++) support += weights[c.cover[j]!]!;
     // Thresholds apply to the costs as they stand now (measured where measured), built templates included.
-    if (c.cost < p.opts.minTemplateSeconds || (support(c) + 1e-9 < p.opts.minSupport && !c.built)) return;
-    heap.push(gain(c), i, 0);
+    if (c.cost < p.opts.minTemplateSeconds || (support + 1e-9 < p.opts.minSupport && !c.built)) return;
+    heap.push(support * c.cost - addedCost(c), i, 0);
   });
   while (picked.length < p.opts.maxTemplates && heap.size > 0) {
     const top = heap.pop()!;
@@ -142,9 +182,15 @@ export function solve(p: Problem): number[] {
       continue;
     }
     if (top.key <= 1e-9) break;
+    for (let x = 0; x < chosen.length; x++) {
+      const t = chosen[x]!;
+      if (t.root === c.root && t.components.length > c.components.length && c.cost > parentCost[x]! && isSubset(c.components, t.set)) parentCost[x] = c.cost;
+    }
+    let parent = 0;
+    for (const t of chosen) if (t.root === c.root && t.components.length < c.components.length && t.cost > parent && isSubset(t.components, c.set)) parent = t.cost;
     picked.push(top.index);
     chosen.push(c);
-    chosenCost = setCost(chosen);
+    parentCost.push(parent);
     bytes += c.bytes;
     for (const i of c.cover) if (c.cost > best[i]!) best[i] = c.cost;
   }

@@ -1,5 +1,5 @@
 // `npm run bench:analyzer [-- --trace FILE.jsonl [--costs FILE.json]] [--budgets 5,10,20] [--storage-gib 10,25,50]
-// [--hosts 4] [--template-share 0.5] [--period-hours 24]`: replays traces (by default every one in test/traces/)
+// [--hosts 4] [--template-share 0.5] [--period-hours 24] [--warmup-periods 1]`: replays traces (by default every one in test/traces/)
 // and prints, per trace and template budget, every policy's net install hours, as a share of all install time and
 // of the proven ceiling, and its runtime. `-- --scale` times one analysis on a large synthetic history instead;
 // `-- --sensitivity` prints how kiln's share of the clairvoyant moves when each setting is halved or doubled.
@@ -20,15 +20,17 @@ const { values } = parseArgs({
     hosts: { type: 'string', default: '4' },
     'template-share': { type: 'string', default: '0.5' },
     'period-hours': { type: 'string', default: '24' },
+    'warmup-periods': { type: 'string', default: '1' },
     scale: { type: 'boolean', default: false },
     sensitivity: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '3' },
   },
 });
 const list = (s: string) => s.split(',').map(Number);
 const sizes = new Map(Object.entries(realisticSizes));
 
 if (values.scale) {
-  await scaleBench();
+  await scaleBench(Number(values.runs));
   process.exit(0);
 }
 
@@ -55,13 +57,14 @@ for (const file of traces) {
   const { trace, costs } = await load(file);
   const days = (trace.at(-1)!.t - trace[0]!.t) / 86400;
   const distinct = new Set(trace.map((b) => `${b.root}|${[...b.components].sort().join('+')}`)).size;
-  console.log(`\n=== trace ${path.basename(file)}: ${trace.length} builds over ${days.toFixed(0)} days, ${distinct} distinct combinations; analysis every ${values['period-hours']} h`);
+  console.log(`\n=== trace ${path.basename(file)}: ${trace.length} builds over ${days.toFixed(0)} days, ${distinct} distinct combinations; analysis every ${values['period-hours']} h, the first ${values['warmup-periods']} period(s) every policy's history and nobody's score`);
   for (const k of list(values.budgets)) {
     const started = performance.now();
     const t = await policyTable(trace, costs, {
       maxTemplates: k,
       periodSeconds: Number(values['period-hours']) * 3600,
       windowSeconds: 28 * 86400,
+      warmupPeriods: Number(values['warmup-periods']),
       storageSizes: list(values['storage-gib']).map((g) => g * 1024 ** 3),
       hosts: Number(values.hosts),
       templateShare: Number(values['template-share']),

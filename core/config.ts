@@ -112,6 +112,11 @@ const configFields = z
     KILN_TEMPLATE_MIN_SECONDS: z.coerce.number().min(0).default(120),
     /** What keeping a GiB of template costs per analysis horizon, in install-seconds (storage, rebuilds, disk). */
     KILN_TEMPLATE_STORAGE_SECONDS_PER_GIB: z.coerce.number().min(0).default(60),
+    /**
+     * How long an analyzer's claim on an analysis lasts without renewal (renewed every half of it while the analysis
+     * runs in its worker thread); an analyzer that dies has its analysis taken over by another after this long.
+     */
+    KILN_ANALYZER_LOCK_SECONDS: z.coerce.number().int().min(2).max(600).default(30),
     /** How often the analyzer runs on its own (it also runs on POST /v1/analyzer/run); 0 = only on demand. */
     KILN_ANALYZER_INTERVAL_SECONDS: z.coerce.number().int().refine((n) => n === 0 || n >= 10, '0 (off) or at least 10').default(3600),
     /** How often the analyzer applies every project's image retention rule; 0 = never on its own. */

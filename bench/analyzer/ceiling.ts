@@ -10,8 +10,9 @@
 // x ≤ y, Σ_t x[g,·,p] ≤ 1 and Σ_t y[·,p] ≤ |T_p| ≤ K hold. Whenever z[t,p] = 1 the policy built t at some period in
 // (q, p], and those intervals are disjoint for one t, so its build charges are at least Σ c_t z[t,p]. Its savings are
 // exactly Σ n[g,p] c_t x[g,t,p]. So its net is at most the LP objective at this integer point, hence at most the LP
-// optimum, which relaxes integrality and leaves idle periods unconstrained. (Solver tolerance: HiGHS's default
-// relative optimality gap, 1e-7, far below the printed precision.)
+// optimum, which relaxes integrality and leaves idle periods unconstrained. It covers the scored periods only: in the
+// replay's warm-up no policy holds a template, so whatever one holds in the first scored period is built there and
+// charged. (Solver tolerance: HiGHS's default relative optimality gap, 1e-7, far below the printed precision.)
 import highsModule from 'highs';
 import { costOf, isSubset, setKey, type Costs, type HistoryBuild } from '../../core/templates/savings.ts';
 import { periods } from './trace-replay.ts';
@@ -22,9 +23,16 @@ interface Group {
   n: number;
 }
 
-/** Per period, its distinct combinations with counts. */
-function groupsPerPeriod(trace: readonly HistoryBuild[], periodSeconds: number): Group[][] {
-  return periods(trace, periodSeconds).map(({ builds }) => {
+interface CeilingOptions {
+  periodSeconds: number;
+  maxTemplates: number;
+  /** Leading periods nobody is scored on (the replay's warm-up); no policy holds a template in them. */
+  warmupPeriods?: number;
+}
+
+/** Per scored period, its distinct combinations with counts. */
+function groupsPerPeriod(trace: readonly HistoryBuild[], o: CeilingOptions): Group[][] {
+  return periods(trace, o.periodSeconds).slice(o.warmupPeriods ?? 1).map(({ builds }) => {
     const m = new Map<string, Group>();
     for (const b of builds) {
       const key = setKey(b.root, b.components);
@@ -43,8 +51,8 @@ const highsLoader = highsModule as unknown as HighsLoader;
 const subsets = (items: string[]) =>
   Array.from({ length: (1 << items.length) - 1 }, (_, m) => items.filter((__, i) => (m + 1) & (1 << i)));
 
-export async function lpCeiling(trace: readonly HistoryBuild[], costs: Costs, opts: { periodSeconds: number; maxTemplates: number }): Promise<number> {
-  const perPeriod = groupsPerPeriod(trace, opts.periodSeconds);
+export async function lpCeiling(trace: readonly HistoryBuild[], costs: Costs, opts: CeilingOptions): Promise<number> {
+  const perPeriod = groupsPerPeriod(trace, opts);
   const ids = new Map<string, number>();
   const candCost: number[] = [];
   const obj: string[] = [];
@@ -102,8 +110,8 @@ export async function lpCeiling(trace: readonly HistoryBuild[], costs: Costs, op
  * The exact optimum by dynamic programming over every set of at most K candidates a policy may hold in each period;
  * for tiny traces only (the number of sets grows as candidates^K).
  */
-export function exactOptimum(trace: readonly HistoryBuild[], costs: Costs, opts: { periodSeconds: number; maxTemplates: number }): number {
-  const perPeriod = groupsPerPeriod(trace, opts.periodSeconds);
+export function exactOptimum(trace: readonly HistoryBuild[], costs: Costs, opts: CeilingOptions): number {
+  const perPeriod = groupsPerPeriod(trace, opts);
   const cands = [...new Map(perPeriod.flat().flatMap((g) => subsets(g.components).map((s) => [setKey(g.root, s), { root: g.root, components: s }] as const))).values()];
   const sets: number[][] = [[]];
   const grow = (from: number, cur: number[]) => {

@@ -36,22 +36,26 @@ export class LayerCache {
 
   /**
    * One build: `base` names what it starts FROM (root or template), `rest` are the components it still installs.
-   * Returns the install seconds the cache spared it.
+   * Returns the install seconds the cache spared it, and which components it did not install (as the engine reports
+   * each step cached or not). A template build (`binary` false) goes through the same engine, without a binary layer.
    */
-  build(base: string, rest: readonly string[], costs: Costs): number {
+  build(base: string, rest: readonly string[], costs: Costs, binary = true): { saved: number; cached: string[] } {
     const host = this.hosts[this.n % this.hosts.length]!;
     const id = this.n++;
     let prefix = base;
     let reusing = true;
     let saved = 0;
+    const cached: string[] = [];
     for (const k of canonical(rest, costs)) {
       prefix += `>${k}`;
-      if (reusing && host.lru.has(prefix)) saved += costs.get(k) ?? 0;
-      else reusing = false;
+      if (reusing && host.lru.has(prefix)) {
+        saved += costs.get(k) ?? 0;
+        cached.push(k);
+      } else reusing = false;
       this.touch(host, prefix, this.opts.sizes.get(k) ?? this.opts.defaultSizeBytes);
     }
-    this.touch(host, `${prefix}>binary#${id}`, this.opts.binaryBytes);
-    return saved;
+    if (binary) this.touch(host, `${prefix}>binary#${id}`, this.opts.binaryBytes);
+    return { saved, cached };
   }
 
   private touch(host: (typeof this.hosts)[number], key: string, bytes: number): void {

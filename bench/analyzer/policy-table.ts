@@ -10,6 +10,8 @@ export interface TableOptions {
   maxTemplates: number;
   periodSeconds: number;
   windowSeconds: number;
+  /** Leading periods that are every policy's history and nobody's score (see ReplayOptions). */
+  warmupPeriods: number;
   /** Storage per host, bytes, for each size the layer-cache rows are run at. */
   storageSizes: number[];
   hosts: number;
@@ -27,7 +29,7 @@ export interface PolicyTable {
 }
 
 export async function policyTable(trace: readonly HistoryBuild[], costs: Costs, o: TableOptions): Promise<PolicyTable> {
-  const opts: ReplayOptions = { periodSeconds: o.periodSeconds, windowSeconds: o.windowSeconds, maxTemplates: o.maxTemplates, analysis: o.analysis ?? { ...defaultAnalysisOptions(), sizes: o.sizes } };
+  const opts: ReplayOptions = { periodSeconds: o.periodSeconds, windowSeconds: o.windowSeconds, warmupPeriods: o.warmupPeriods, maxTemplates: o.maxTemplates, analysis: o.analysis ?? { ...defaultAnalysisOptions(), sizes: o.sizes } };
   const run = (name: string, p: (c: Costs, r: ReplayOptions) => Parameters<typeof replay>[3], r = opts, cache?: LayerCacheOptions) => replay(name, trace, costs, p(costs, r), r, cache);
   const templatesOnly = {
     none: run('no templates', () => policies.none()),
@@ -37,7 +39,7 @@ export async function policyTable(trace: readonly HistoryBuild[], costs: Costs, 
     clairvoyant: run('daily clairvoyant heuristic', policies.clairvoyant),
   };
   const started = performance.now();
-  const ceiling = await lpCeiling(trace, costs, { periodSeconds: o.periodSeconds, maxTemplates: o.maxTemplates });
+  const ceiling = await lpCeiling(trace, costs, { periodSeconds: o.periodSeconds, maxTemplates: o.maxTemplates, warmupPeriods: o.warmupPeriods });
   const ceilingSeconds = (performance.now() - started) / 1000;
   const storage = o.storageSizes.map((bytesPerHost) => {
     const cache: LayerCacheOptions = { hosts: o.hosts, bytesPerHost, sizes: o.sizes, defaultSizeBytes: 512 * 1024 ** 2, binaryBytes: 100 * 1024 ** 2 };

@@ -1,6 +1,8 @@
-// Replays a build trace under a template policy. The accounting is the same for every policy: each build is charged
-// the install seconds its best template does not cover (and, with a layer cache, that the cache does not cover
-// either), and every template build, re-adds included, is charged the template's full install seconds. Pure.
+// Replays a build trace under a template policy. The rules are the same for every policy: analyses at the same
+// instants (every `periodSeconds` from the trace's first build), templates usable from the analysis that chose them,
+// the same first scored period, and the same accounting — each build is charged the install seconds its best template
+// does not cover (and, with a layer cache, that the cache does not cover either), and every template build, re-adds
+// included, is charged the template's full install seconds (with a layer cache, those the cache does not cover). Pure.
 import { analyzeDemand, type AnalysisOptions } from '../../analyzer/analysis.ts';
 import { aggregateDemand, countsBetween } from '../../analyzer/demand.ts';
 import { selectOnWeights, selectTemplates } from '../../analyzer/template-selector.ts';
@@ -12,6 +14,12 @@ export interface ReplayOptions {
   /** History the policies look back over at each analysis. */
   windowSeconds: number;
   maxTemplates: number;
+  /**
+   * Periods at the trace's start that are every policy's history and nobody's score. A trace is a window cut from an
+   * installation's life: at its first instant no online policy knows anything, while a clairvoyant already knows the
+   * first period, so scoring it would measure where the window was cut, not how well a policy predicts. Default 1.
+   */
+  warmupPeriods?: number;
   /** Template bytes a policy may hold (the storage runs give templates part of each host). */
   maxBytes?: number;
   analysis: Omit<AnalysisOptions, 'now' | 'maxTemplates' | 'built' | 'windowSeconds'>;
@@ -19,8 +27,9 @@ export interface ReplayOptions {
 
 export interface ReplayResult {
   policy: string;
+  /** Scored builds (after the warm-up). */
   builds: number;
-  /** Install seconds all builds would spend with nothing reused. */
+  /** Install seconds all scored builds would spend with nothing reused. */
   totalSeconds: number;
   /** Install seconds templates spared builds. */
   savedSeconds: number;
@@ -56,13 +65,19 @@ export function periods(trace: readonly HistoryBuild[], periodSeconds: number): 
 
 export function replay(name: string, trace: readonly HistoryBuild[], costs: Costs, policy: Policy, opts: ReplayOptions, cacheOpts?: LayerCacheOptions): ReplayResult {
   const started = performance.now();
-  const r: ReplayResult = { policy: name, builds: trace.length, totalSeconds: 0, savedSeconds: 0, cacheSeconds: 0, templateSeconds: 0, netSeconds: 0, templatesBuilt: 0, rebuilds: 0, runtimeSeconds: 0 };
+  const r: ReplayResult = { policy: name, builds: 0, totalSeconds: 0, savedSeconds: 0, cacheSeconds: 0, templateSeconds: 0, netSeconds: 0, templatesBuilt: 0, rebuilds: 0, runtimeSeconds: 0 };
   const cache = cacheOpts ? new LayerCache(cacheOpts) : undefined;
   const sizes = cacheOpts ?? { sizes: new Map<string, number>(), defaultSizeBytes: 0 };
   const dropped = new Map<string, number>();
   let current: TemplateSet[] = [];
   const seen: HistoryBuild[] = [];
-  for (const { start, builds } of periods(trace, opts.periodSeconds)) {
+  const warmup = opts.warmupPeriods ?? 1;
+  for (const [index, { start, builds }] of periods(trace, opts.periodSeconds).entries()) {
+    if (index < warmup) {
+      // Nobody's templates, but the cache works already.
+      for (const b of builds) seen.push(cache ? { ...b, cached: cache.build(b.root, b.components, costs).cached } : b);
+      continue;
+    }
     const past = seen.filter((b) => b.t >= start - opts.windowSeconds);
     const next = policy({ past, next: builds, now: start, current });
     const had = new Set(current.map(keyOf));
@@ -70,22 +85,28 @@ export function replay(name: string, trace: readonly HistoryBuild[], costs: Cost
     for (const t of current) if (!keeps.has(keyOf(t))) dropped.set(keyOf(t), start);
     for (const t of next) {
       if (had.has(keyOf(t))) continue;
-      r.templateSeconds += costOf(t.components, costs);
+      // A template is built by a builder like any build: with a layer cache, on its engine and through its cache.
+      r.templateSeconds += costOf(t.components, costs) - (cache?.build(t.root, t.components, costs, false).saved ?? 0);
       r.templatesBuilt++;
       if (start - (dropped.get(keyOf(t)) ?? -Infinity) < 7 * 86400) r.rebuilds++;
     }
     current = next;
     cache?.setTemplateBytes(current.reduce((n, t) => n + estimatedBytes(t.components, sizes), 0));
+    r.builds += builds.length;
     for (const b of builds) {
       r.totalSeconds += costOf(b.components, costs);
       const best = bestTemplateFor(b, current, costs);
       r.savedSeconds += best?.saved ?? 0;
-      if (cache) {
-        const covered = new Set(best?.template.components ?? []);
-        r.cacheSeconds += cache.build(best ? `tpl:${keyOf(best.template)}` : b.root, b.components.filter((k) => !covered.has(k)), costs);
+      if (!cache) {
+        seen.push(b);
+        continue;
       }
+      const covered = new Set(best?.template.components ?? []);
+      const served = cache.build(best ? `tpl:${keyOf(best.template)}` : b.root, b.components.filter((k) => !covered.has(k)), costs);
+      r.cacheSeconds += served.saved;
+      // What the policies see next time, as the service records it: which installs the layer cache served.
+      seen.push({ ...b, cached: served.cached, covered: best?.template.components ?? [] });
     }
-    seen.push(...builds);
   }
   r.netSeconds = r.savedSeconds + r.cacheSeconds - r.templateSeconds;
   r.runtimeSeconds = (performance.now() - started) / 1000;

@@ -6,6 +6,7 @@ import type { Db } from './database.ts';
 import { builds, buildSteps } from './schema/builds.ts';
 import { analyzerRuns, templates, templateSteps, type TemplateRow, type TemplateStatus } from './schema/templates.ts';
 import type { ReadyTemplate } from '../templates/base-choice.ts';
+import type { DemandHours } from '../templates/demand-hours.ts';
 
 /** One UTC day of succeeded builds, split by whether a template was their base (durations: started → finished). */
 export interface DailyBuildStats {
@@ -21,14 +22,6 @@ export interface DailyBuildStats {
   medianSecondsWithout: number | null;
   meanSecondsWithTemplate: number | null;
   meanSecondsWithout: number | null;
-}
-
-/** `count` succeeded builds of one root and component set that finished in the hour around `t` (epoch seconds). */
-export interface DemandHour {
-  root: string;
-  components: string[];
-  t: number;
-  count: number;
 }
 
 export function createTemplateStore(db: Db) {
@@ -85,26 +78,60 @@ export function createTemplateStore(db: Db) {
     },
 
     /**
-     * Succeeded builds since `since`, folded in SQL into one row per root, component set and hour with its build count,
-     * so that a big installation's window reaches the analyzer as tens of thousands of rows, not half a million.
+     * Succeeded builds since `since`, folded in SQL into one row per root, component set, what the layer cache served
+     * and what a template held, with that combination's hours packed in one bytea (per hour, two big-endian doubles:
+     * its time and its build count). A big installation's window is a few hundred thousand hours of tens of thousands
+     * of combinations: as that many row objects, the driver and the conversion would hold this event loop for seconds
+     * (long enough for the analyzer's job to lose its lock); as tens of thousands of rows with packed bytes, they do not.
      */
-    async demand(since: Date): Promise<DemandHour[]> {
-      const combo = sql<string>`(select coalesce(string_agg(c->>'key', '+' order by c->>'key'), '') from jsonb_array_elements(${builds.plan}->'components') c)`;
+    async demand(since: Date): Promise<DemandHours> {
+      const keys = (list: ReturnType<typeof sql>) => sql<string>`(select coalesce(string_agg(k, '+' order by k), '') from ${list} k)`;
+      const combo = keys(sql`jsonb_array_elements_text(jsonb_path_query_array(${builds.plan}, '$.components[*].key'))`);
+      // What the engine's layer cache served (steps it reports cached), and what the build's template held.
+      const cached = sql<string>`(select coalesce(string_agg(s.component, '+' order by s.component), '') from ${buildSteps} s where s.build_id = ${builds.id} and s.cached and s.component <> 'binary')`;
+      const covered = keys(sql`jsonb_array_elements_text(coalesce(${builds.plan}->'base'->'covers', '[]'::jsonb))`);
       const hour = sql<number>`floor(extract(epoch from ${builds.finishedAt}) / 3600)`;
+      const hours = db.$with('demand_hours').as(
+        db
+          .select({
+            root: sql<string>`${builds.plan}->'root'->>'name'`.as('root'),
+            combo: combo.as('combo'),
+            cached: cached.as('cached'),
+            covered: covered.as('covered'),
+            // The middle of the hour stands for its builds — but never a time after the last of them: an analysis now
+            // must count the builds of the hour that is still running (they happened, however recently).
+            t: sql<number>`least((${hour} + 0.5) * 3600, max(extract(epoch from ${builds.finishedAt})))::float8`.as('t'),
+            count: sql<number>`count(*)::float8`.as('n'),
+          })
+          .from(builds)
+          .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)))
+          .groupBy(sql`1`, sql`2`, sql`3`, sql`4`, hour),
+      );
       const rows = await db
+        .with(hours)
         .select({
-          root: sql<string>`${builds.plan}->'root'->>'name'`.as('root'),
-          combo: combo.as('combo'),
-          hour: sql<number>`${hour}::float8`.as('hour'),
-          count: sql<number>`count(*)::int`,
-          last: sql<number>`max(extract(epoch from ${builds.finishedAt}))::float8`,
+          root: hours.root,
+          combo: hours.combo,
+          cached: hours.cached,
+          covered: hours.covered,
+          hours: sql<Uint8Array>`string_agg(float8send(${hours.t}) || float8send(${hours.count}), ''::bytea)`,
         })
-        .from(builds)
-        .where(and(eq(builds.status, 'succeeded'), gte(builds.finishedAt, since)))
-        .groupBy(sql`1`, sql`2`, sql`3`);
-      // The middle of the hour stands for its builds — but never a time after the last of them: an analysis now must
-      // count the builds of the hour that is still running (they happened, however recently).
-      return rows.map((r) => ({ root: r.root, components: r.combo ? r.combo.split('+') : [], t: Math.min((Number(r.hour) + 0.5) * 3600, Number(r.last)), count: Number(r.count) }));
+        .from(hours)
+        .groupBy(hours.root, hours.combo, hours.cached, hours.covered);
+      const split = (list: string) => (list ? list.split('+') : []);
+      const n = rows.reduce((sum, r) => sum + r.hours.byteLength / 16, 0);
+      const out: DemandHours = { combos: [], combo: new Int32Array(n), t: new Float64Array(n), count: new Float64Array(n) };
+      let x = 0;
+      for (const r of rows) {
+        const i = out.combos.push({ root: r.root, components: split(r.combo), ...(r.cached ? { cached: split(r.cached) } : {}), ...(r.covered ? { covered: split(r.covered) } : {}) }) - 1;
+        const packed = new DataView(r.hours.buffer, r.hours.byteOffset, r.hours.byteLength);
+        for (let at = 0; at < packed.byteLength; at += 16, x++) {
+          out.combo[x] = i;
+          out.t[x] = packed.getFloat64(at);
+          out.count[x] = packed.getFloat64(at + 8);
+        }
+      }
+      return out;
     },
     /** Real install times: the most recent uncached runs of each component, in builds and template builds, newest first. */
     async costSamples(perComponent: number): Promise<{ component: string; seconds: number }[]> {

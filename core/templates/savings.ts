@@ -8,6 +8,9 @@ export interface HistoryBuild {
   components: string[];
   /** When it ran, in seconds (any epoch, same as `now`). */
   t: number;
+  /** Components the engine's layer cache served (not installed), where known. */
+  cached?: string[];
+  covered?: string[];
 }
 
 /** A template as the scorer sees it: a root and a component set. */

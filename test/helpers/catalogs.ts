@@ -68,3 +68,25 @@ export async function removeSlowLayers(docker: Docker, ...nonces: string[]): Pro
     left = failed;
   }
 }
+
+/**
+ * The shipped roots plus one component per family, each with the given versions and install cost — no installable
+ * recipe: for tests that only analyze history (a synthetic installation's), never build.
+ */
+export async function syntheticCatalog(parent: string, families: Record<string, { versions: string[]; seconds: number }>): Promise<string> {
+  const catalog = path.join(parent, 'catalog');
+  await cp(path.resolve(import.meta.dirname, '../../base-images/roots'), path.join(catalog, 'roots'), { recursive: true });
+  let rank = 10;
+  for (const [name, f] of Object.entries(families)) {
+    const dir = path.join(catalog, 'components', name);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'component.yaml'), `name: ${name}\ndescription: synthetic\nrank: ${(rank += 10)}\ndefault: "${f.versions[0]}"\n`);
+    for (const v of f.versions) {
+      await writeFile(
+        path.join(dir, `${v}.yaml`),
+        `name: ${name}\nversion: "${v}"\nroots: [debian-bookworm]\ninstall: {packages: [kiln-synthetic-${name}]}\nsmoke: "true"\ncostEstimateSeconds: ${f.seconds}\n`,
+      );
+    }
+  }
+  return catalog;
+}

@@ -72,8 +72,19 @@ async function provisionProject(url: string, adminToken: string, project: string
 async function dropPgDatabase(adminUrl: string, name: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await client.end();
+  try {
+    // FORCE ends this role's sessions, but not an autovacuum worker (a superuser's): that one ends on its own soon.
+    for (let deadline = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 500))) {
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '42501' || Date.now() > deadline) throw err;
+      }
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 export async function startTestKiln(

@@ -4,6 +4,7 @@ import { before, describe, it } from 'node:test';
 import { planLayerPrebuilds, type KnownLayer } from '../../analyzer/layer-prebuild.ts';
 import { loadCatalog } from '../../core/catalog/catalog-loader.ts';
 import type { Catalog } from '../../core/catalog/catalog.ts';
+import { demandHours } from '../../core/templates/demand-hours.ts';
 
 let catalog: Catalog;
 before(async () => {
@@ -23,15 +24,16 @@ const layer = (key: string, baseKeys: string[] = [], extra: Partial<KnownLayer> 
   unpackedBytes: 100,
   ...extra,
 });
-const input = (over: Partial<Parameters<typeof planLayerPrebuilds>[0]> = {}) => ({
+type Row = { root: string; components: string[]; t: number; count: number };
+const input = (over: Omit<Partial<Parameters<typeof planLayerPrebuilds>[0]>, 'history'> & { history?: Row[] } = {}) => ({
   catalog,
-  history: [],
   now: 1000 * 86400,
   halfLifeSeconds: 14 * 86400,
   layers: [],
   judged: new Set<string>(),
   preverifyMax: 5,
   ...over,
+  history: demandHours(over.history ?? []),
 });
 
 describe('layers ahead of demand', () => {

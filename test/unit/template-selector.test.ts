@@ -59,6 +59,12 @@ describe('template selector', () => {
     assert.deepEqual(keys(s), [setKey('debian-bookworm', ['gcc@12'])]);
   });
 
+  it('with no candidates allowed (maxCandidates 0) chooses nothing, and does not fail', () => {
+    const history = [...builds(5, ['gcc@12', 'cuda@11.8']), ...builds(5, ['jdk@17'])];
+    assert.deepEqual(keys(selectTemplates(history, costs, opts({ maxTemplates: 3, maxCandidates: 0 }))), []);
+    assert.equal(keys(selectTemplates(history, costs, opts({ maxTemplates: 3, maxCandidates: 10 }))).length > 0, true);
+  });
+
   it('chooses nothing when no template pays for itself, and respects templates already built', () => {
     const history = builds(1, ['jdk@17']);
     assert.deepEqual(keys(selectTemplates(history, costs, opts())), []);

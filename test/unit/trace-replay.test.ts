@@ -23,9 +23,8 @@ describe('trace replay', () => {
         maxTemplates: 10,
         periodSeconds: DAY,
         windowSeconds: 28 * DAY,
-        // Known gap: at 25–50 GiB per host the layer cache alone still beats kiln + cache by 1–3 % on some traces (the
-        // selection does not yet discount what the cache already spares); asserted at 10 GiB, printed at all sizes.
-        storageSizes: [10 * 1024 ** 3],
+        warmupPeriods: 1,
+        storageSizes: [10, 25, 50].map((g) => g * 1024 ** 3),
         hosts: 4,
         templateShare: 0.5,
         sizes,
@@ -35,7 +34,12 @@ describe('trace replay', () => {
       for (const base of [o.topK, o.greedy]) assert.ok(o.kiln.netSeconds >= base.netSeconds, `kiln ${o.kiln.netSeconds} < ${base.policy} ${base.netSeconds}`);
       for (const r of [o.topK, o.greedy, o.kiln, o.clairvoyant]) assert.ok(r.netSeconds <= t.ceiling + 1e-6, `${r.policy} ${r.netSeconds} passes the ceiling ${t.ceiling}`);
       for (const s of t.storage) {
-        assert.ok(s.kiln.netSeconds >= s.layerCache.netSeconds, `at ${s.bytesPerHost} B per host: kiln + cache ${s.kiln.netSeconds} < cache ${s.layerCache.netSeconds}`);
+        const at = `at ${s.bytesPerHost / 1024 ** 3} GiB per host: kiln + cache ${s.kiln.netSeconds} vs cache ${s.layerCache.netSeconds}`;
+        // Known gap, documented in the README: where the cache alone already serves 86–98 % of install time (50 GiB per
+        // host here), kiln cannot see what the cache would have served in place of its templates, and loses up to
+        // 1.5 % of install time; this bounds it, so that it cannot grow unnoticed.
+        if (s.bytesPerHost >= 50 * 1024 ** 3) assert.ok(s.kiln.netSeconds >= s.layerCache.netSeconds - 0.02 * o.none.totalSeconds, at);
+        else assert.ok(s.kiln.netSeconds >= s.layerCache.netSeconds, at);
       }
     });
   }
@@ -89,10 +93,10 @@ describe('trace replay', () => {
   it('the layer cache reuses only a shared prefix, on the same host, and gives way to templates', () => {
     const costs = new Map([['a@1', 100], ['b@1', 10]]);
     const cache = new LayerCache({ hosts: 2, bytesPerHost: 1e12, sizes: new Map(), defaultSizeBytes: 1, binaryBytes: 1 });
-    assert.equal(cache.build('r', ['a@1', 'b@1'], costs), 0);
-    assert.equal(cache.build('r', ['a@1'], costs), 0, 'other host: nothing cached there');
-    assert.equal(cache.build('r', ['b@1', 'a@1'], costs), 110, 'host 0 again: whole prefix cached');
+    assert.equal(cache.build('r', ['a@1', 'b@1'], costs).saved, 0);
+    assert.equal(cache.build('r', ['a@1'], costs).saved, 0, 'other host: nothing cached there');
+    assert.deepEqual(cache.build('r', ['b@1', 'a@1'], costs), { saved: 110, cached: ['a@1', 'b@1'] }, 'host 0 again: whole prefix cached');
     cache.setTemplateBytes(1e12);
-    assert.equal(cache.build('r', ['a@1'], costs), 0, 'templates took all the storage: no cache left');
+    assert.equal(cache.build('r', ['a@1'], costs).saved, 0, 'templates took all the storage: no cache left');
   });
 });
