@@ -40,19 +40,26 @@ export async function buildImage(
   await follow(docker, stream, onEvent);
 }
 
-/** Pushes `repository:tag`; returns the manifest digest the registry answered. */
+/**
+ * Pushes `repository:tag`; returns the manifest digest the registry answered and the bytes the engine uploaded
+ * (layers the registry had already, or mounted from another repository, count nothing).
+ */
 export async function pushImage(
   docker: Docker,
   ref: { repository: string; tag: string; registry: string },
   auth: RegistryAuth,
   onEvent: (ev: EngineEvent) => void,
   signal?: AbortSignal,
-): Promise<string> {
+): Promise<{ digest: string; bytes: number }> {
   let digest: string | undefined;
   let error: string | undefined;
+  const sizes = new Map<string, number>();
+  let bytes = 0;
   const scan = (ev: EngineEvent) => {
     if (ev.errorDetail || ev.error) error ??= (ev.errorDetail?.message ?? ev.error ?? '').trim();
     if (ev.aux?.Digest) digest = ev.aux.Digest;
+    if (ev.id && ev.status === 'Pushing' && ev.progressDetail?.total) sizes.set(ev.id, ev.progressDetail.total);
+    if (ev.id && ev.status === 'Pushed') bytes += sizes.get(ev.id) ?? 0;
     onEvent(ev);
   };
   try {
@@ -69,7 +76,7 @@ export async function pushImage(
     throw new BuildFailure(`push to registry ${ref.registry} failed: ${error}`, transient);
   }
   if (!digest) throw new BuildFailure(`push to registry ${ref.registry} ended without a digest`, true);
-  return digest;
+  return { digest, bytes };
 }
 
 /** What a build starts FROM: a template (pinned by digest) or a root of the catalog (by its local image name). */
@@ -126,21 +133,31 @@ async function pullByDigest(docker: Docker, repository: string, digest: string, 
   await docker.getImage(`${repository}@${digest}`).tag({ repo: local.repository, tag: local.tag });
 }
 
+/** A pull a build had to wait for: how long it took and the size of the image it brought. */
+export interface Pulled {
+  seconds: number;
+  bytes: number;
+}
+
 /**
  * Makes sure the engine holds the base before a build starts FROM it. A template built on another host, or a root
  * this host never made, is pulled from the registry by digest (so it is exactly the recorded or published image) and
- * tagged with the name the Dockerfile uses.
+ * tagged with the name the Dockerfile uses. Returns the pull, or null when the engine had the image.
  */
 export async function ensureBaseImage(
   docker: Docker,
   base: BaseImage,
   registry: { auth: RegistryAuth; roots: PublishedRoots },
-): Promise<void> {
-  if (await hasImage(docker, base.image)) return;
+  onPull?: () => void,
+): Promise<Pulled | null> {
+  if (await hasImage(docker, base.image)) return null;
+  onPull?.();
+  const started = Date.now();
+  const pulled = async (): Promise<Pulled> => ({ seconds: (Date.now() - started) / 1000, bytes: (await docker.getImage(base.image).inspect()).Size });
   const { auth, roots } = registry;
   if (base.kind === 'template') {
     await pullByDigest(docker, splitImageRef(base.image).repository, base.digest, base.image, auth);
-    return;
+    return pulled();
   }
   const repository = rootRepository(roots.prefix, base.root);
   let digest: string | undefined;
@@ -159,6 +176,7 @@ export async function ensureBaseImage(
     );
   }
   await pullByDigest(docker, `${roots.host}/${repository}`, digest, base.image, auth);
+  return pulled();
 }
 
 /**
@@ -193,7 +211,7 @@ export async function publishRoots(
       }
       let digest = '';
       // The id tag first: `current` only ever names a manifest that is already complete under its own tag.
-      for (const tag of tags) digest = await pushImage(docker, { repository, tag, registry: host }, target.auth, () => undefined, signal);
+      for (const tag of tags) digest = (await pushImage(docker, { repository, tag, registry: host }, target.auth, () => undefined, signal)).digest;
       published.push({ root, ref: `${repository}:${idTag}`, digest });
       log.info({ root, image, ref: `${repository}:${idTag}`, digest }, 'root published to the registry');
     } catch (err) {

@@ -71,7 +71,7 @@ async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayer
       publish: async (imageId, appendLog, signal) => {
         appendLog(`kiln: taking the layer of ${row.componentKey} out of the engine (normalized, gzipped, to ${deps.host}/${repository})\n`);
         extracted = await extractTopLayer(deps, { image: imageId, baseSizes, baseView, repository, signal });
-        return extracted.digest;
+        return { digest: extracted.digest, bytes: extracted.size };
       },
     },
     w.appendLog,

@@ -3,6 +3,7 @@
 import type { Redis } from 'ioredis';
 import type { BlobStore } from './blob-store.ts';
 import { buildLogStreamKey } from './queues.ts';
+import { escapeStripper } from './terminal-text.ts';
 
 /** Where a build's log is kept once it ends. */
 export const buildLogKey = (buildId: string) => `logs/${buildId}.log`;
@@ -35,8 +36,12 @@ export function createBuildLog(deps: BuildLogDeps) {
       .join('');
 
   return {
-    /** Appends in order, batched; `flush()` resolves once everything appended so far is in Redis. */
+    /**
+     * Appends in order, batched; `flush()` resolves once everything appended so far is in Redis. Terminal escapes
+     * (colours the engine's tools print) are dropped: the log is kept and served as plain text.
+     */
     writer(buildId: string) {
+      const plain = escapeStripper();
       let buffer = '';
       let timer: NodeJS.Timeout | undefined;
       let chain: Promise<unknown> = Promise.resolve();
@@ -51,7 +56,8 @@ export function createBuildLog(deps: BuildLogDeps) {
         return chain.then(() => undefined);
       };
       return {
-        append(text: string): void {
+        append(raw: string): void {
+          const text = plain.push(raw);
           if (!text) return;
           buffer += text;
           timer ??= setTimeout(() => void flush().catch(() => undefined), FLUSH_MS);

@@ -68,7 +68,7 @@ export function createBuildStore(db: Db) {
     async finish(
       id: string,
       outcome:
-        | { status: 'succeeded'; digest: string; imageId: string; steps: NewBuildStep[] }
+        | { status: 'succeeded'; digest: string; imageId: string; steps: NewBuildStep[]; cacheSaved?: { seconds: number; estimated: number } }
         | { status: Exclude<BuildStatus, 'succeeded' | 'queued' | 'running'>; error: string; steps?: NewBuildStep[] },
     ): Promise<void> {
       await db.transaction(async (tx) => {
@@ -98,7 +98,14 @@ export function createBuildStore(db: Db) {
           .update(builds)
           .set(
             outcome.status === 'succeeded'
-              ? { status: 'succeeded', digest: outcome.digest, imageId: outcome.imageId, error: null, finishedAt: new Date() }
+              ? {
+                  status: 'succeeded',
+                  digest: outcome.digest,
+                  imageId: outcome.imageId,
+                  error: null,
+                  finishedAt: new Date(),
+                  ...(outcome.cacheSaved ? { secondsSavedCache: outcome.cacheSaved.seconds, secondsSavedCacheEstimated: outcome.cacheSaved.estimated } : {}),
+                }
               : { status: outcome.status, error: outcome.error, finishedAt: new Date() },
           )
           .where(eq(builds.id, id));
