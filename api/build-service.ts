@@ -14,6 +14,7 @@ import type { BuildStore } from '../core/db/build-store.ts';
 import type { IdempotencyStore } from '../core/db/idempotency-store.ts';
 import type { BuildRow, BuildStatus } from '../core/db/schema/builds.ts';
 import type { IdempotencyKeyRow } from '../core/db/schema/webhooks.ts';
+import type { SubmitEstimate } from '../core/eta/estimate-types.ts';
 import type { UploadStore } from '../core/db/upload-store.ts';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -39,6 +40,11 @@ export interface BuildServiceDeps {
     | 'KILN_QUEUE_PREFIX'
   >;
   log: Logger;
+  /**
+   * What a build just queued will wait and take (with the route it will most likely go), or null when it cannot be
+   * said; kept on the build. Absent: builds are not estimated.
+   */
+  estimate?: (build: BuildRow, queuePosition: number | null) => Promise<SubmitEstimate | null>;
   /** How often a waiting request looks at the build again. */
   waitPollMs?: number;
 }
@@ -140,6 +146,15 @@ export function createBuildService(deps: BuildServiceDeps) {
       }
       await enqueue(build, key);
       deps.log.info({ buildId: build.id, project, image: planned.imageRef }, 'build queued');
+      // An estimate is a courtesy: a build is never refused or delayed for want of one.
+      const estimate = await (async () => deps.estimate?.(build, await queuePosition(build)) ?? null)().catch((err: unknown) => {
+        deps.log.warn({ err, buildId: build.id }, 'could not estimate a build');
+        return null;
+      });
+      if (estimate) {
+        await deps.builds.setEstimate(build.id, estimate);
+        build = { ...build, estimate };
+      }
       return { build, replayed: false };
     },
 
@@ -152,6 +167,9 @@ export function createBuildService(deps: BuildServiceDeps) {
       const build = await get(project, id);
       return { build, steps: await deps.builds.steps(id), queuePosition: await queuePosition(build) };
     },
+
+    /** Where a queued build is in the queue (1 = next), else null. */
+    queuePosition,
 
     /**
      * Long-poll: answers as soon as the build has ended, or when `seconds` have passed, or when the client goes away

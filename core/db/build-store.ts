@@ -1,6 +1,7 @@
 // Queries on builds and their steps: the only place that changes a build's status.
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { BuildPlan } from '../build-types.ts';
+import type { SubmitEstimate } from '../eta/estimate-types.ts';
 import type { Db } from './database.ts';
 import { builds, buildSteps, type BuildRow, type BuildStatus, type BuildStepRow } from './schema/builds.ts';
 import { templates } from './schema/templates.ts';
@@ -48,6 +49,10 @@ export function createBuildStore(db: Db) {
         .where(and(eq(builds.id, id), eq(builds.status, 'queued')))
         .returning({ id: builds.id });
       return rows.length === 1;
+    },
+    /** Keeps what kiln told the user when the build was submitted. */
+    async setEstimate(id: string, estimate: SubmitEstimate): Promise<void> {
+      await db.update(builds).set({ estimate }).where(eq(builds.id, id));
     },
     /** Records what the build starts FROM (chosen right before it runs). */
     async setBase(id: string, plan: BuildPlan): Promise<BuildRow> {

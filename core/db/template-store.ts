@@ -40,7 +40,7 @@ export function createTemplateStore(db: Db) {
     /** Templates a build may start FROM now: ready, with the digest they were pushed under. */
     async ready(): Promise<ReadyTemplate[]> {
       const rows = await db.select().from(templates).where(and(eq(templates.status, 'ready'), isNotNull(templates.digest)));
-      return rows.map((t) => ({ id: t.id, root: t.root, imageRef: t.imageRef, digest: t.digest!, components: t.components }));
+      return rows.map((t) => ({ id: t.id, root: t.root, imageRef: t.imageRef, digest: t.digest!, components: t.components, sizeBytes: t.sizeBytes }));
     },
     async get(id: string): Promise<TemplateRow | undefined> {
       const [row] = await db.select().from(templates).where(eq(templates.id, id));
