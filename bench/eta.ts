@@ -51,7 +51,7 @@ if (values.trace) {
   const trace = parseJsonLines(await readFile(values.trace, 'utf8')) as TimedBuild[];
   if (!trace.every((b) => Array.isArray(b.steps))) throw new Error(`${values.trace}: no step timings (make one with npm run trace:generate -- --timings)`);
   console.log(`\n=== ${values.trace}: ${trace.length} builds`);
-  report(replayEta(trace, costs, order, { concurrency: 8 }));
+  report(replayEta(trace, costs, order, { concurrency: concurrency(defaultTimingSpec()) }));
 } else if (!values.sensitivity) {
   const { trace, spec } = timed();
   const routes = ['composed', 'template', 'install'].map((r) => `${trace.filter((b) => b.route === r).length} ${r}`).join(', ');

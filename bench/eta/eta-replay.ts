@@ -7,6 +7,9 @@ import { estimateQueue, estimateRun } from '../../core/eta/estimator.ts';
 import { learn, type EtaSettings, defaultEtaSettings, type Knowledge } from '../../core/eta/eta-knowledge.ts';
 import type { TimedBuild } from '../analyzer/step-timings.ts';
 
+const HISTORY_DAYS = 30;
+const HISTORY_LIMIT = 2000;
+
 export interface Scores {
   builds: number;
   /** Median absolute percentage error, and the share of builds whose real time fell inside the range. */
@@ -69,8 +72,8 @@ export function replayEta(
   opts: { settings?: EtaSettings; concurrency: number; refreshSeconds?: number },
 ): ReplayScores {
   const byFinish = [...trace].sort((a, b) => a.finishedAt - b.finishedAt);
-  const steps: StepSample[] = [];
-  const builds: BuildSample[] = [];
+  // What the api reads: the builds of the last `historyDays`, at most `historyLimit` of them (api/eta-service.ts).
+  const ended: { steps: StepSample[]; build: BuildSample }[] = [];
   let next = 0;
   let knowledge: Knowledge | undefined;
   let learnedAt = -Infinity;
@@ -81,13 +84,12 @@ export function replayEta(
   for (const b of [...trace].sort((x, y) => x.t - y.t)) {
     let grew = false;
     while (next < byFinish.length && byFinish[next]!.finishedAt <= b.t) {
-      const s = toSamples(byFinish[next++]!);
-      steps.push(...s.steps);
-      builds.push(s.build);
+      ended.push(toSamples(byFinish[next++]!));
       grew = true;
     }
     if (!knowledge || (grew && b.t - learnedAt >= (opts.refreshSeconds ?? 60))) {
-      knowledge = learn(steps, builds, catalog, b.t, opts.settings ?? defaultEtaSettings);
+      const recent = ended.slice(-HISTORY_LIMIT).filter((x) => x.build.finishedAt >= b.t - HISTORY_DAYS * 86400);
+      knowledge = learn(recent.flatMap((x) => x.steps), recent.map((x) => x.build), catalog, b.t, opts.settings ?? defaultEtaSettings);
       learnedAt = b.t;
     }
     const actual = b.finishedAt - b.startedAt;

@@ -21,8 +21,19 @@ export interface BuildPreview {
   reason: string;
   components: string[];
   secondsSaved: number;
-  template: { id: string; covers: string[] } | null;
+  template: { id: string; covers: string[]; sizeBytes: number | null } | null;
   verified: boolean | null;
+  /** How long a build of this, submitted now, would take (queue + run); null when kiln cannot say. */
+  estimate: {
+    route: string;
+    seconds: number;
+    low: number;
+    high: number;
+    basis: 'history' | 'catalog' | 'mixed';
+    queueSeconds: number;
+    runSeconds: number;
+    steps: { kind: string; component: string; seconds: number }[];
+  } | null;
 }
 export const endedStatuses = ['succeeded', 'failed', 'canceled'];
 
