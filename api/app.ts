@@ -158,8 +158,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   const buildService = createBuildService({
     // The route a queued build will most likely take is the preview's: the same records the builder reads.
-    estimate: async (build, position) =>
-      eta.submit(requestOfPreview(build.plan.root.name, await preview(build.plan.root.name, build.plan.components.map((c) => c.key)), build.plan.binary.size), position),
+    estimate: async (build, position, ahead) =>
+      eta.submit(requestOfPreview(build.plan.root.name, await preview(build.plan.root.name, build.plan.components.map((c) => c.key)), build.plan.binary.size), position, ahead),
     catalog: deps.catalog,
     builds,
     uploads,
@@ -187,7 +187,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     const req = requestOfPreview(root, p, binaryBytes);
     // A build submitted now waits behind every build waiting now.
     const { waiting } = await buildService.queueCounts();
-    const [submit, run] = await Promise.all([eta.submit(req, waiting > 0 ? waiting + 1 : null), eta.run(req)]).catch((err: unknown) => {
+    const ahead = waiting > 0 ? await buildService.queueAhead() : undefined;
+    const [submit, run] = await Promise.all([eta.submit(req, waiting > 0 ? waiting + 1 : null, ahead), eta.run(req)]).catch((err: unknown) => {
       deps.log.warn({ err }, 'could not estimate a preview');
       return [null, null] as const;
     });
@@ -196,7 +197,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(buildRoutes, {
     builds: buildService,
     preview: estimatedPreview,
-    progress: (build, steps, position) => eta.progress(build, steps, position, null),
+    progress: (build, steps, position) => eta.progress(build, steps, position, { templateBytes: null, ahead: () => buildService.queueAhead(build) }),
     rateLimitPerMinute: deps.config.KILN_BUILD_RATE_LIMIT,
   });
   await app.register(webhookRoutes, { webhooks, publicUrl: deps.config.KILN_PUBLIC_URL });

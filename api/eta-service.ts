@@ -7,11 +7,12 @@ import type { Catalog } from '../core/catalog/catalog.ts';
 import type { EtaStore } from '../core/db/eta-store.ts';
 import type { BuildRow, BuildStepRow } from '../core/db/schema/builds.ts';
 import type { Estimate, RunEstimate, RunRequest, SubmitEstimate } from '../core/eta/estimate-types.ts';
-import { addEstimates, estimateQueue, estimateRun } from '../core/eta/estimator.ts';
+import { addEstimates, estimateQueue, estimateRun, remainingOf, type AheadEstimates } from '../core/eta/estimator.ts';
 import { learn, type Knowledge } from '../core/eta/eta-knowledge.ts';
 import { runProgress, type ProgressStep, type RunProgress } from '../core/eta/progress.ts';
 import { readProgress } from '../core/live-progress.ts';
 import type { Logger } from '../core/logger.ts';
+import type { QueueAhead } from './build-service.ts';
 
 export interface EtaServiceDeps {
   store: EtaStore;
@@ -76,31 +77,63 @@ export function createEtaService(deps: EtaServiceDeps) {
   };
 
   const run = async (req: RunRequest): Promise<RunEstimate> => estimateRun(await knowledge(), req);
-  const queue = async (position: number | null): Promise<Estimate | null> => (position ? estimateQueue(await knowledge(), position, deps.concurrency) : null);
+  /** The builds ahead as estimates: each one's run as estimated when it was submitted (running ones: what is left). */
+  const aheadOf = (a: QueueAhead | undefined, now: number): AheadEstimates | undefined => {
+    if (!a) return undefined;
+    const runOf = (e: SubmitEstimate): Estimate => ({ seconds: e.runSeconds, low: e.runLow ?? e.runSeconds / 2, high: e.runHigh ?? e.runSeconds * 2, basis: e.basis });
+    return {
+      running: a.running.filter((r) => r.estimate && r.startedAt).map((r) => remainingOf(runOf(r.estimate!), (now - r.startedAt!.getTime()) / 1000)),
+      queued: a.queued.filter((q) => q.estimate).map((q) => runOf(q.estimate!)),
+    };
+  };
+  const queue = async (position: number | null, ahead?: QueueAhead, now = Date.now()): Promise<Estimate | null> =>
+    position ? estimateQueue(await knowledge(), position, deps.concurrency, aheadOf(ahead, now)) : null;
 
   return {
     run,
-    /** What a build submitted now would wait and take: `position` is where it would be (or is) in the queue. */
-    async submit(req: RunRequest, position: number | null): Promise<SubmitEstimate> {
+    /**
+     * What a build submitted now would wait and take: `position` is where it would be (or is) in the queue, `ahead`
+     * what it waits for.
+     */
+    async submit(req: RunRequest, position: number | null, ahead?: QueueAhead): Promise<SubmitEstimate> {
       const r = await run(req);
-      const q = await queue(position);
+      const q = await queue(position, ahead);
       const total = q ? addEstimates(q, r) : r;
-      return { route: req.route, seconds: total.seconds, low: total.low, high: total.high, basis: total.basis, queueSeconds: q?.seconds ?? 0, runSeconds: r.seconds };
+      return {
+        route: req.route,
+        seconds: total.seconds,
+        low: total.low,
+        high: total.high,
+        basis: total.basis,
+        queueSeconds: q?.seconds ?? 0,
+        runSeconds: r.seconds,
+        runLow: r.low,
+        runHigh: r.high,
+      };
     },
 
     /** Where a build is and what it has left. Never fails the request it serves: without an estimate, null. */
-    async progress(build: BuildRow, steps: BuildStepRow[], queuePosition: number | null, templateBytes: number | null, now = Date.now()): Promise<BuildProgressView | null> {
+    async progress(
+      build: BuildRow,
+      steps: BuildStepRow[],
+      queuePosition: number | null,
+      opts: { templateBytes: number | null; ahead?: () => Promise<QueueAhead> },
+      now = Date.now(),
+    ): Promise<BuildProgressView | null> {
+      const { templateBytes } = opts;
       try {
         const submitted = build.estimate ?? null;
         if (build.status === 'queued') {
-          const q = await queue(queuePosition);
-          const runSeconds = submitted?.runSeconds ?? (await run(requestOfPlan(build.plan, templateBytes))).seconds;
+          const q = await queue(queuePosition, queuePosition ? await opts.ahead?.() : undefined, now);
+          const r = submitted
+            ? { seconds: submitted.runSeconds, low: submitted.runLow ?? submitted.runSeconds / 2, high: submitted.runHigh ?? submitted.runSeconds * 2 }
+            : await run(requestOfPlan(build.plan, templateBytes));
           const waited = (now - build.queuedAt.getTime()) / 1000;
           return {
             elapsedSeconds: waited,
-            remainingSeconds: (q?.seconds ?? 0) + runSeconds,
-            remainingLow: q ? q.low + runSeconds * 0.5 : null,
-            remainingHigh: q ? q.high + runSeconds * 2 : null,
+            remainingSeconds: (q?.seconds ?? 0) + r.seconds,
+            remainingLow: (q?.low ?? 0) + r.low,
+            remainingHigh: (q?.high ?? 0) + r.high,
             fraction: 0,
             queueSeconds: q?.seconds ?? null,
             currentStep: null,

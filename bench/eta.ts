@@ -39,6 +39,7 @@ function report(r: ReplayScores): void {
   console.log(row("catalog's estimate, same builds", r.catalog));
   for (const [route, s] of Object.entries(r.byRoute)) console.log(row(`  kiln, ${route}`, s));
   console.log(row('kiln, queue wait (waited ≥ 60 s)', r.queue));
+  console.log(row('  the drain rate alone', r.queueRate));
   console.log(row('kiln, wait + run (same builds)', r.total));
   const ratio = r.catalog.mape / r.run.mape;
   console.log(`  catalog error / kiln error: ${ratio.toFixed(1)}×   goal: median error ≤ ${goal.mape * 100} % and ≥ ${goal.vsCatalog}× better than the catalog: ${r.run.mape <= goal.mape && ratio >= goal.vsCatalog ? 'met' : 'NOT met'}`);

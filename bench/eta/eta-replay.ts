@@ -3,7 +3,7 @@
 // would know, and compared with what it then took. The baseline is the catalog's estimate (the sum of its
 // components' install estimates), what the form showed before. Pure.
 import type { BuildSample, Estimate, RunRequest, StepSample } from '../../core/eta/estimate-types.ts';
-import { estimateQueue, estimateRun } from '../../core/eta/estimator.ts';
+import { estimateQueue, estimateRun, remainingOf } from '../../core/eta/estimator.ts';
 import { learn, type EtaSettings, defaultEtaSettings, type Knowledge } from '../../core/eta/eta-knowledge.ts';
 import type { TimedBuild } from '../analyzer/step-timings.ts';
 
@@ -21,8 +21,9 @@ export interface ReplayScores {
   run: Scores;
   catalog: Scores;
   byRoute: Record<string, Scores>;
-  /** Builds that waited at least a minute: their wait, and wait + run. */
+  /** Builds that waited at least a minute: their wait (from the runs ahead; from the drain rate alone), and wait + run. */
   queue: Scores;
+  queueRate: Scores;
   total: Scores;
 }
 
@@ -80,7 +81,9 @@ export function replayEta(
   const run: { e: Estimate; actual: number; route: string }[] = [];
   const catalogPairs: { e: Estimate; actual: number }[] = [];
   const queue: { e: Estimate; actual: number }[] = [];
+  const queueRate: { e: Estimate; actual: number }[] = [];
   const total: { e: Estimate; actual: number }[] = [];
+  const submitted = new Map<TimedBuild, Estimate>();
   for (const b of [...trace].sort((x, y) => x.t - y.t)) {
     let grew = false;
     while (next < byFinish.length && byFinish[next]!.finishedAt <= b.t) {
@@ -94,17 +97,23 @@ export function replayEta(
     }
     const actual = b.finishedAt - b.startedAt;
     const e = estimateRun(knowledge, requestOf(b, canonicalOrder));
+    submitted.set(b, e);
     run.push({ e, actual, route: b.route });
     const c = b.components.reduce((n, k) => n + (catalog.get(k) ?? 0), 0);
     catalogPairs.push({ e: { seconds: c, low: c, high: c, basis: 'catalog' }, actual });
     const wait = b.startedAt - b.t;
     if (wait >= 60) {
-      const q = estimateQueue(knowledge, b.position, opts.concurrency);
+      // What the api sees: the builds running now (their estimate at submit, less the time they have run) and the
+      // builds submitted before this one that have not started (their estimate at submit).
+      const running = trace.filter((x) => x.startedAt <= b.t && x.finishedAt > b.t && submitted.has(x)).map((x) => remainingOf(submitted.get(x)!, b.t - x.startedAt));
+      const queued = trace.filter((x) => x.t < b.t && x.startedAt > b.t && submitted.has(x)).sort((x, y) => x.t - y.t).map((x) => submitted.get(x)!);
+      const q = estimateQueue(knowledge, b.position, opts.concurrency, { running, queued });
       queue.push({ e: q, actual: wait });
+      queueRate.push({ e: estimateQueue(knowledge, b.position, opts.concurrency), actual: wait });
       total.push({ e: { seconds: q.seconds + e.seconds, low: q.low + e.low, high: q.high + e.high, basis: e.basis }, actual: wait + actual });
     }
   }
   const byRoute: Record<string, Scores> = {};
   for (const route of ['composed', 'template', 'install']) byRoute[route] = score(run.filter((p) => p.route === route));
-  return { run: score(run), catalog: score(catalogPairs), byRoute, queue: score(queue), total: score(total) };
+  return { run: score(run), catalog: score(catalogPairs), byRoute, queue: score(queue), queueRate: score(queueRate), total: score(total) };
 }

@@ -50,6 +50,13 @@ export function createBuildStore(db: Db) {
         .returning({ id: builds.id });
       return rows.length === 1;
     },
+    /** The queue as the estimator sees it: the builds running now (every project), and these waiting builds. */
+    async queueView(waitingIds: string[]): Promise<{ running: Pick<BuildRow, 'startedAt' | 'estimate'>[]; waiting: Pick<BuildRow, 'id' | 'estimate'>[] }> {
+      const running = await db.select({ startedAt: builds.startedAt, estimate: builds.estimate }).from(builds).where(eq(builds.status, 'running'));
+      const ids = waitingIds.filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+      const waiting = ids.length ? await db.select({ id: builds.id, estimate: builds.estimate }).from(builds).where(and(inArray(builds.id, ids), eq(builds.status, 'queued'))) : [];
+      return { running, waiting };
+    },
     /** Keeps what kiln told the user when the build was submitted. */
     async setEstimate(id: string, estimate: SubmitEstimate): Promise<void> {
       await db.update(builds).set({ estimate }).where(eq(builds.id, id));

@@ -41,9 +41,11 @@ export interface SubmitEstimate {
   low: number;
   high: number;
   basis: Estimate['basis'];
-  /** Of `seconds`, the wait in the queue and the run. */
+  /** Of `seconds`, the wait in the queue and the run (with the run's own range: builds behind it wait for it). */
   queueSeconds: number;
   runSeconds: number;
+  runLow?: number;
+  runHigh?: number;
 }
 
 /** One recorded step, as the estimator learns from it. Times are epoch seconds. */

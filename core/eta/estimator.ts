@@ -7,6 +7,7 @@
 import type { Estimate, EstimatedStep, RunEstimate, RunRequest } from './estimate-types.ts';
 import { baseKey, prefixKey } from './estimate-types.ts';
 import { catalogModel, chance, defaultLayerBytes, type DurationModel, type Knowledge, type RateModel } from './eta-knowledge.ts';
+import { leftOf } from './progress.ts';
 import { gammaQuantile, normal, seededRandom } from './robust-stats.ts';
 
 const DRAWS = 400;
@@ -127,18 +128,48 @@ export function estimateRun(k: Knowledge, req: RunRequest): RunEstimate {
   };
 }
 
+/** What is ahead of a queued build: the runs still going (their estimated time left) and the builds before it. */
+export interface AheadEstimates {
+  running: Estimate[];
+  queued: Estimate[];
+}
+
 /**
- * The wait of a build at `position` (1 = next): `position` departures at the measured drain rate, a gamma. Before the
- * rate is known: each build ahead takes a typical run, shared by `concurrency` slots, with a wide range.
+ * When a slot frees for the build after `queued`: the running builds' slots free as their time left runs out, and each
+ * build ahead takes the first free slot (first come, first served). Run once with each bound for the range.
  */
-export function estimateQueue(k: Knowledge, position: number, concurrency: number): Estimate {
+function slotWait(ahead: AheadEstimates, pick: (e: Estimate) => number): number {
+  const free = ahead.running.map(pick).sort((a, b) => a - b);
+  for (const q of ahead.queued) {
+    free[0] = free[0]! + pick(q);
+    free.sort((a, b) => a - b);
+  }
+  return free[0]!;
+}
+
+/**
+ * The wait of a build at `position` (1 = next). With the queue in view (`ahead`: a build only waits while every slot
+ * is busy, so the running builds are the slots): when the runs ahead of it end, by their estimates. Without it:
+ * `position` departures at the measured drain rate, a gamma; before that rate is known, each build ahead takes a
+ * typical run, shared by `concurrency` slots, with a wide range.
+ */
+export function estimateQueue(k: Knowledge, position: number, concurrency: number, ahead?: AheadEstimates): Estimate {
   if (position <= 0) return { seconds: 0, low: 0, high: 0, basis: 'history' };
+  if (ahead && ahead.running.length > 0) {
+    const basis = [...ahead.running, ...ahead.queued].every((e) => e.basis === 'history') ? 'history' : 'mixed';
+    return { seconds: slotWait(ahead, (e) => e.seconds), low: slotWait(ahead, (e) => e.low), high: slotWait(ahead, (e) => e.high), basis };
+  }
   if (k.queueRate === null) {
     const s = (position * k.typicalRunSeconds) / Math.max(1, concurrency);
     return { seconds: s, low: s / 3, high: s * 3, basis: 'catalog' };
   }
   const theta = 1 / k.queueRate;
   return { seconds: gammaQuantile(0.5, position, theta), low: gammaQuantile(LOW, position, theta), high: gammaQuantile(HIGH, position, theta), basis: 'history' };
+}
+
+/** What a run estimated at `e` has left after `elapsed` seconds (an overrun is given a tenth more of its time). */
+export function remainingOf(e: Estimate, elapsed: number): Estimate {
+  return { seconds: leftOf(e.seconds, elapsed), low: leftOf(e.low, elapsed), high: leftOf(e.high, elapsed), basis: e.basis };
 }
 
 /** Queue and run together (the range adds the parts' ranges: a little wider than the sum's own, never narrower). */

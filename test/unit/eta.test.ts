@@ -113,6 +113,16 @@ describe('estimator', () => {
     assert.equal(unknown.basis, 'catalog');
   });
 
+  it('queue, with the builds ahead in view: it starts when a slot frees after the runs before it', () => {
+    const k = learn([], [], catalog, now);
+    const e = (seconds: number) => ({ seconds, low: seconds / 2, high: seconds * 2, basis: 'history' as const });
+    // Two slots, busy for 100 s and 300 s more; one build of 200 s before it: that one takes the first slot (100 → 300),
+    // so this one starts at 300 s.
+    const q = estimateQueue(k, 2, 2, { running: [e(100), e(300)], queued: [e(200)] });
+    assert.deepEqual([q.seconds, q.low, q.high], [300, 150, 600]);
+    assert.equal(estimateQueue(k, 1, 2, { running: [e(100), e(300)], queued: [] }).seconds, 100);
+  });
+
   it('is robust to an outlier and follows recent samples more than old ones', () => {
     const steady = [8, 8.2, 7.8, 8.1, 7.9].map((s) => install('jdk@17', s));
     const wild = learn([...steady, install('jdk@17', 400)], [], catalog, now);
