@@ -127,7 +127,9 @@ export async function formPage({ main, signal }: Page): Promise<void> {
       estimate,
       h('strong', {}, `Estimated time: ${estimateText(e)}`),
       ` from submitting to a pushed image${e.queueSeconds > 0 ? `, of which about ${duration(e.queueSeconds)} waiting in the queue` : ''}.${where}`,
-      e.basis === 'history' ? '' : h('span', { class: 'hint' }, ` Partly from the catalog's install estimates: ${e.basis === 'catalog' ? 'nothing of it was measured here yet' : 'some components were never measured here'}.`),
+      e.basis === 'history'
+        ? ''
+        : h('span', { class: 'hint' }, e.basis === 'catalog' ? " From the catalog's install estimates: nothing of it was measured here yet." : " Partly from the catalog's install estimates: some components were never measured here."),
     );
   }
   // The program
