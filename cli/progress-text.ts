@@ -2,20 +2,13 @@
 // file. Pure.
 import { duration, estimateText, ordinal } from '../core/duration-text.ts';
 import { stepText } from '../core/eta/step-words.ts';
+import type { BuildProgressView } from '../api/eta-service.ts';
 
 export interface ProgressState {
   id: string;
   status: string;
   queuePosition?: number | null;
-  progress?: {
-    elapsedSeconds: number;
-    remainingSeconds: number | null;
-    remainingLow: number | null;
-    remainingHigh: number | null;
-    fraction: number;
-    queueSeconds: number | null;
-    currentStep: { kind: string; component: string; index: number; total: number; elapsedSeconds: number } | null;
-  } | null;
+  progress?: Pick<BuildProgressView, 'elapsedSeconds' | 'remainingSeconds' | 'remainingLow' | 'remainingHigh' | 'fraction' | 'queueSeconds' | 'currentStep'> | null;
 }
 
 /** The words: status, place or step, time so far, time left. */

@@ -7,7 +7,7 @@
 // duration carries noise, installs and transfers follow a drifting network speed (a mean-reverting walk, plus an
 // optional step change), and hosts differ. Seeded: reproducible. Pure.
 import type { StepKind } from '../../core/db/schema/builds.ts';
-import type { Route } from '../../core/eta/estimate-types.ts';
+import type { Route, StepSample } from '../../core/eta/estimate-types.ts';
 import type { HistoryBuild } from '../../core/templates/savings.ts';
 import { canonical } from './layer-cache.ts';
 
@@ -54,15 +54,8 @@ export const defaultTimingSpec = (o: Partial<TimingSpec> = {}): TimingSpec => ({
   ...o,
 });
 
-export interface TimedStep {
-  kind: StepKind;
-  component: string;
-  seconds: number;
-  bytes: number | null;
-  /** Install and cache steps: base and components before it; whether all steps before it were cached. */
-  prefix: string | null;
-  afterCached: boolean;
-}
+/** A step as kiln records it (install and cache steps with their prefix: core/eta/estimate-types.ts). */
+export type TimedStep = Omit<StepSample, 't' | 'components'>;
 
 export interface TimedBuild extends HistoryBuild {
   binaryBytes: number;

@@ -15,26 +15,8 @@ export type BuildSummary = z.infer<typeof buildSummarySchema>;
 export type Problem = z.infer<typeof problemSchema>;
 export type Template = ReturnType<typeof templateView>;
 export type { DailyBuildStats, TemplateStats };
-/** POST /v1/builds/preview: which way a build of these components would go now, and why. */
-export interface BuildPreview {
-  route: 'composed' | 'template' | 'install';
-  reason: string;
-  components: string[];
-  secondsSaved: number;
-  template: { id: string; covers: string[]; sizeBytes: number | null } | null;
-  verified: boolean | null;
-  /** How long a build of this, submitted now, would take (queue + run); null when kiln cannot say. */
-  estimate: {
-    route: string;
-    seconds: number;
-    low: number;
-    high: number;
-    basis: 'history' | 'catalog' | 'mixed';
-    queueSeconds: number;
-    runSeconds: number;
-    steps: { kind: string; component: string; seconds: number }[];
-  } | null;
-}
+/** POST /v1/builds/preview: which way a build of these components would go now, why, and how long it would take. */
+export type { EstimatedPreview as BuildPreview } from '../../build-routes.ts';
 export const endedStatuses = ['succeeded', 'failed', 'canceled'];
 
 const TOKEN_KEY = 'kiln.token';

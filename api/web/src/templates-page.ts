@@ -44,28 +44,8 @@ export async function templatesPage({ main, signal, params }: Page): Promise<voi
       h('div', {}, h('dt', {}, 'Install time saved, measured'), h('dd', { id: 'total-saved' }, duration(stats.secondsSavedMeasured))),
       h('div', {}, h('dt', {}, 'Estimated, not measured'), h('dd', { id: 'total-saved-estimated' }, duration(stats.secondsSavedEstimated))),
       h('div', {}, h('dt', {}, 'Composed from layers'), h('dd', { id: 'composed-builds' }, String(stats.buildsComposed))),
-      h(
-        'div',
-        {},
-        h('dt', {}, 'Install time the layer cache spared'),
-        h(
-          'dd',
-          { id: 'cache-saved' },
-          duration(stats.secondsSavedCache),
-          stats.secondsSavedCacheEstimated > 0 ? h('span', { class: 'hint' }, ` (≈ ${duration(stats.secondsSavedCacheEstimated)} of it estimated)`) : null,
-        ),
-      ),
-      h(
-        'div',
-        {},
-        h('dt', {}, 'Install time composition avoided'),
-        h(
-          'dd',
-          { id: 'composed-saved' },
-          duration(stats.secondsSavedComposed),
-          stats.secondsSavedComposedEstimated > 0 ? h('span', { class: 'hint' }, ` (≈ ${duration(stats.secondsSavedComposedEstimated)} of it estimated)`) : null,
-        ),
-      ),
+      savedFact('composed-saved', 'Install time composition avoided', stats.secondsSavedComposed, stats.secondsSavedComposedEstimated),
+      savedFact('cache-saved', 'Install time the layer cache spared', stats.secondsSavedCache, stats.secondsSavedCacheEstimated),
     ),
     h(
       'p',
@@ -149,4 +129,9 @@ export async function templatesPage({ main, signal, params }: Page): Promise<voi
   );
   savedPlot(savedBox, daily.days, signal);
   durationPlot(durationBox, daily.days, signal);
+}
+
+/** A saving with the part of it priced by the catalog's estimate. */
+function savedFact(id: string, label: string, seconds: number, estimated: number): HTMLElement {
+  return h('div', {}, h('dt', {}, label), h('dd', { id }, duration(seconds), estimated > 0 ? h('span', { class: 'hint' }, ` (≈ ${duration(estimated)} of it estimated)`) : null));
 }
