@@ -37,7 +37,10 @@ function report(r: ReplayScores): void {
   console.log(`  ${''.padEnd(34)}${'builds'.padStart(6)}  ${'median APE'.padStart(9)}  ${'in range'.padStart(9)}`);
   console.log(row('kiln, run (start → pushed image)', r.run));
   console.log(row("catalog's estimate, same builds", r.catalog));
-  for (const [route, s] of Object.entries(r.byRoute)) console.log(row(`  kiln, ${route}`, s));
+  for (const [route, s] of Object.entries(r.byRoute)) {
+    console.log(row(`  kiln, ${route}`, s));
+    console.log(row(`    catalog, ${route}`, r.catalogByRoute[route]!));
+  }
   console.log(row('kiln, queue wait (waited ≥ 60 s)', r.queue));
   console.log(row('  the drain rate alone', r.queueRate));
   console.log(row('kiln, wait + run (same builds)', r.total));

@@ -21,6 +21,8 @@ export interface ReplayScores {
   run: Scores;
   catalog: Scores;
   byRoute: Record<string, Scores>;
+  /** The catalog's estimate per route (on installed builds it is at least meant to apply). */
+  catalogByRoute: Record<string, Scores>;
   /** Builds that waited at least a minute: their wait (from the runs ahead; from the drain rate alone), and wait + run. */
   queue: Scores;
   queueRate: Scores;
@@ -79,7 +81,7 @@ export function replayEta(
   let knowledge: Knowledge | undefined;
   let learnedAt = -Infinity;
   const run: { e: Estimate; actual: number; route: string }[] = [];
-  const catalogPairs: { e: Estimate; actual: number }[] = [];
+  const catalogPairs: { e: Estimate; actual: number; route: string }[] = [];
   const queue: { e: Estimate; actual: number }[] = [];
   const queueRate: { e: Estimate; actual: number }[] = [];
   const total: { e: Estimate; actual: number }[] = [];
@@ -100,7 +102,7 @@ export function replayEta(
     submitted.set(b, e);
     run.push({ e, actual, route: b.route });
     const c = b.components.reduce((n, k) => n + (catalog.get(k) ?? 0), 0);
-    catalogPairs.push({ e: { seconds: c, low: c, high: c, basis: 'catalog' }, actual });
+    catalogPairs.push({ e: { seconds: c, low: c, high: c, basis: 'catalog' }, actual, route: b.route });
     const wait = b.startedAt - b.t;
     if (wait >= 60) {
       // What the api sees: the builds running now (their estimate at submit, less the time they have run) and the
@@ -114,6 +116,10 @@ export function replayEta(
     }
   }
   const byRoute: Record<string, Scores> = {};
-  for (const route of ['composed', 'template', 'install']) byRoute[route] = score(run.filter((p) => p.route === route));
-  return { run: score(run), catalog: score(catalogPairs), byRoute, queue: score(queue), queueRate: score(queueRate), total: score(total) };
+  const catalogByRoute: Record<string, Scores> = {};
+  for (const route of ['composed', 'template', 'install']) {
+    byRoute[route] = score(run.filter((p) => p.route === route));
+    catalogByRoute[route] = score(catalogPairs.filter((p) => p.route === route));
+  }
+  return { run: score(run), catalog: score(catalogPairs), byRoute, catalogByRoute, queue: score(queue), queueRate: score(queueRate), total: score(total) };
 }
