@@ -2,9 +2,22 @@
 // repeatable schedule that enqueues an analysis every KILN_ANALYZER_INTERVAL_SECONDS.
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { createCompositionStore } from '../core/db/composition-store.ts';
+import { createImageStore } from '../core/db/image-store.ts';
 import { createTemplateStore } from '../core/db/template-store.ts';
+import { createImageDeletion } from '../core/images/image-deletion.ts';
 import type { Infrastructure } from '../core/infrastructure.ts';
-import { ANALYZE_JOB, ANALYZER_QUEUE, analyzeJobSchema, BUILD_QUEUE, jobDispatcher, type AnalyzeJob, type LayersJob, type TemplateJob } from '../core/queues.ts';
+import {
+  ANALYZE_JOB,
+  ANALYZER_QUEUE,
+  analyzeJobSchema,
+  BUILD_QUEUE,
+  jobDispatcher,
+  RETENTION_JOB,
+  retentionJobSchema,
+  type AnalyzeJob,
+  type LayersJob,
+  type TemplateJob,
+} from '../core/queues.ts';
 import { createAnalyzer } from './analyzer-service.ts';
 
 export interface RunningAnalyzer {
@@ -13,6 +26,7 @@ export interface RunningAnalyzer {
 }
 
 export const ANALYZE_SCHEDULER_ID = 'analyze-every-interval';
+export const RETENTION_SCHEDULER_ID = 'retention-every-interval';
 
 export async function startAnalyzer(infra: Infrastructure): Promise<RunningAnalyzer> {
   const { config } = infra;
@@ -41,27 +55,38 @@ export async function startAnalyzer(infra: Infrastructure): Promise<RunningAnaly
     log: infra.log.child({ component: 'analyzer' }),
   });
 
+  const retention = createImageDeletion({
+    images: createImageStore(infra.database.db),
+    registry: infra.registry,
+    registryPrefix: config.REGISTRY_PREFIX,
+    log: infra.log.child({ component: 'retention' }),
+  });
+
   const processor = jobDispatcher(ANALYZER_QUEUE, {
     [ANALYZE_JOB]: async (job) => {
       const parsed = analyzeJobSchema.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError(`malformed analyze job: ${parsed.error.message}`);
       return analyzer.run(parsed.data.trigger);
     },
+    [RETENTION_JOB]: async (job) => {
+      const parsed = retentionJobSchema.safeParse(job.data);
+      if (!parsed.success) throw new UnrecoverableError(`malformed retention job: ${parsed.error.message}`);
+      const results = await retention.applyAllRules();
+      return { projects: results.length, deleted: results.reduce((n, r) => n + r.deleted.length, 0) };
+    },
   });
   const worker = new Worker<AnalyzeJob>(ANALYZER_QUEUE, processor, { connection: infra.redis('worker'), prefix: config.KILN_QUEUE_PREFIX, concurrency: 1 });
   worker.on('error', (err) => infra.log.error({ err }, 'analyzer worker error'));
   await worker.waitUntilReady();
-  // Idempotent: every analyzer process upserts the same scheduler, so there is one schedule however many run.
-  // BullMQ runs an `every` scheduler once right away, then at each interval.
-  if (config.KILN_ANALYZER_INTERVAL_SECONDS > 0) {
-    await analyzerQueue.upsertJobScheduler(
-      ANALYZE_SCHEDULER_ID,
-      { every: config.KILN_ANALYZER_INTERVAL_SECONDS * 1000 },
-      { name: ANALYZE_JOB, data: { trigger: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
-    );
-  } else {
-    await analyzerQueue.removeJobScheduler(ANALYZE_SCHEDULER_ID);
-  }
+  // Idempotent: every analyzer process upserts the same schedulers, so there is one schedule however many run.
+  // BullMQ runs an `every` scheduler once right away, then at each interval; 0 seconds removes it.
+  const schedule = async (id: string, seconds: number, name: typeof ANALYZE_JOB | typeof RETENTION_JOB) => {
+    if (seconds === 0) return void (await analyzerQueue.removeJobScheduler(id));
+    const opts = { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
+    await analyzerQueue.upsertJobScheduler(id, { every: seconds * 1000 }, { name, data: { trigger: 'schedule' }, opts });
+  };
+  await schedule(ANALYZE_SCHEDULER_ID, config.KILN_ANALYZER_INTERVAL_SECONDS, ANALYZE_JOB);
+  await schedule(RETENTION_SCHEDULER_ID, config.KILN_RETENTION_INTERVAL_SECONDS, RETENTION_JOB);
   return {
     worker,
     async close() {

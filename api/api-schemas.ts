@@ -94,6 +94,16 @@ export const buildSpecSchema = z
       .optional()
       .describe('interactive (default for REST and the form) starts before every queued ci build; webhooks and the CLI under CI send ci'),
     timeoutSeconds: z.number().int().min(10).optional().describe('stop the build after this many seconds (default and max: server config)'),
+    source: z
+      .url({ protocol: /^https?$/, error: 'an http(s) URL' })
+      .max(500)
+      .optional()
+      .describe('where the source lives, e.g. https://git.example.com/team/app: the org.opencontainers.image.source label'),
+    revision: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,100}$/, '1–100 printable ASCII characters without spaces, e.g. a commit id')
+      .optional()
+      .describe('the source revision (a commit id): the org.opencontainers.image.revision label'),
   })
   .meta({ id: 'BuildSpec' });
 

@@ -24,6 +24,10 @@ import { createUploadStore } from '../core/db/upload-store.ts';
 import type { Logger } from '../core/logger.ts';
 import type { AnalyzeJob, BuildJob } from '../core/queues.ts';
 import { createTemplateStore } from '../core/db/template-store.ts';
+import { createImageStore } from '../core/db/image-store.ts';
+import { createImageDeletion } from '../core/images/image-deletion.ts';
+import { imageRoutes } from './image-routes.ts';
+import { retentionRoutes } from './retention-routes.ts';
 import { analyzerRoutes } from './analyzer-routes.ts';
 import { templateRoutes } from './template-routes.ts';
 import { createTemplateService } from './template-service.ts';
@@ -61,7 +65,8 @@ export interface ApiDeps {
   /** A producer connection (fails fast): per-token rate limits shared by every api process, and readiness. */
   redis: Redis;
   docker: Pick<Docker, 'ping'>;
-  registry: Pick<RegistryClient, 'ping' | 'host'>;
+  /** Readiness checks it; the image catalog deletes manifests through it. */
+  registry: Pick<RegistryClient, 'check' | 'tags' | 'manifestDigest' | 'deleteManifest'>;
   analyzerQueue: Queue<AnalyzeJob>;
   /** Completion events of analyzer jobs, so POST /v1/analyzer/run can wait for its result. */
   analyzerEvents: QueueEvents;
@@ -213,6 +218,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(templateRoutes, { templates, service: templateService });
   await app.register(analyzerRoutes, { templates, analyzerQueue: deps.analyzerQueue, analyzerEvents: deps.analyzerEvents });
+  const images = createImageStore(deps.db);
+  const deletion = createImageDeletion({ images, registry: deps.registry, registryPrefix: deps.config.REGISTRY_PREFIX, log: deps.log });
+  await app.register(imageRoutes, { images, deletion });
+  await app.register(retentionRoutes, { images, projects: projectStore, deletion });
   await app.register(compositionRoutes, { store: compositionStore });
   await app.register(webRoutes);
   return app;

@@ -21,7 +21,7 @@ export interface ReadinessDeps {
   redis: Pick<Redis, 'ping'>;
   blobs: Pick<BlobStore, 'ping'>;
   docker: Pick<Docker, 'ping'>;
-  registry: Pick<RegistryClient, 'ping' | 'host'>;
+  registry: Pick<RegistryClient, 'check'>;
   timeoutMs?: number;
 }
 
@@ -50,9 +50,8 @@ export function createReadiness(deps: ReadinessDeps) {
     redis: () => deps.redis.ping(),
     s3: () => deps.blobs.ping(),
     engine: () => deps.docker.ping(),
-    registry: async () => {
-      if (!(await deps.registry.ping())) throw new Error(`no answer from ${deps.registry.host}/v2/`);
-    },
+    // Not only "answers": kiln's credentials must open it (the error names the registry and what is wrong).
+    registry: () => deps.registry.check(),
   };
   return async (): Promise<{ ready: boolean; down: DependencyName[]; checks: Record<DependencyName, CheckResult> }> => {
     const results = await Promise.all(dependencyNames.map(async (name) => [name, await probe(checks[name], timeoutMs)] as const));

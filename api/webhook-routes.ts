@@ -8,7 +8,8 @@ import { buildSpecSchema, idParams, problemSchema, rawBody } from './api-schemas
 import type { WebhookService } from './webhook-service.ts';
 
 const definitionSchema = buildSpecSchema
-  .omit({ image: true })
+  // Each delivery's commit is the image's tag and revision: a definition names neither.
+  .omit({ image: true, revision: true })
   .extend({ repository: z.string().max(200).describe('image repository; each delivery tags it with the pushed commit id') })
   .meta({ id: 'BuildDefinition' });
 

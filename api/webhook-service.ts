@@ -1,7 +1,7 @@
 // Webhooks: a project saves a build definition and gets a URL and a secret; a push delivery signed with that secret
 // (GitHub's X-Hub-Signature-256) starts that build, tagged with the pushed commit id — once per commit.
 import { randomUUID } from 'node:crypto';
-import { generateWebhookSecret, pushCommitId, verifySignature } from '../core/auth/webhook-signature.ts';
+import { generateWebhookSecret, pushCommitId, pushSourceUrl, verifySignature } from '../core/auth/webhook-signature.ts';
 import type { WebhookStore } from '../core/db/webhook-store.ts';
 import type { BuildDefinition, WebhookRow } from '../core/db/schema/webhooks.ts';
 import type { BuildRow } from '../core/db/schema/builds.ts';
@@ -22,11 +22,15 @@ export interface Delivery {
 
 export type DeliveryOutcome = { started: false; detail: string } | { started: true; detail: string; build: BuildRow; replayed: boolean };
 
-/** The spec a delivery builds: the definition, with the commit id as the image tag. */
-export const specFor = (definition: BuildDefinition, tag: string) => {
+/**
+ * The spec a delivery builds: the definition, with the commit id as the image tag and as the image's revision label,
+ * and the pushed repository's address as its source label (unless the definition names one).
+ */
+export const specFor = (definition: BuildDefinition, tag: string, source?: string) => {
   const { repository, ...rest } = definition;
   // A push is CI: it queues behind every interactive build unless the definition says otherwise.
-  return { ...rest, image: `${repository}:${tag}`, priority: rest.priority ?? ('ci' as const) };
+  const sourceUrl = rest.source ?? source;
+  return { ...rest, revision: tag, ...(sourceUrl ? { source: sourceUrl } : {}), image: `${repository}:${tag}`, priority: rest.priority ?? ('ci' as const) };
 };
 
 /** GitHub sends JSON, or (if so configured) a form with the JSON in `payload`; both are signed as sent. */
@@ -83,10 +87,13 @@ export function createWebhookService(deps: { store: WebhookStore; builds: Pick<B
       }
       if (delivery.event === 'ping') return { started: false, detail: 'pong' };
       if (delivery.event !== undefined && delivery.event !== 'push') return { started: false, detail: `event "${delivery.event}" ignored: only push starts a build` };
-      const commit = pushCommitId(parsePayload(delivery.body, delivery.contentType));
+      const payload = parsePayload(delivery.body, delivery.contentType);
+      const commit = pushCommitId(payload);
       if (!commit) return { started: false, detail: 'no commit in the payload (head_commit.id or after), e.g. a deleted branch: nothing to build' };
       // Keyed by commit: a redelivery, or the same commit pushed to a second branch, is the same image and one build.
-      const { build, replayed } = await deps.builds.create(hook.project, specFor(hook.definition, commit), { idempotencyKey: `webhook:${hook.id}:${commit}` });
+      const { build, replayed } = await deps.builds.create(hook.project, specFor(hook.definition, commit, pushSourceUrl(payload)), {
+        idempotencyKey: `webhook:${hook.id}:${commit}`,
+      });
       deps.log.info({ webhookId: id, commit, buildId: build.id, replayed }, 'webhook delivery');
       return { started: true, detail: replayed ? `commit ${commit} was already built or building` : `build of commit ${commit} queued`, build, replayed };
     },

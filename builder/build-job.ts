@@ -13,7 +13,7 @@ import { BuildFailure, isTransient } from './build-errors.ts';
 import { chooseRoute, composeBuild, composedBase, type Route, type RouteDeps } from './build-route.ts';
 import type { LayerWork } from './layer-build.ts';
 import { renderDockerfile } from './dockerfile-render.ts';
-import { imageLabels } from './image-labels.ts';
+import { imageLabels } from '../core/image-labels.ts';
 import { produceImage, uploadOpener, type PipelineDeps, type ProducedImage } from './image-pipeline.ts';
 import type { JobLifecycle } from './job-lifecycle.ts';
 
@@ -41,7 +41,7 @@ export function planVersions(catalog: Catalog, plan: Pick<BuildPlan, 'components
 /** Runs one planned build through the pipeline (the base is chosen by the caller, right before). */
 export function runBuild(
   deps: BuildJobDeps,
-  build: Pick<BuildRow, 'id' | 'plan'>,
+  build: Pick<BuildRow, 'id' | 'spec' | 'plan'>,
   appendLog: (text: string) => void,
   signal: AbortSignal,
   onStep?: (step: LiveStep) => void,
@@ -56,7 +56,7 @@ export function runBuild(
       rendered,
       openUpload: uploadOpener((key, s) => deps.blobs.getStream(key, s), plan.binary, isTransient),
       ref: plan.imageRef,
-      labels: imageLabels(build.id, plan),
+      labels: (base) => imageLabels(build, base, new Date()),
       keepImage: false,
       ...(onStep ? { onStep } : {}),
     },

@@ -16,7 +16,7 @@ import { ensureVerified } from './combination-verify.ts';
 import { binaryLayerTar, type PublishedRoot } from './composer.ts';
 import type { ResolvedLayer } from './composition-service.ts';
 import { splitImageRef } from './docker-engine.ts';
-import { imageLabels } from './image-labels.ts';
+import { imageLabels } from '../core/image-labels.ts';
 import { uploadOpener } from './image-pipeline.ts';
 import type { LayerWork } from './layer-build.ts';
 
@@ -85,7 +85,7 @@ export function composedBase(
 /** Assembles the user's image in the registry: the combination's layers mounted, the binary layer written. */
 export async function composeBuild(
   w: LayerWork & { uploads: Pick<BlobStore, 'getStream'> },
-  build: Pick<BuildRow, 'id' | 'plan'>,
+  build: Pick<BuildRow, 'id' | 'plan' | 'spec'>,
   route: Extract<Route, { kind: 'composed' }>,
 ): Promise<{ digest: string; imageId: string; seconds: number }> {
   const started = Date.now();
@@ -108,7 +108,7 @@ export async function composeBuild(
       env: svc.envOf(route.root, plan.components, plan.env),
       entrypoint: plan.entrypoint,
       ...(plan.cmd ? { cmd: plan.cmd } : {}),
-      labels: imageLabels(build.id, plan),
+      labels: imageLabels(build, plan.base.kind === 'composed' ? { name: plan.base.image, digest: plan.base.digest } : { name: plan.base.image }, new Date()),
     },
     w.signal,
   );

@@ -32,10 +32,13 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
   const templates = createTemplateStore(infra.database.db);
   const log = infra.log.child({ component: 'builder' });
   const producer = infra.redis('producer');
+  // Builds FROM a root wait for this builder's publishing of its roots (started below), so their labels can name it.
+  let rootsPublished!: () => void;
+  const published = new Promise<void>((resolve) => (rootsPublished = resolve));
   const pipeline = {
     docker: infra.docker,
     registryAuth: infra.registryAuth,
-    roots: { host: config.REGISTRY_HOST, prefix: config.REGISTRY_PREFIX, registry: infra.registry },
+    roots: { host: config.REGISTRY_HOST, prefix: config.REGISTRY_PREFIX, registry: infra.registry, published },
   };
   const bases = createBaseResolver({ catalog: infra.catalog, templates });
   const composition: CompositionDeps = {
@@ -106,12 +109,13 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
   // absent registry must not hold up (or stop) this builder; close() stops it.
   const publishing = new AbortController();
   const rootImages = [...infra.catalog.roots.keys()].map((root) => ({ root, image: rootImageName(config.KILN_ROOT_IMAGE_PREFIX, root) }));
-  const published = publishRoots(infra.docker, rootImages, { auth: infra.registryAuth, prefix: config.REGISTRY_PREFIX }, log, publishing.signal);
+  const publishingDone = publishRoots(infra.docker, rootImages, { auth: infra.registryAuth, prefix: config.REGISTRY_PREFIX }, log, publishing.signal);
+  void publishingDone.finally(rootsPublished);
   return {
     worker: worker.worker,
     async close(graceMs = config.KILN_SHUTDOWN_GRACE_SECONDS * 1000) {
       publishing.abort();
-      await Promise.all([published, worker.close(graceMs)]);
+      await Promise.all([publishingDone, worker.close(graceMs)]);
       await buildQueue.close();
     },
   };

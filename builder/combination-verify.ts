@@ -97,11 +97,14 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
       smokes: layers.map((l) => ({ key: l.componentKey, script: svc.versionOf(parseKey(l.componentKey)).smoke })),
       signal: w.signal,
     });
-  } finally {
+  } catch (err) {
     await deps.docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+    throw err;
+  } finally {
     await deps.registry.deleteManifest(repository, candidate.digest).catch(() => undefined);
   }
   if (result.failures.length > 0) {
+    await deps.docker.getImage(ref).remove({ force: true }).catch(() => undefined);
     return refuse(
       'failed',
       `${result.failures.map((f) => f.check).join(', ')} failed in the composed image`,
@@ -117,6 +120,14 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
     { root, layers: svc.stack(root, layers, { mergeDigest: merge.digest, mergeDiffId: merge.diffId, mergeSize: merge.size }), env, labels: { 'dev.kiln.composition': key } },
     w.signal,
   );
+  // The engine keeps the verified image (pulling it now moves only the final merge layer: the rest is the candidate's),
+  // as it keeps templates: a layer built on this combination starts FROM it, and images composed of it (or of a
+  // longer combination with the same first layers) run here without pulling those layers again.
+  const finalRef = `${deps.host}/${repository}:${key}`;
+  await ensureBaseImage(deps.docker, { kind: 'template', image: finalRef, digest: image.digest }, { auth: deps.registryAuth, roots: deps.roots }).catch((err: unknown) =>
+    appendLog(`kiln: could not keep the verified image on this engine (${(err as Error).message}); it stays in the registry\n`),
+  );
+  await deps.docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   await deps.store.markVerified(key, {
     mergeDigest: merge.digest,

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ImagePushOptions } from 'dockerode';
 import { BuildFailure, isTransient } from './build-errors.ts';
+import type { ImageBase } from '../core/image-labels.ts';
 import type { Logger } from '../core/logger.ts';
 import type { RegistryAuth, RegistryClient } from '../core/registry-client.ts';
 import type { EngineEvent } from './build-progress.ts';
@@ -17,6 +18,30 @@ function follow(docker: Docker, stream: NodeJS.ReadableStream, onEvent: (ev: Eng
 
 const engineUnavailable = (err: unknown) =>
   new BuildFailure(`Docker engine unreachable: ${(err as Error).message}`, true, { cause: err });
+
+/**
+ * What the engine's registry error means and whether a retry can help: a certificate the engine does not trust, or
+ * credentials the registry refuses, fail the same way every time; a registry that is away may come back.
+ */
+export function registryFailure(what: string, error: string, auth: RegistryAuth, otherwise: 'retry' | 'by-message' = 'by-message'): BuildFailure {
+  const host = auth.serveraddress;
+  if (/x509|certificate signed by unknown authority|certificate is not (valid|trusted)|tls: failed to verify/i.test(error)) {
+    return new BuildFailure(
+      `${what}: ${error} — the Docker engine does not trust the registry's certificate: put the CA (REGISTRY_CA_FILE) at /etc/docker/certs.d/${host}/ca.crt on the engine's host`,
+      false,
+    );
+  }
+  if (/unauthorized|authentication required|no basic auth credentials|incorrect username or password|denied/i.test(error)) {
+    const who = auth.username !== undefined ? `the credentials of "${auth.username}" (REGISTRY_USERNAME / REGISTRY_PASSWORD)` : 'no credentials (REGISTRY_USERNAME is not set)';
+    return new BuildFailure(`${what}: ${error} — the registry refused ${who}, or the account may not push there`, false);
+  }
+  if (/server gave HTTP response to HTTPS client/i.test(error)) {
+    return new BuildFailure(`${what}: ${error} — the registry serves plain HTTP: list ${host} in the engine's insecure-registries (daemon.json)`, false);
+  }
+  // Connection-level failures and 5xx answers are worth retrying (a port number is not a status: \b).
+  const transient = otherwise === 'retry' || /connection refused|connection reset|broken pipe|timeout|no such host|EOF|\b50[0-9]\b|unavailable|i\/o timeout/i.test(error);
+  return new BuildFailure(`${what}: ${error}`, transient);
+}
 
 export async function buildImage(
   docker: Docker,
@@ -70,11 +95,7 @@ export async function pushImage(
   } catch (err) {
     throw isTransient(err) ? engineUnavailable(err) : err;
   }
-  if (error) {
-    // Connection-level failures to the registry are worth retrying; a refusal (auth, bad name) is not.
-    const transient = /connection refused|connection reset|broken pipe|timeout|no such host|EOF|50[0-9]|unavailable|i\/o timeout/i.test(error);
-    throw new BuildFailure(`push to registry ${ref.registry} failed: ${error}`, transient);
-  }
+  if (error) throw registryFailure(`push to registry ${ref.registry} failed`, error, auth);
   if (!digest) throw new BuildFailure(`push to registry ${ref.registry} ended without a digest`, true);
   return { digest, bytes };
 }
@@ -89,6 +110,11 @@ export interface PublishedRoots {
   /** REGISTRY_PREFIX: roots live under it, next to kiln-templates, and go with it. */
   prefix: string;
   registry: Pick<RegistryClient, 'manifestDigest'>;
+  /**
+   * Settles when this builder's own publishing of its roots has ended: a build FROM a root waits for it, so that the
+   * root its labels name (by digest) is in the registry.
+   */
+  published?: Promise<unknown>;
 }
 
 /** The registry repository (without host) of a root's published image. */
@@ -128,7 +154,7 @@ async function pullByDigest(docker: Docker, repository: string, digest: string, 
   } catch (err) {
     throw isTransient(err) ? engineUnavailable(err) : err;
   }
-  if (error) throw new BuildFailure(`pulling base image ${repository}@${digest} from registry ${auth.serveraddress} failed: ${error}`, true);
+  if (error) throw registryFailure(`pulling base image ${repository}@${digest} from registry ${auth.serveraddress} failed`, error, auth, 'retry');
   const local = splitImageRef(localName);
   await docker.getImage(`${repository}@${digest}`).tag({ repo: local.repository, tag: local.tag });
 }
@@ -140,43 +166,74 @@ export interface Pulled {
 }
 
 /**
- * Makes sure the engine holds the base before a build starts FROM it. A template built on another host, or a root
- * this host never made, is pulled from the registry by digest (so it is exactly the recorded or published image) and
- * tagged with the name the Dockerfile uses. Returns the pull, or null when the engine had the image.
+ * Makes sure the engine holds the base before a build starts FROM it, and says which image that is for the OCI base
+ * labels. A template built on another host, or a root this host never made, is pulled from the registry by digest
+ * (so it is exactly the recorded or published image) and tagged with the name the Dockerfile uses. `hooks` hear of
+ * a pull when it starts and, when it is done, what it took (its seconds, and the size of the image it brought).
  */
 export async function ensureBaseImage(
   docker: Docker,
   base: BaseImage,
   registry: { auth: RegistryAuth; roots: PublishedRoots },
-  onPull?: () => void,
-): Promise<Pulled | null> {
-  if (await hasImage(docker, base.image)) return null;
-  onPull?.();
-  const started = Date.now();
-  const pulled = async (): Promise<Pulled> => ({ seconds: (Date.now() - started) / 1000, bytes: (await docker.getImage(base.image).inspect()).Size });
+  signal?: AbortSignal,
+  hooks?: { started(): void; done(pulled: Pulled): void },
+): Promise<ImageBase> {
   const { auth, roots } = registry;
+  const timed = async (pull: () => Promise<void>) => {
+    hooks?.started();
+    const started = Date.now();
+    await pull();
+    hooks?.done({ seconds: (Date.now() - started) / 1000, bytes: (await docker.getImage(base.image).inspect()).Size });
+  };
   if (base.kind === 'template') {
-    await pullByDigest(docker, splitImageRef(base.image).repository, base.digest, base.image, auth);
-    return pulled();
+    if (!(await hasImage(docker, base.image))) await timed(() => pullByDigest(docker, splitImageRef(base.image).repository, base.digest, base.image, auth));
+    return { name: base.image, digest: base.digest };
   }
   const repository = rootRepository(roots.prefix, base.root);
-  let digest: string | undefined;
-  try {
-    digest = await roots.registry.manifestDigest(repository, CURRENT_ROOT_TAG);
-  } catch (err) {
-    throw new BuildFailure(`root image ${base.image} is not on this engine, and registry ${roots.host} could not be asked for it: ${(err as Error).message}`, true, {
-      cause: err,
+  if (!(await hasImage(docker, base.image))) {
+    let digest: string | undefined;
+    try {
+      digest = await roots.registry.manifestDigest(repository, CURRENT_ROOT_TAG);
+    } catch (err) {
+      throw new BuildFailure(`root image ${base.image} is not on this engine, and registry ${roots.host} could not be asked for it: ${(err as Error).message}`, true, {
+        cause: err,
+      });
+    }
+    if (!digest) {
+      throw new BuildFailure(
+        `root "${base.root}" (${base.image}) is not on this engine, and no builder has published it to registry ${roots.host} ` +
+          `as ${roots.host}/${repository}:${CURRENT_ROOT_TAG}: start a builder on an engine that holds it, or make it here`,
+        false,
+      );
+    }
+    await timed(() => pullByDigest(docker, `${roots.host}/${repository}`, digest, base.image, auth));
+  }
+  return publishedRoot(docker, base, roots, signal);
+}
+
+const PUBLISHED_ROOT_WAIT_MS = 120_000;
+
+/**
+ * The registry name and digest of the root the engine holds, as publishRoots put it there (its image-id tag). Labels
+ * only: a root that is not (yet) in the registry, or a registry that cannot be asked, leaves the local name.
+ */
+async function publishedRoot(docker: Docker, base: { image: string; root: string }, roots: PublishedRoots, signal?: AbortSignal): Promise<ImageBase> {
+  const id = (await docker.getImage(base.image).inspect()).Id;
+  const repository = rootRepository(roots.prefix, base.root);
+  const idTag = id.replace(/^sha256:/, '').slice(0, 12);
+  if (roots.published) {
+    // For labels only: a publishing that takes long (a first push over a slow network) holds a build two minutes at most.
+    let timer: NodeJS.Timeout | undefined;
+    const given = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, PUBLISHED_ROOT_WAIT_MS);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
     });
+    await Promise.race([roots.published.catch(() => undefined), given]);
+    clearTimeout(timer);
   }
-  if (!digest) {
-    throw new BuildFailure(
-      `root "${base.root}" (${base.image}) is not on this engine, and no builder has published it to registry ${roots.host} ` +
-        `as ${roots.host}/${repository}:${CURRENT_ROOT_TAG}: start a builder on an engine that holds it, or make it here`,
-      false,
-    );
-  }
-  await pullByDigest(docker, `${roots.host}/${repository}`, digest, base.image, auth);
-  return pulled();
+  signal?.throwIfAborted();
+  const digest = await roots.registry.manifestDigest(repository, idTag).catch(() => undefined);
+  return digest ? { name: `${roots.host}/${repository}:${idTag}`, digest } : { name: base.image };
 }
 
 /**

@@ -95,12 +95,10 @@ export function renderTemplateDockerfile(baseImage: string, versions: ComponentV
 }
 
 /**
- * A component layer: its one install instruction on its base (the root, or the root with the layers of what it
- * requires), and nothing else — its environment goes into the composed image's config, not into a layer.
+ * A component layer: FROM the root, the install steps (and env) of what it requires exactly as a build renders them,
+ * then its own one install instruction — and not its env, which goes into a composed image's config. So the steps
+ * are the ones installed builds cache: a layer build reuses their cache, and they reuse its.
  */
-export function renderLayerDockerfile(baseImage: string, version: ComponentVersion): RenderedBuild {
-  return assemble([
-    { text: `FROM ${baseImage}`, owner: 'base' },
-    { text: installInstruction(version), owner: version.key },
-  ]);
+export function renderLayerDockerfile(rootImage: string, base: ComponentVersion[], version: ComponentVersion): RenderedBuild {
+  return assemble([...componentInstructions(rootImage, base, new Set()), { text: installInstruction(version), owner: version.key }]);
 }

@@ -3,6 +3,7 @@
 // Stopping (cancel, timeout, shutdown) is one AbortSignal that reaches the S3 read, the engine build and the push.
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import type { ImageBase } from '../core/image-labels.ts';
 import type { RegistryAuth } from '../core/registry-client.ts';
 import { BuildFailure, stepFailed } from './build-errors.ts';
 import type { LiveStep } from '../core/live-progress.ts';
@@ -26,7 +27,8 @@ export interface ImageRequest {
   openUpload?: (signal: AbortSignal) => Promise<ContextUpload>;
   /** Full reference to tag and push (registry/path:tag). */
   ref: string;
-  labels: Record<string, string>;
+  /** The image's labels, once the base it starts FROM is known by name and digest (core/image-labels.ts). */
+  labels: (base: ImageBase) => Record<string, string>;
   /**
    * Keep the pushed image on this engine: a template stays, so builds here start FROM it without a pull. A build's
    * image is dropped once pushed (its component layers stay as the layer cache).
@@ -63,8 +65,13 @@ export async function produceImage(
   signal: AbortSignal,
 ): Promise<ProducedImage> {
   const onStep = req.onStep ?? (() => undefined);
-  const pull = await ensureBaseImage(deps.docker, req.base, { auth: deps.registryAuth, roots: deps.roots }, () => onStep({ kind: 'pull', component: 'pull' }));
+  let pull: Pulled | null = null;
+  const base = await ensureBaseImage(deps.docker, req.base, { auth: deps.registryAuth, roots: deps.roots }, signal, {
+    started: () => onStep({ kind: 'pull', component: 'pull' }),
+    done: (p) => (pull = p),
+  });
   signal.throwIfAborted();
+  const labels = req.labels(base);
   const upload = req.openUpload ? await req.openUpload(signal) : undefined;
 
   const progress = new BuildProgress(req.rendered.instructions, (owner, cached) => onStep({ kind: cached ? 'cache' : 'install', component: owner }));
@@ -73,7 +80,7 @@ export async function produceImage(
     await buildImage(
       deps.docker,
       buildContext(req.rendered, upload),
-      { tag: req.ref, labels: req.labels, signal },
+      { tag: req.ref, labels, signal },
       (ev) => appendLog(progress.onEvent(ev, Date.now())),
     );
     const steps = progress.finish(Date.now());

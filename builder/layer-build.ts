@@ -9,10 +9,8 @@ import { layerRecordKey, serializeRecord } from '../core/composition/layer-recor
 import { MEDIA, composeManifest } from '../core/composition/image-config.ts';
 import type { ComponentLayerRow } from '../core/db/schema/compositions.ts';
 import { BuildFailure, isTransient } from './build-errors.ts';
-import { ensureVerified } from './combination-verify.ts';
 import { layersRepository, type CompositionDeps, type CompositionService, type ResolvedLayer } from './composition-service.ts';
 import type { PublishedRoot } from './composer.ts';
-import type { BaseImage } from './docker-engine.ts';
 import { renderLayerDockerfile } from './dockerfile-render.ts';
 import { produceImage } from './image-pipeline.ts';
 import { extractTopLayer, type ExtractedLayer } from './layer-extract.ts';
@@ -28,7 +26,10 @@ export interface LayerWork {
 
 const staleBefore = (w: LayerWork) => new Date(Date.now() - w.claimSeconds * 1000);
 
-/** Builds the layer `row` claimed: FROM its base, one install step, the layer out, normalized, into the registry. */
+/**
+ * Builds the layer `row` claimed: FROM the root, the install steps of what it requires (the layer cache answers them
+ * when they ran before), its own install step; then its layer out, normalized, into the registry.
+ */
 async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayerRow, base: ResolvedLayer[]): Promise<void> {
   const { deps, svc } = w;
   const started = Date.now();
@@ -37,40 +38,32 @@ async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayer
   if (!v || v.recipeHash !== row.recipeHash) throw new BuildFailure(`the recipe of ${row.componentKey} changed after its layer was planned`, false);
 
   const rootRec = await svc.rootRecord(root);
+  // The filesystem below the component's own layer: the root, and the layers of what it requires.
   const baseView = new FsView().apply(rootRec.record.index);
-  const baseSizes = new Set(Object.values(rootRec.sizes));
-  let from: BaseImage;
-  if (base.length === 0) from = await svc.rootBase(root);
-  else {
-    const comp = await ensureVerified(w, root, base);
-    if (comp.status !== 'verified') {
-      throw new BuildFailure(`${row.componentKey} stands on ${base.map((b) => b.componentKey).join(' + ')}, which do not compose: ${comp.error ?? comp.status}`, false);
-    }
-    from = { kind: 'template', image: `${deps.host}/${comp.imageRef}`, digest: comp.imageDigest! };
-    for (const b of base) {
-      baseView.apply((await svc.layerRecord(b.row)).index);
-      baseSizes.add(b.row.unpackedBytes!);
-    }
-    baseView.apply((await svc.record(layerRecordKey(comp.mergeDiffId!))).index);
-    baseSizes.add(comp.mergeUnpackedBytes!);
-  }
+  for (const b of base) baseView.apply((await svc.layerRecord(b.row)).index);
+  const from = await svc.rootBase(root);
+  const baseVersions = base.map((b) => {
+    const bv = deps.catalog.components.get(b.componentKey.slice(0, b.componentKey.indexOf('@')))?.versions.get(b.componentKey.slice(b.componentKey.indexOf('@') + 1));
+    if (!bv || bv.recipeHash !== b.row.recipeHash) throw new BuildFailure(`the recipe of ${b.componentKey} changed after the layer of ${row.componentKey} was planned`, false);
+    return bv;
+  });
 
-  w.appendLog(`kiln: building the layer of ${row.componentKey} on ${from.image}\n`);
+  w.appendLog(`kiln: building the layer of ${row.componentKey} on ${[from.image, ...base.map((b) => b.componentKey)].join(' + ')}\n`);
   const repository = layersRepository(deps.prefix, root.root);
   let extracted: ExtractedLayer | undefined;
   await produceImage(
     deps,
     {
       base: from,
-      rendered: renderLayerDockerfile(from.image, v),
+      rendered: renderLayerDockerfile(from.image, baseVersions, v),
       ref: `kiln-layer-build:${row.id}`,
       // The label makes a last, empty step: removing that image afterwards leaves the install step's image as the
       // engine's layer cache (installed builds of the component reuse it), as after any build.
-      labels: { 'dev.kiln.layer': row.id },
+      labels: () => ({ 'dev.kiln.layer': row.id }),
       keepImage: false,
       publish: async (imageId, appendLog, signal) => {
         appendLog(`kiln: taking the layer of ${row.componentKey} out of the engine (normalized, gzipped, to ${deps.host}/${repository})\n`);
-        extracted = await extractTopLayer(deps, { image: imageId, baseSizes, baseView, repository, signal });
+        extracted = await extractTopLayer(deps, { image: imageId, rootSizes: new Set(Object.values(rootRec.sizes)), baseView, repository, signal });
         return { digest: extracted.digest, bytes: extracted.size };
       },
     },

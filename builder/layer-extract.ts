@@ -5,6 +5,7 @@
 // temporary files, whatever the layer's size (CUDA's is 5.6 GB).
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zlib } from 'node:zlib';
 import type Docker from 'dockerode';
 import { pack as tarPack, type Header } from 'tar-stream';
@@ -149,76 +150,104 @@ export interface ExtractedLayer {
   droppedMarkers: number;
 }
 
-/**
- * The top layer of `image` (built FROM a base whose layers' tar sizes are `baseSizes`, and whose filesystem is
- * `baseView`), normalized and uploaded to `repository`.
- */
-export async function extractTopLayer(
-  deps: { docker: Docker; blobs: Pick<RegistryBlobs, 'upload'> },
-  opts: { image: string; baseSizes: ReadonlySet<number>; baseView: FsView; repository: string; signal: AbortSignal },
-): Promise<ExtractedLayer> {
-  const info = await deps.docker.getImage(opts.image).inspect();
-  const topDiffId = info.RootFS.Layers?.at(-1);
-  if (!topDiffId) throw new BuildFailure(`image ${opts.image} has no layers`, false);
-
+/** One candidate layer being normalized into a blob upload: kept if its raw hash proves it the top layer, else dropped. */
+function normalizedUpload(deps: { blobs: Pick<RegistryBlobs, 'upload'> }, opts: { baseView: FsView; repository: string; signal: AbortSignal }) {
   const index: LayerIndex = { entries: [], whiteouts: [], opaque: [] };
   const state = new Map<string, StateFile>();
   let dropped = 0;
   const pack = tarPack();
   const packed = hashing(pack as unknown as AsyncIterable<Buffer>);
   const gzip = createGzip({ level: zlib.Z_BEST_SPEED }); // the registry is usually near; CPU is the bottleneck
-  Readable.from(packed.stream()).pipe(gzip);
+  pipeline(Readable.from(packed.stream()), gzip).catch((err: Error) => gzip.destroy(err));
   const uploading = deps.blobs.upload(opts.repository, gzip as unknown as AsyncIterable<Buffer>, opts.signal);
-  uploading.catch(() => undefined); // awaited below; an earlier failure must not leave it unhandled
+  // A failed upload tears the pack down under the writer ("tar entry destroyed"): its own error is the one to tell.
+  let uploadError: Error | undefined;
+  uploading.catch((err: Error) => void (uploadError = err));
 
-  let found: { digest: string; size: number } | undefined;
+  return {
+    /** Normalizes one raw layer entry into the pack (see extractTopLayer for what normalizing means). */
+    async entry(h: Header, kind: ReturnType<typeof classifyName>, content: AsyncIterable<Buffer>): Promise<void> {
+      try {
+        await this.write(h, kind, content);
+      } catch (err) {
+        await new Promise((r) => setImmediate(r));
+        throw uploadError ?? err;
+      }
+    },
+    async write(h: Header, kind: ReturnType<typeof classifyName>, content: AsyncIterable<Buffer>): Promise<void> {
+      if (kind.kind === 'opaque' && !opts.baseView.hasDir(kind.dir)) {
+        // The layer created this directory: the marker hides nothing here, but would hide other layers' files.
+        dropped++;
+        for await (const _ of content) void _;
+        return;
+      }
+      if (kind.kind === 'opaque') index.opaque.push(kind.dir);
+      if (kind.kind === 'whiteout') {
+        index.whiteouts.push(kind.target);
+        if (isMergedState(kind.target)) state.set(kind.target, null);
+      }
+      if (kind.kind !== 'entry' || kind.path === '') return writeEntry(pack, h, content);
+      // The pack pulls the bytes (so a slow gzip slows the save stream, never memory), indexing them on the way.
+      const idx = indexing(h, kind.path, content);
+      await writeEntry(pack, h, idx.stream());
+      const { entry, bytes } = idx.result();
+      index.entries.push(entry);
+      if (bytes) state.set(kind.path, stateOf(entry, bytes));
+    },
+    async finish(): Promise<ExtractedLayer> {
+      pack.finalize();
+      const blob = await uploading;
+      const { digest: diffId, size: unpackedBytes } = packed.result();
+      return { digest: blob.digest, size: blob.size, diffId, unpackedBytes, record: { index, state }, droppedMarkers: dropped };
+    },
+    /** Not the top layer (or stopped): the upload is given up and its session closed. */
+    async abandon(why: Error): Promise<void> {
+      pack.destroy(why);
+      gzip.destroy(why);
+      await uploading.catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * The top layer of `image`, normalized and uploaded to `repository`. `image` was built FROM the root (whose layers'
+ * tar sizes are `rootSizes`) plus, for a component that requires others, their install steps; `baseView` is the
+ * filesystem below the top layer. `docker save` holds the layers in no useful order, so every layer that is not the
+ * root's is a candidate, normalized on the way; its raw hash tells whether it was the top layer (kept) or one of the
+ * steps below it (dropped: a few seconds of work for a required component's layer).
+ */
+export async function extractTopLayer(
+  deps: { docker: Docker; blobs: Pick<RegistryBlobs, 'upload'> },
+  opts: { image: string; rootSizes: ReadonlySet<number>; baseView: FsView; repository: string; signal: AbortSignal },
+): Promise<ExtractedLayer> {
+  const info = await deps.docker.getImage(opts.image).inspect();
+  const topDiffId = info.RootFS.Layers?.at(-1);
+  if (!topDiffId) throw new BuildFailure(`image ${opts.image} has no layers`, false);
+
+  let found: ExtractedLayer | undefined;
+  let current: ReturnType<typeof normalizedUpload> | undefined;
   const saved = (await deps.docker.getImage(opts.image).get()) as unknown as NodeJS.ReadableStream & { destroy(): void };
   const stop = () => saved.destroy();
   opts.signal.addEventListener('abort', stop, { once: true });
   try {
     await walkTar(saved, async (header, body) => {
-      const isLayer = header.name.endsWith('/layer.tar');
-      // A base layer (its size is known): skip it. The first other layer is the candidate; its hash must prove it.
-      if (!isLayer || opts.baseSizes.has(header.size ?? -1) || found) {
+      if (!header.name.endsWith('/layer.tar') || opts.rootSizes.has(header.size ?? -1) || found) {
         for await (const _ of body) void _;
         return;
       }
+      const candidate = (current = normalizedUpload(deps, opts));
       const raw = hashing(body);
-      await readLayer(raw.stream(), async (h, kind, content) => {
-        if (kind.kind === 'opaque' && !opts.baseView.hasDir(kind.dir)) {
-          // The layer created this directory: the marker hides nothing here, but would hide other layers' files.
-          dropped++;
-          for await (const _ of content) void _;
-          return;
-        }
-        if (kind.kind === 'opaque') index.opaque.push(kind.dir);
-        if (kind.kind === 'whiteout') {
-          index.whiteouts.push(kind.target);
-          if (isMergedState(kind.target)) state.set(kind.target, null);
-        }
-        if (kind.kind !== 'entry' || kind.path === '') return writeEntry(pack, h, content);
-        // The pack pulls the bytes (so a slow gzip slows the save stream, never memory), indexing them on the way.
-        const idx = indexing(h, kind.path, content);
-        await writeEntry(pack, h, idx.stream());
-        const { entry, bytes } = idx.result();
-        index.entries.push(entry);
-        if (bytes) state.set(kind.path, stateOf(entry, bytes));
-      });
-      found = raw.result();
+      await readLayer(raw.stream(), (h, kind, content) => candidate.entry(h, kind, content));
+      current = undefined;
+      if (raw.result().digest === topDiffId) found = await candidate.finish();
+      else await candidate.abandon(new Error('not the top layer'));
     });
-    if (!found) throw new BuildFailure(`docker save of ${opts.image} held no layer but its base's`, false);
-    if (found.digest !== topDiffId) {
-      throw new BuildFailure(`the layer taken from ${opts.image} is ${found.digest}, not its top layer ${topDiffId} (a base layer of the same size?)`, true);
-    }
-    pack.finalize();
-    const blob = await uploading;
-    const { digest: diffId, size: unpackedBytes } = packed.result();
-    return { digest: blob.digest, size: blob.size, diffId, unpackedBytes, record: { index, state }, droppedMarkers: dropped };
+    if (!found) throw new BuildFailure(`docker save of ${opts.image} did not hold its top layer ${topDiffId}`, true);
+    return found;
   } catch (err) {
-    pack.destroy(err as Error);
+    await current?.abandon(err as Error);
     throw opts.signal.aborted ? opts.signal.reason : err;
   } finally {
     opts.signal.removeEventListener('abort', stop);
   }
 }
-

@@ -10,7 +10,7 @@ import { templateJobSchema, type JobHandler } from '../core/queues.ts';
 import type { BaseResolver } from './base-resolver.ts';
 import { planVersions } from './build-job.ts';
 import { renderTemplateDockerfile } from './dockerfile-render.ts';
-import { templateLabels } from './image-labels.ts';
+import { templateLabels } from '../core/image-labels.ts';
 import { produceImage, type PipelineDeps } from './image-pipeline.ts';
 import type { JobLifecycle } from './job-lifecycle.ts';
 
@@ -58,7 +58,7 @@ export function templateJobHandler(deps: TemplateJobDeps, lifecycle: JobLifecycl
             base: base.kind === 'template' ? base : { kind: 'root', image: base.image, root: t.root },
             rendered: renderTemplateDockerfile(base.image, versions, new Set(base.kind === 'template' ? base.covers : [])),
             ref: t.imageRef,
-            labels: templateLabels(t, base.image),
+            labels: (identity) => templateLabels(t, identity, new Date()),
             keepImage: true,
           },
           appendLog,

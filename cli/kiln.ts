@@ -22,6 +22,8 @@ const usage = `usage:
       --idempotency-key KEY             a retried command with the same key starts no second build
       --priority interactive|ci         queue class (default ci when the CI variable is set, else interactive)
       --timeout SECONDS                 stop the build after this long (the server's default and max apply)
+      --source URL                      where the source lives (the image's org.opencontainers.image.source label)
+      --revision REV                    the commit it was built from (org.opencontainers.image.revision)
       --wait                            wait for the build, print its log (progress on stderr: a bar on a
                                         terminal, a line per step otherwise), exit 0 if it succeeded, else 1
   kiln status ID                        the build as JSON
@@ -76,6 +78,8 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
       'idempotency-key': { type: 'string' },
       priority: { type: 'string' },
       timeout: { type: 'string' },
+      source: { type: 'string' },
+      revision: { type: 'string' },
       wait: { type: 'boolean', default: false },
     },
   });
@@ -108,6 +112,8 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
       image: values.image,
       priority,
       ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
+      ...(values.source ? { source: values.source } : {}),
+      ...(values.revision ? { revision: values.revision } : {}),
     },
     values['idempotency-key'],
   );

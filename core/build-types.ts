@@ -18,6 +18,9 @@ export interface BuildSpec {
   priority?: BuildPriority;
   /** Overrides the server's default build timeout, up to its max. */
   timeoutSeconds?: number;
+  /** Where the binary's source lives (an http(s) URL) and which revision it was built from: the image's OCI labels. */
+  source?: string;
+  revision?: string;
 }
 
 export const buildPriorities = ['interactive', 'ci'] as const;

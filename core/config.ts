@@ -1,8 +1,26 @@
 // The one place that reads the environment: a zod schema parsed once at start, frozen, failing with every problem.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
+const hostPort = /^[A-Za-z0-9.-]+(:\d+)?$/;
+/** A comma-separated list of host[:port], e.g. `127.0.0.1:5000,registry.lan:5000`. */
+const hostList = z
+  .string()
+  .transform((s) => s.split(',').map((h) => h.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(hostPort, 'host[:port] entries, comma-separated')));
+
+/** The PEM text of REGISTRY_CA_FILE, or why it cannot be used. */
+function readCaFile(file: string): { pem: string } | { problem: string } {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { problem: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  return /-----BEGIN CERTIFICATE-----/.test(pem) ? { pem } : { problem: `${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` };
+}
 const bytes = z.coerce.number().int().positive();
 
 /** Every setting, field by field; `configSchema` adds the rules across fields. */
@@ -31,13 +49,34 @@ const configFields = z
     S3_SECRET_ACCESS_KEY: z.string().min(1),
     /** Path-style addressing: needed by s3rver and MinIO, harmless elsewhere. */
     S3_FORCE_PATH_STYLE: z.stringbool().default(true),
-    REGISTRY_HOST: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'host[:port]').default('127.0.0.1:5000'),
-    REGISTRY_USERNAME: z.string().optional(),
-    REGISTRY_PASSWORD: z.string().optional(),
+    /** Where images go (host[:port]); no default: a production registry has a name, the local stack sets its own. */
+    REGISTRY_HOST: z.string({ error: 'required: the registry images are pushed to, host[:port]' }).regex(hostPort, 'host[:port]'),
+    /** Harbor robot accounts look like `robot$project+name`: any characters are fine here. Empty counts as unset. */
+    REGISTRY_USERNAME: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+    REGISTRY_PASSWORD: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+    /**
+     * Hosts spoken to over plain HTTP: the registry (if listed) and a token service on a listed host. Every other host
+     * is HTTPS. The local stack lists its own registry (127.0.0.1:5000).
+     */
+    REGISTRY_PLAIN_HTTP_HOSTS: hostList.default([]),
+    /** A PEM bundle of the CA(s) that sign the registry's certificate, trusted beside the system's. */
+    // Empty counts as unset (compose files pass `${REGISTRY_CA_FILE:-}`).
+    REGISTRY_CA_FILE: z.preprocess(
+      (v) => (v === '' ? undefined : v),
+      z
+        .string()
+        .superRefine((file, ctx) => {
+          const ca = readCaFile(file);
+          if ('problem' in ca) ctx.addIssue({ code: 'custom', message: ca.problem });
+        })
+        .optional(),
+    ),
+    /** Replaced by REGISTRY_PLAIN_HTTP_HOSTS: refused with a message that says so, rather than silently ignored. */
+    REGISTRY_INSECURE: z
+      .undefined({ error: 'is no longer read: kiln speaks HTTPS to every registry host except those listed in REGISTRY_PLAIN_HTTP_HOSTS (e.g. REGISTRY_PLAIN_HTTP_HOSTS=127.0.0.1:5000)' })
+      .optional(),
     /** Every image kiln pushes lands under REGISTRY_HOST/REGISTRY_PREFIX/. */
     REGISTRY_PREFIX: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/).default('kiln'),
-    /** Plain http to the registry (for the local one); the manifest checks use it too. */
-    REGISTRY_INSECURE: z.stringbool().default(true),
     /** Root images are named `<prefix>:<root name>`, e.g. kiln-root:debian-bookworm. */
     KILN_ROOT_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/:-]*$/).default('kiln-root'),
     KILN_UPLOAD_LIMIT_BYTES: bytes.default(2 * 1024 ** 3),
@@ -77,6 +116,8 @@ const configFields = z
     KILN_TEMPLATE_STORAGE_SECONDS_PER_GIB: z.coerce.number().min(0).default(60),
     /** How often the analyzer runs on its own (it also runs on POST /v1/analyzer/run); 0 = only on demand. */
     KILN_ANALYZER_INTERVAL_SECONDS: z.coerce.number().int().refine((n) => n === 0 || n >= 10, '0 (off) or at least 10').default(3600),
+    /** How often the analyzer applies every project's image retention rule; 0 = never on its own. */
+    KILN_RETENTION_INTERVAL_SECONDS: z.coerce.number().int().refine((n) => n === 0 || n >= 10, '0 (off) or at least 10').default(3600),
     /** How far back the analyzer reads history. */
     KILN_ANALYZER_WINDOW_DAYS: z.coerce.number().min(1).default(28),
     /** A retired or stale template's image stays in the registry this long (builds may still be pulling it). */
@@ -106,9 +147,20 @@ export const configSchema = configFields
     path: ['REGISTRY_PASSWORD'],
     message: 'REGISTRY_USERNAME and REGISTRY_PASSWORD go together',
     when: (p) => configFields.pick({ REGISTRY_USERNAME: true, REGISTRY_PASSWORD: true }).safeParse(p.value).success,
+  })
+  .refine((c) => !(c.REGISTRY_CA_FILE && c.REGISTRY_PLAIN_HTTP_HOSTS.includes(c.REGISTRY_HOST)), {
+    path: ['REGISTRY_CA_FILE'],
+    message: 'is set, but REGISTRY_HOST is listed in REGISTRY_PLAIN_HTTP_HOSTS (plain HTTP has no certificate to check): drop one of them',
+    // (The host list is already transformed here, so its fields' own issues say whether the rule can run.)
+    when: (p) => !p.issues.some((i) => ['REGISTRY_HOST', 'REGISTRY_CA_FILE', 'REGISTRY_PLAIN_HTTP_HOSTS'].includes(String(i.path?.[0]))),
   });
 
-export type Config = Readonly<z.infer<typeof configSchema>> & { readonly dataDir: string; readonly catalogDir: string };
+export type Config = Readonly<z.infer<typeof configSchema>> & {
+  readonly dataDir: string;
+  readonly catalogDir: string;
+  /** The PEM text of REGISTRY_CA_FILE, read once at start. */
+  readonly registryCa?: string;
+};
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -127,7 +179,13 @@ function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | u
 /** Parses an environment (process.env at start; tests pass their own) into a frozen config. */
 export function loadConfig(env: Record<string, string | undefined>, cwd = process.cwd()): Config {
   const data = parseEnv(configSchema, env);
-  return Object.freeze({ ...data, dataDir: path.resolve(cwd, data.KILN_DATA_DIR), catalogDir: path.resolve(cwd, data.KILN_CATALOG_DIR) });
+  const ca = data.REGISTRY_CA_FILE ? readCaFile(data.REGISTRY_CA_FILE) : undefined;
+  return Object.freeze({
+    ...data,
+    dataDir: path.resolve(cwd, data.KILN_DATA_DIR),
+    catalogDir: path.resolve(cwd, data.KILN_CATALOG_DIR),
+    ...(ca && 'pem' in ca ? { registryCa: ca.pem } : {}),
+  });
 }
 
 /** The part of the environment a database-only command (`kiln admin create-token`) needs. */
@@ -156,6 +214,14 @@ export type StackConfig = Readonly<z.infer<typeof stackConfigSchema>> & { readon
 export function loadStackConfig(env: Record<string, string | undefined>, cwd = process.cwd()): StackConfig {
   const data = parseEnv(stackConfigSchema, env);
   return Object.freeze({ ...data, dataDir: path.resolve(cwd, data.KILN_DATA_DIR), catalogDir: path.resolve(cwd, data.KILN_CATALOG_DIR) });
+}
+
+/** What creating S3 buckets needs (compose.yaml's one-shot `s3-buckets` service, stack/ensure-buckets.ts). */
+export const s3ConfigSchema = configFields.pick({ S3_ENDPOINT: true, S3_REGION: true, S3_ACCESS_KEY_ID: true, S3_SECRET_ACCESS_KEY: true, S3_FORCE_PATH_STYLE: true });
+export type S3Config = Readonly<z.infer<typeof s3ConfigSchema>>;
+
+export function loadS3Config(env: Record<string, string | undefined>): S3Config {
+  return Object.freeze(parseEnv(s3ConfigSchema, env));
 }
 
 /** What the `kiln` CLI (a client of the api) reads from its environment. The token is a secret: no default. */

@@ -17,16 +17,14 @@ export const templateJobSchema = z.strictObject({ templateId: z.uuid() });
 export type TemplateJob = z.infer<typeof templateJobSchema>;
 export const templateJobId = (templateId: string) => `template-${templateId}`;
 
+/** Background work (template builds, component layers): after every waiting build, retried like builds. */
+function backgroundJobOptions(jobId: string, opts: { attempts: number; backoffSeconds: number }, keep: Pick<JobsOptions, 'removeOnComplete' | 'removeOnFail'>): JobsOptions {
+  return { jobId, attempts: opts.attempts, priority: JOB_PRIORITY.template, backoff: { type: 'exponential', delay: opts.backoffSeconds * 1000 }, ...keep };
+}
+
 /** Template builds retry transient failures like builds, and keep their records as long. */
 export function templateJobOptions(templateId: string, opts: { attempts: number; backoffSeconds: number }): JobsOptions {
-  return {
-    jobId: templateJobId(templateId),
-    attempts: opts.attempts,
-    priority: JOB_PRIORITY.template,
-    backoff: { type: 'exponential', delay: opts.backoffSeconds * 1000 },
-    removeOnComplete: { age: 24 * 3600 },
-    removeOnFail: { age: 7 * 24 * 3600 },
-  };
+  return backgroundJobOptions(templateJobId(templateId), opts, { removeOnComplete: { age: 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } });
 }
 
 /**
@@ -44,15 +42,9 @@ export type LayersJob = z.infer<typeof layersJobSchema>;
 export const layersJobId = (job: LayersJob) =>
   `layers-${createHash('sha256').update(JSON.stringify([job.root, [...job.components].sort(), job.verify])).digest('hex').slice(0, 32)}`;
 
+/** A finished layers job is removed at once, so that the same combination can be asked for again. */
 export function layersJobOptions(job: LayersJob, opts: { attempts: number; backoffSeconds: number }): JobsOptions {
-  return {
-    jobId: layersJobId(job),
-    attempts: opts.attempts,
-    priority: JOB_PRIORITY.template,
-    backoff: { type: 'exponential', delay: opts.backoffSeconds * 1000 },
-    removeOnComplete: true,
-    removeOnFail: { age: 24 * 3600 },
-  };
+  return backgroundJobOptions(layersJobId(job), opts, { removeOnComplete: true, removeOnFail: { age: 24 * 3600 } });
 }
 
 /** Analysis runs on its own queue: one at a time, on a schedule and on demand. */
@@ -60,6 +52,10 @@ export const ANALYZER_QUEUE = 'analyzer';
 export const ANALYZE_JOB = 'analyze';
 export const analyzeJobSchema = z.strictObject({ trigger: z.enum(['schedule', 'manual']) });
 export type AnalyzeJob = z.infer<typeof analyzeJobSchema>;
+/** Every project's retention rule, applied on the analyzer queue (one job at a time there, like analyses). */
+export const RETENTION_JOB = 'retention';
+export const retentionJobSchema = z.strictObject({ trigger: z.literal('schedule') });
+export type RetentionJob = z.infer<typeof retentionJobSchema>;
 
 /**
  * Queue order (BullMQ priority: lower starts first, first-in-first-out within one value). The rule: every waiting
@@ -84,7 +80,7 @@ export function buildJobOptions(buildId: string, opts: { attempts: number; backo
 /** Every job name each queue carries: a worker must handle exactly these (see jobDispatcher). */
 export const QUEUE_JOBS = {
   [BUILD_QUEUE]: [BUILD_JOB, TEMPLATE_JOB, LAYERS_JOB],
-  [ANALYZER_QUEUE]: [ANALYZE_JOB],
+  [ANALYZER_QUEUE]: [ANALYZE_JOB, RETENTION_JOB],
 } as const;
 
 export type JobHandler = (job: Job, token?: string) => Promise<unknown>;

@@ -12,25 +12,25 @@ export interface BlobRef {
 const pull = (repository: string): RegistryScope => ({ repository, actions: ['pull'] });
 const push = (repository: string): RegistryScope => ({ repository, actions: ['pull', 'push'] });
 
-export class RegistryError extends Error {
+export class BlobError extends Error {
   constructor(
     message: string,
     readonly statusCode: number,
   ) {
     super(message);
-    this.name = 'RegistryError';
+    this.name = 'BlobError';
   }
 }
 
 export function createRegistryBlobs(transport: RegistryTransport) {
   const fail = async (what: string, res: Response): Promise<never> => {
     const body = (await res.text().catch(() => '')).slice(0, 300);
-    throw new RegistryError(`registry ${transport.host} answered ${res.status} ${what}${body ? `: ${body}` : ''}`, res.status);
+    throw new BlobError(`registry ${transport.host} answered ${res.status} ${what}${body ? `: ${body}` : ''}`, res.status);
   };
   /** A Location header as a path for the transport (the registry may answer with /v2/… or a whole URL). */
   const locationOf = (res: { status: number; headers: Headers }): string => {
     const loc = res.headers.get('location');
-    if (!loc) throw new RegistryError(`registry ${transport.host} started an upload without a Location`, res.status);
+    if (!loc) throw new BlobError(`registry ${transport.host} started an upload without a Location`, res.status);
     return loc.startsWith('/v2/') ? loc.slice(3) : loc;
   };
   const withDigest = (location: string, digest: string) => `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
@@ -85,7 +85,7 @@ export function createRegistryBlobs(transport: RegistryTransport) {
           scopes: [push(repository)],
           ...(signal ? { signal } : {}),
         });
-        if (patched.status !== 202) throw new RegistryError(`registry ${transport.host} answered ${patched.status} receiving a blob for ${repository}: ${patched.text.slice(0, 300)}`, patched.status);
+        if (patched.status !== 202) throw new BlobError(`registry ${transport.host} answered ${patched.status} receiving a blob for ${repository}: ${patched.text.slice(0, 300)}`, patched.status);
         const digest = `sha256:${hash.digest('hex')}`;
         const done = await transport.request(withDigest(locationOf(patched), digest), { method: 'PUT', scopes: [push(repository)], ...(signal ? { signal } : {}) });
         if (done.status !== 201) await fail(`completing blob ${digest} in ${repository}`, done);
@@ -115,7 +115,7 @@ export function createRegistryBlobs(transport: RegistryTransport) {
       const res = await transport.request(`/${repository}/blobs/${digest}`, { scopes: [pull(repository)] });
       if (!res.ok) await fail(`reading ${repository}@${digest}`, res);
       const bytes = Buffer.from(await res.arrayBuffer());
-      if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) throw new RegistryError(`blob ${digest} of ${repository} does not match its digest`, 200);
+      if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) throw new BlobError(`blob ${digest} of ${repository} does not match its digest`, 200);
       return bytes;
     },
 

@@ -1,11 +1,12 @@
 // The registry's HTTP API v2, for what the engine cannot do: read a tag's digest, list, delete a manifest, and (for
 // composition) write blobs and manifests. Harbor and distribution both speak it; every request goes through one
-// transport, which authenticates it (Basic auth today).
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+// transport (registry-transport.ts), which speaks HTTPS or configured plain HTTP and authenticates (Basic or tokens).
 import type { Config } from './config.ts';
+import type { RegistryScope } from './registry-auth.ts';
+import { createRegistryTransport, RegistryError, refusal, type RegistryTransport, type TransportOptions } from './registry-transport.ts';
+
+export type { RegistryScope } from './registry-auth.ts';
+export { createRegistryTransport, RegistryError, type RegistryTransport } from './registry-transport.ts';
 
 const manifestTypes = [
   'application/vnd.docker.distribution.manifest.v2+json',
@@ -14,32 +15,6 @@ const manifestTypes = [
   'application/vnd.oci.image.index.v1+json',
 ].join(', ');
 
-/** What a request needs to be allowed to do, per repository (the registry token spec's `scope`). */
-export interface RegistryScope {
-  /** `repository:<name>` access, or the registry's catalog (`registry:catalog:*`). */
-  repository: string | { catalog: true };
-  actions: ('pull' | 'push' | 'delete' | '*')[];
-}
-
-/**
- * One authorized request to the registry's /v2 API: every call kiln makes itself (reads, deletes, and the blob and
- * manifest writes of composition) goes through it, so authentication and TLS live in one place.
- */
-export interface RegistryTransport {
-  host: string;
-  /** `path` starts after /v2 (e.g. `/kiln/x/manifests/1`) or is an absolute URL the registry handed out (Location). */
-  request(path: string, init?: RequestInit & { scopes?: RegistryScope[] }): Promise<Response>;
-  /**
-   * A request whose body is a stream of any size (a blob upload), sent with backpressure: the body is read only as
-   * fast as the socket drains. (fetch on Node 20 reads a streamed body ahead without limit.) Answers status, headers
-   * and the text of the response.
-   */
-  stream(
-    path: string,
-    init: { method: string; headers?: Record<string, string>; body: AsyncIterable<Buffer>; scopes?: RegistryScope[]; signal?: AbortSignal },
-  ): Promise<{ status: number; headers: Headers; text: string }>;
-}
-
 export interface RegistryClient {
   host: string;
   transport: RegistryTransport;
@@ -47,10 +22,14 @@ export interface RegistryClient {
   manifestDigest(repository: string, tag: string): Promise<string | undefined>;
   tags(repository: string): Promise<string[]>;
   repositories(): Promise<string[]>;
-  /** Deletes a manifest by digest; true if it existed. */
+  /** Deletes a manifest by digest; true if it existed. Every tag pointing at that digest goes with it. */
   deleteManifest(repository: string, digest: string): Promise<boolean>;
-  /** Answers at all (for readiness checks). */
+  /** The tags of `repository` that point at `digest` now (what deleting that digest would take away). */
+  tagsPointingAt(repository: string, digest: string): Promise<string[]>;
+  /** Answers at all (a 401 counts); false when it cannot be reached or its token service refuses kiln. */
   ping(): Promise<boolean>;
+  /** Answers and accepts kiln's credentials; throws a RegistryError naming the cause (for readiness). */
+  check(): Promise<void>;
 }
 
 /** Credentials as the Docker engine takes them for a push or pull (X-Registry-Auth), for REGISTRY_HOST. */
@@ -60,7 +39,7 @@ export interface RegistryAuth {
   serveraddress: string;
 }
 
-type RegistryConfig = Pick<Config, 'REGISTRY_HOST' | 'REGISTRY_INSECURE' | 'REGISTRY_USERNAME' | 'REGISTRY_PASSWORD'>;
+type RegistryConfig = Pick<Config, 'REGISTRY_HOST' | 'REGISTRY_PLAIN_HTTP_HOSTS' | 'REGISTRY_USERNAME' | 'REGISTRY_PASSWORD' | 'registryCa'>;
 
 /** The engine's credentials for kiln's registry, from config (made once, in core/infrastructure.ts). */
 export function registryAuthFrom(config: RegistryConfig): RegistryAuth {
@@ -74,83 +53,63 @@ export function registryAuthFrom(config: RegistryConfig): RegistryAuth {
 export function registryClientFrom(config: RegistryConfig): RegistryClient {
   return createRegistryClient({
     host: config.REGISTRY_HOST,
-    insecure: config.REGISTRY_INSECURE,
+    plainHttpHosts: config.REGISTRY_PLAIN_HTTP_HOSTS,
+    ...(config.registryCa ? { ca: config.registryCa } : {}),
     ...(config.REGISTRY_USERNAME ? { username: config.REGISTRY_USERNAME, password: config.REGISTRY_PASSWORD ?? '' } : {}),
   });
-}
-
-type TransportOptions = { host: string; insecure: boolean; username?: string; password?: string };
-
-export function createRegistryTransport(opts: TransportOptions): RegistryTransport {
-  const base = `${opts.insecure ? 'http' : 'https'}://${opts.host}/v2`;
-  const urlOf = (path: string) => (/^https?:\/\//.test(path) ? path : `${base}${path}`);
-  /** The Authorization header for a request needing `scopes` (Basic today: the same for every scope). */
-  const authFor = async (_scopes: RegistryScope[] | undefined): Promise<Record<string, string>> =>
-    opts.username ? { authorization: `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}` } : {};
-  return {
-    host: opts.host,
-    async request(path, init = {}) {
-      const { scopes, ...rest } = init;
-      return fetch(urlOf(path), { ...rest, headers: { ...(await authFor(scopes)), ...(rest.headers as Record<string, string>) } });
-    },
-    async stream(path, init) {
-      const url = new URL(urlOf(path));
-      const headers = { ...(await authFor(init.scopes)), ...init.headers };
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      return new Promise((resolve, reject) => {
-        const req = send(url, { method: init.method, headers, ...(init.signal ? { signal: init.signal } : {}) }, (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (text += c.length + text.length <= 64 * 1024 ? c : ''));
-          res.on('end', () => {
-            const h = new Headers();
-            for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
-            resolve({ status: res.statusCode ?? 0, headers: h, text });
-          });
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        pipeline(Readable.from(init.body), req).catch(reject);
-      });
-    },
-  };
 }
 
 export function createRegistryClient(opts: TransportOptions): RegistryClient {
   const transport = createRegistryTransport(opts);
   const repo = (repository: string, ...actions: RegistryScope['actions']) => ({ scopes: [{ repository, actions }] });
   const call = (path: string, init: RequestInit & { scopes?: RegistryScope[] } = {}) => transport.request(path, init);
-  return {
+  const fail = async (res: Response, what: string) => {
+    const { detail, hint } = await refusal(res, opts.username !== undefined ? { username: opts.username } : {});
+    return new RegistryError(`registry ${opts.host} answered ${res.status} ${what}${detail ? ` (${detail})` : ''}${hint ? `: ${hint}` : ''}`);
+  };
+
+  const client: RegistryClient = {
     host: opts.host,
     transport,
     async manifestDigest(repository, tag) {
       const res = await call(`/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: manifestTypes }, ...repo(repository, 'pull') });
       if (res.status === 404) return undefined;
-      if (!res.ok) throw new Error(`registry ${opts.host} answered ${res.status} for ${repository}:${tag}`);
+      if (!res.ok) throw await fail(res, `reading ${repository}:${tag}`);
       return res.headers.get('docker-content-digest') ?? undefined;
     },
     async tags(repository) {
-      const res = await call(`/${repository}/tags/list`, repo(repository, 'pull'));
-      if (res.status === 404) return [];
-      if (!res.ok) throw new Error(`registry ${opts.host} answered ${res.status} listing tags of ${repository}`);
-      return ((await res.json()) as { tags?: string[] | null }).tags ?? [];
+      const out: string[] = [];
+      // Tags are paged like the catalog (Harbor pages them; distribution may): follow the Link header.
+      for (let path: string | undefined = `/${repository}/tags/list?n=1000`; path; ) {
+        const res = await call(path, repo(repository, 'pull'));
+        if (res.status === 404) return out;
+        if (!res.ok) throw await fail(res, `listing tags of ${repository}`);
+        out.push(...(((await res.json()) as { tags?: string[] | null }).tags ?? []));
+        path = nextPage(res);
+      }
+      return out;
     },
     async repositories() {
       // The registry pages its catalog (at most 1000 a page) and points to the next page in a Link header.
       const out: string[] = [];
       for (let path: string | undefined = '/_catalog?n=1000'; path; ) {
         const res = await call(path, { scopes: [{ repository: { catalog: true }, actions: ['*'] }] });
-        if (!res.ok) throw new Error(`registry ${opts.host} answered ${res.status} listing repositories`);
+        if (!res.ok) throw await fail(res, 'listing repositories');
         out.push(...(((await res.json()) as { repositories?: string[] }).repositories ?? []));
-        path = /<\/v2(\/_catalog\?[^>]*)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
+        path = nextPage(res);
       }
       return out;
     },
     async deleteManifest(repository, digest) {
       const res = await call(`/${repository}/manifests/${digest}`, { method: 'DELETE', ...repo(repository, 'delete') });
       if (res.status === 404) return false;
-      if (!res.ok) throw new Error(`registry ${opts.host} answered ${res.status} deleting ${repository}@${digest}`);
+      if (!res.ok) throw await fail(res, `deleting ${repository}@${digest}`);
       return true;
+    },
+    async tagsPointingAt(repository, digest) {
+      const found: string[] = [];
+      for (const tag of await client.tags(repository)) if ((await client.manifestDigest(repository, tag)) === digest) found.push(tag);
+      return found;
     },
     async ping() {
       try {
@@ -160,5 +119,15 @@ export function createRegistryClient(opts: TransportOptions): RegistryClient {
         return false;
       }
     },
+    async check() {
+      const res = await call('/');
+      if (!res.ok) throw await fail(res, 'to GET /v2/');
+    },
   };
+  return client;
+}
+
+/** The next page a registry points to (`Link: </v2/…?last=x&n=1000>; rel="next"`), as a path after /v2. */
+function nextPage(res: Response): string | undefined {
+  return /<\/v2(\/[^>]*)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
 }

@@ -42,13 +42,19 @@ export const BASE_PACKAGES: PackageNeed[] = [
   { binary: 'docker-registry', pkg: 'docker-registry' },
   { binary: 'debootstrap', pkg: 'debootstrap' },
 ];
-/** What the test suite needs beyond kiln's own services: PostgreSQL, compose validation, a JDK to compile test jars, a browser for the web form. */
+/**
+ * What the test suite needs beyond kiln's own services: PostgreSQL, compose validation, a JDK to compile test jars, a
+ * browser for the web form, htpasswd (bcrypt files for a registry with Basic auth) and skopeo (reads a pushed image's
+ * labels as registries and scanners do).
+ */
 export const POSTGRES_PACKAGES: PackageNeed[] = [
   { binary: 'pg_ctlcluster', pkg: 'postgresql' },
   { binary: '/usr/lib/postgresql/15/bin/postgres', pkg: 'postgresql' },
   { binary: 'docker-compose', pkg: 'docker-compose' },
   { binary: 'javac', pkg: 'openjdk-17-jdk-headless' },
   { binary: 'chromium', pkg: 'chromium' },
+  { binary: 'htpasswd', pkg: 'apache2-utils' },
+  { binary: 'skopeo', pkg: 'skopeo' },
 ];
 
 export function stackStateDir(dataDir: string): string {
@@ -65,6 +71,8 @@ export function localStackEnv(withPostgres: boolean): Record<string, string> {
     S3_SECRET_ACCESS_KEY,
     S3_BUCKET,
     REGISTRY_HOST,
+    // kiln speaks HTTPS to registries unless told otherwise; the local one is plain HTTP on loopback.
+    REGISTRY_PLAIN_HTTP_HOSTS: REGISTRY_HOST,
     ...(withPostgres ? { TEST_POSTGRES_URL } : {}),
   };
 }

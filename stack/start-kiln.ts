@@ -10,6 +10,7 @@ import { configOrExit, runProcess } from '../core/process-lifecycle.ts';
 import { startApi } from '../api/api-process.ts';
 import { startBuilder } from '../builder/builder-process.ts';
 import { startAnalyzer } from '../analyzer/analyzer-process.ts';
+import { installEngineCa } from './engine-ca.ts';
 import { ensureLocalStack } from './local-stack.ts';
 import { rootSpecs } from './root-specs.ts';
 
@@ -36,6 +37,11 @@ const tokenHint = settings.KILN_ADMIN_TOKEN ? 'KILN_TOKEN="$KILN_ADMIN_TOKEN"' :
 await runProcess(
   'all-in-one',
   async (infra) => {
+    // The engine this start file runs pushes to the same registry as kiln's client: it trusts the same private CA.
+    if (infra.config.registryCa) {
+      const ca = await installEngineCa(infra.config.REGISTRY_HOST, infra.config.registryCa);
+      log.info({ path: ca.path }, 'the Docker engine trusts REGISTRY_CA_FILE for the registry');
+    }
     const api = await startApi(infra, { host: infra.config.KILN_HOST, port: infra.config.KILN_PORT });
     const builder = await startBuilder(infra);
     const analyzer = await startAnalyzer(infra);

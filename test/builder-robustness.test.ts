@@ -1,21 +1,20 @@
 // The builder on its bad days, on the real parts: live logs, cancel, timeouts, graceful shutdown, priorities, a
 // registry that goes away during a build, a builder SIGKILLed mid-build, and two builder processes sharing a queue.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import YAML from 'yaml';
 import { startBuilder } from '../builder/builder-process.ts';
 import { call, followLog, getBuild, logUntil, postBuild, upload, waitForBuild, type BuildView, type Target } from './helpers/api-client.ts';
 import { removeSlowLayers, slowCatalog } from './helpers/catalogs.ts';
 import { runImage } from './helpers/docker-run.ts';
-import { freePort } from './helpers/ports.ts';
 import { manifestDigest } from './helpers/registry-client.ts';
 import { spawnBuilder, stopChild } from './helpers/builder-process.ts';
+import { startScratchRegistry, type ScratchRegistry } from './helpers/scratch-registry.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
 
@@ -283,7 +282,7 @@ describe('builders in their own processes, on PostgreSQL', { timeout: 400_000 },
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) ids.push(await createBuild(kiln, spec(uploadId, `many:${i}`)));
     const builds = await Promise.all(ids.map((id) => waitForBuild(kiln, id, 240_000)));
-    assert.deepEqual(builds.map((b) => b.status), Array(20).fill('succeeded'));
+    assert.deepEqual(builds.map((b) => b.status), Array(20).fill('succeeded'), builds.flatMap((b) => (b.error ? [`${b.id}: ${b.error}`] : [])).join('\n'));
     const runners = new Set<string>();
     for (const b of builds) {
       assert.equal(b.attempts, 1);
@@ -300,42 +299,16 @@ describe('builders in their own processes, on PostgreSQL', { timeout: 400_000 },
 });
 
 describe('a registry that goes away', { timeout: 300_000 }, () => {
+  let registry: ScratchRegistry;
   let dir: string;
-  let port: number;
-  let registry: ChildProcess | undefined;
-
-  const startRegistry = async () => {
-    registry = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      if ((await fetch(`http://127.0.0.1:${port}/v2/`).catch(() => undefined))?.status === 200) return;
-      await sleep(100);
-    }
-    throw new Error('the scratch registry did not start');
-  };
-  const stopRegistry = async () => {
-    const r = registry;
-    registry = undefined;
-    if (!r || r.exitCode !== null) return;
-    const exited = new Promise((res) => r.once('exit', res));
-    r.kill('SIGTERM');
-    await exited;
-  };
-
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'kiln-registry-'));
-    port = await freePort();
-    const config = {
-      version: 0.1,
-      log: { level: 'error', accesslog: { disabled: true } },
-      storage: { filesystem: { rootdirectory: path.join(dir, 'data') }, delete: { enabled: true } },
-      http: { addr: `127.0.0.1:${port}` },
-    };
-    await writeFile(path.join(dir, 'config.yml'), YAML.stringify(config));
+    registry = await startScratchRegistry('plain');
+    dir = registry.dir;
+    await registry.stop();
   });
-  after(async () => {
-    await stopRegistry();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => registry?.remove());
+  const startRegistry = () => registry.start();
+  const stopRegistry = () => registry.stop();
 
   for (const comesBack of [true, false]) {
     it(comesBack ? 'stopped during the push, back within the retry window: the build succeeds' : 'stopped during the push for good: the build fails after its attempts, naming the registry', async () => {
@@ -344,7 +317,7 @@ describe('a registry that goes away', { timeout: 300_000 }, () => {
       const catalog = await slowCatalog(path.join(dir, nonce), { seconds: 1, nonce, megabytes: 160 });
       const kiln = await startTestKiln({
         builder: true,
-        env: { KILN_CATALOG_DIR: catalog, REGISTRY_HOST: `127.0.0.1:${port}`, KILN_BUILD_ATTEMPTS: '3', KILN_BUILD_BACKOFF_SECONDS: '1' },
+        env: { KILN_CATALOG_DIR: catalog, ...registry.kilnEnv(), KILN_BUILD_ATTEMPTS: '3', KILN_BUILD_BACKOFF_SECONDS: '1' },
       });
       try {
         const id = await createBuild(kiln, spec(await uploadHello(kiln, nonce), 'blip:1', { components: ['slow'] }));
@@ -368,11 +341,11 @@ describe('a registry that goes away', { timeout: 300_000 }, () => {
         } else {
           assert.equal(build.status, 'failed');
           assert.equal(build.attempts, 3);
-          assert.match(build.error ?? '', new RegExp(`push to registry 127\\.0\\.0\\.1:${port} failed.*gave up after 3 attempts`, 's'));
+          assert.match(build.error ?? '', new RegExp(`push to registry ${registry.host.replace(/\./g, '\\.')} failed.*gave up after 3 attempts`, 's'));
           assert.equal(log.match(/kiln: attempt \d+ on builder/g)?.length, 3);
         }
       } finally {
-        if (!registry) await startRegistry(); // the cleanup deletes what was pushed
+        await startRegistry(); // (if stopped) the cleanup deletes what was pushed
         await removeSlowLayers(kiln.infra.docker, nonce);
         await kiln.close();
         await stopRegistry();

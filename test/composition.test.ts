@@ -7,22 +7,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { call, postBuild, upload, waitForBuild, type BuildView } from './helpers/api-client.ts';
+import { call, postBuild, upload, waitFor, waitForBuild, type BuildView } from './helpers/api-client.ts';
 import { runImage } from './helpers/docker-run.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
 type Plan = { base: { kind: string; layers?: { key: string; digest: string }[]; verifiedNow?: boolean; secondsSaved?: number } };
 type Step = { component: string; kind: string | null; cached: boolean };
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 describe('composition', { timeout: 600_000 }, () => {
   let kiln: TestKiln;

@@ -2,14 +2,17 @@
 // and refuses to serve when a migration fails.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { pino } from 'pino';
-import { DatabaseLockedError, openDatabase } from '../core/db/database.ts';
+import { DatabaseLockedError, openDatabase, type Db } from '../core/db/database.ts';
+import { builds } from '../core/db/schema/builds.ts';
+import { images } from '../core/db/schema/images.ts';
 import { uploads } from '../core/db/schema/uploads.ts';
+import { MIGRATIONS_DIR } from '../core/repo-paths.ts';
 
 const log = pino({ level: 'silent' });
 const temps: string[] = [];
@@ -63,4 +66,95 @@ describe('database', () => {
       await client.end();
     }
   });
+
+  for (const kind of ['pglite', 'postgres'] as const) {
+    it(`an installation upgraded on ${kind} finds the images it pushed before in the image catalog`, async (t) => {
+      const admin = process.env.TEST_POSTGRES_URL;
+      if (kind === 'postgres' && !admin) return t.skip('TEST_POSTGRES_URL not set (run with npm test)');
+      const dir = await mkdtemp(path.join(tmpdir(), 'kiln-upgrade-'));
+      temps.push(dir);
+      // The migrations as they were before the catalog (0005).
+      const before = path.join(dir, 'migrations');
+      await cp(MIGRATIONS_DIR, before, { recursive: true });
+      await rm(path.join(before, '0005_images-and-retention.sql'));
+      const journal = JSON.parse(await readFile(path.join(before, 'meta/_journal.json'), 'utf8')) as { entries: { idx: number }[] };
+      journal.entries = journal.entries.filter((e) => e.idx < 5);
+      await writeFile(path.join(before, 'meta/_journal.json'), JSON.stringify(journal));
+
+      const name = `kiln_test_upg_${Math.random().toString(16).slice(2, 10)}`;
+      let url = '';
+      let oldDb: { db: Db; close(): Promise<void> };
+      if (kind === 'pglite') {
+        const [{ PGlite }, { drizzle }, { migrate }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite'), import('drizzle-orm/pglite/migrator')]);
+        const client = new PGlite(path.join(dir, 'pglite'));
+        const db = drizzle(client, { casing: 'snake_case' });
+        await migrate(db, { migrationsFolder: before });
+        oldDb = { db: db as unknown as Db, close: () => client.close() };
+      } else {
+        const client = new pg.Client({ connectionString: admin });
+        await client.connect();
+        await client.query(`CREATE DATABASE ${name}`);
+        await client.end();
+        const u = new URL(admin!);
+        u.pathname = `/${name}`;
+        url = u.toString();
+        const [{ drizzle }, { migrate }] = await Promise.all([import('drizzle-orm/node-postgres'), import('drizzle-orm/node-postgres/migrator')]);
+        const pool = new pg.Pool({ connectionString: url });
+        const db = drizzle(pool, { casing: 'snake_case' });
+        await migrate(db, { migrationsFolder: before });
+        oldDb = { db: db as unknown as Db, close: () => pool.end() };
+      }
+      try {
+        const plan = (components: string[], sha256: string) => ({
+          root: { name: 'debian-bookworm', image: 'kiln-root:debian-bookworm' },
+          base: { kind: 'root' as const, image: 'kiln-root:debian-bookworm' },
+          components: components.map((key) => ({ name: key.split('@')[0]!, version: key.split('@')[1]!, key, recipeHash: 'h' })),
+          binary: { uploadId: 'u', sha256, size: 1, s3Key: 'k', path: '/app' },
+          entrypoint: ['/app'],
+          env: {},
+          imageRef: 'x',
+        });
+        const row = (id: string, image: string, status: 'succeeded' | 'failed', finishedAt: string, components: string[], sha256 = 'aa') => ({
+          id,
+          project: 'team',
+          spec: { root: 'debian-bookworm', components, uploadId: 'u', binaryPath: '/app', entrypoint: ['/app'], image },
+          plan: plan(components, sha256),
+          status,
+          imageRef: `reg/kiln/team/${image}`,
+          digest: status === 'succeeded' ? `sha256:${id.slice(0, 8)}` : null,
+          finishedAt: new Date(finishedAt),
+        });
+        const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+        await oldDb.db.insert(builds).values([
+          row(ids[0]!, 'app/x:1', 'succeeded', '2026-01-01T10:00:00.123456Z', []),
+          row(ids[1]!, 'app/x:1', 'succeeded', '2026-01-02T10:00:00Z', ['jdk@17', 'openssl@3'], 'bb'),
+          row(ids[2]!, 'app/y:2', 'succeeded', '2026-01-03T10:00:00Z', ['gcc@12']),
+          row(ids[3]!, 'app/z:3', 'failed', '2026-01-04T10:00:00Z', []),
+        ]);
+      } finally {
+        await oldDb.close();
+      }
+
+      const upgraded = await openDatabase({ ...(url ? { url } : {}), pgliteDir: path.join(dir, 'pglite'), log });
+      try {
+        const rows = await upgraded.db.select().from(images);
+        const view = rows
+          .map((r) => ({ ref: `${r.repository}:${r.tag}`, status: r.status, components: r.components, names: r.componentNames, sha: r.uploadSha256, at: r.pushedAt.toISOString() }))
+          .sort((a, b) => a.at.localeCompare(b.at));
+        assert.deepEqual(view, [
+          { ref: 'app/x:1', status: 'superseded', components: [], names: [], sha: 'aa', at: '2026-01-01T10:00:00.123Z' },
+          { ref: 'app/x:1', status: 'current', components: ['jdk@17', 'openssl@3'], names: ['jdk', 'openssl'], sha: 'bb', at: '2026-01-02T10:00:00.000Z' },
+          { ref: 'app/y:2', status: 'current', components: ['gcc@12'], names: ['gcc'], sha: 'aa', at: '2026-01-03T10:00:00.000Z' },
+        ]);
+      } finally {
+        await upgraded.close();
+        if (url) {
+          const client = new pg.Client({ connectionString: admin });
+          await client.connect();
+          await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+          await client.end();
+        }
+      }
+    });
+  }
 });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { startBuilder } from '../builder/builder-process.ts';
-import { call, postBuild, upload, waitForBuild, type Target } from './helpers/api-client.ts';
+import { call, postBuild, upload, waitFor, waitForBuild, type Target } from './helpers/api-client.ts';
 import { removeSlowLayers, slowCatalog } from './helpers/catalogs.ts';
 import { runSmoke } from './helpers/component-image.ts';
 import { manifestDigest } from './helpers/registry-client.ts';
@@ -42,16 +42,6 @@ async function template(kiln: TestKiln, id: string): Promise<TemplateView> {
 
 async function templateLog(kiln: TestKiln, id: string): Promise<string> {
   return (await call(kiln, `/v1/templates/${id}/logs`)).text();
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(300);
-  }
 }
 
 const waitForLog = (kiln: TestKiln, id: string, text: string, timeoutMs = 120_000) =>

@@ -1,7 +1,7 @@
 // The web form, as a person uses it in a real browser (Debian's Chromium, headless) against a real kiln: a token
 // entered once; jdk@17 picked, a jar uploaded, the build followed to `succeeded` and the pushed image run; a clash
 // flagged while picking, and kiln's 400 problems shown next to the fields; a running build's live log and cancel; the
-// templates page's charts drawn from real stats. Screenshots go to test/artifacts/.
+// templates page's charts drawn from real stats; the images page's filters and delete. Screenshots go to test/artifacts/.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -249,6 +249,55 @@ describe('web form', () => {
     await page.getByText('The numbers').first().click();
     assert.match(await text(page, '#saved-data tbody'), new RegExp(`${today.day}.*${duration(saved).replace('.', '\\.')}`, 's'));
     await screenshot(page, 'web-templates');
+    await page.context().close();
+  });
+
+  it('lists the project’s images, filters them by component and status, and deletes one from the registry', async () => {
+    const pushed: Record<string, { imageRef: string; digest: string | null }> = {};
+    for (const [image, components] of [['shelf/plain:1', []], ['shelf/ssl:1', ['openssl']]] as const) {
+      const up = await upload(kiln, Buffer.from(`#!/bin/sh\necho ${image}\n`), 'app');
+      const res = await postBuild(kiln, { components, uploadId: up.body.id, binaryPath: '/usr/local/bin/app', entrypoint: ['/usr/local/bin/app'], image });
+      const b = await waitForBuild(kiln, res.body.id);
+      assert.equal(b.status, 'succeeded', b.error ?? '');
+      pushed[image] = b;
+    }
+    const page = await openWithToken(browser, kiln, '#/images');
+    await page.getByRole('heading', { name: 'Images' }).waitFor();
+    await page.locator('#images tbody tr', { hasText: 'shelf/plain:1' }).waitFor();
+
+    await page.getByLabel('Component').fill('openssl@3');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/#\/images\?component=openssl%403$/);
+    const rows = page.locator('#images tbody tr');
+    // The page redraws after each filter: wait for the list it draws, then read it.
+    const listed = async (until: (names: string[]) => boolean) => {
+      for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 100))) {
+        const names = await rows.locator('th').allTextContents();
+        if (until(names) || Date.now() > deadline) return names;
+      }
+    };
+    assert.deepEqual(await listed((n) => n.includes('shelf/ssl:1')), ['shelf/ssl:1'], 'only the image holding openssl@3');
+    assert.match(await rows.first().textContent() ?? '', /openssl@3/);
+
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Delete shelf/ssl:1' }).click();
+    await page.locator('#images-message').filter({ hasText: 'Deleted shelf/ssl:1' }).waitFor();
+    await rows.first().locator('.status-deleted').waitFor();
+    await screenshot(page, 'images-page');
+    const repository = `${kiln.config.REGISTRY_PREFIX}/${kiln.project}/shelf/ssl`;
+    assert.equal(await kiln.infra.registry.manifestDigest(repository, '1'), undefined, 'the manifest is gone from the registry');
+
+    await page.getByLabel('Status').selectOption('current');
+    await page.getByLabel('Component').fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/#\/images\?status=current$/);
+    const current = await listed((n) => n.includes('shelf/plain:1'));
+    assert.ok(current.includes('shelf/plain:1') && !current.includes('shelf/ssl:1'), current.join(', '));
+
+    // A filter kiln refuses is explained, not a blank page.
+    await page.goto(`${kiln.url}/#/images?sha256=not-a-digest`);
+    await page.locator('#images-message .problem-summary').filter({ hasText: 'Binary sha256: 64 lowercase hex digits' }).waitFor();
+    assert.equal(await page.locator('#field-sha256.invalid').count(), 1, 'the field at fault is marked');
     await page.context().close();
   });
 });

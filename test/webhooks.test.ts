@@ -7,7 +7,8 @@ import { call, upload } from './helpers/api-client.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
 const commit = 'c0ffee0123456789abcdef0123456789abcdef01';
-const pushPayload = (id: string) => JSON.stringify({ ref: 'refs/heads/main', after: id, head_commit: { id, message: 'change' }, repository: { full_name: 'team/app' } });
+const pushPayload = (id: string) =>
+  JSON.stringify({ ref: 'refs/heads/main', after: id, head_commit: { id, message: 'change' }, repository: { full_name: 'team/app', html_url: 'https://github.com/team/app' } });
 const sign = (secret: string, body: string) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 describe('webhooks', () => {
@@ -66,9 +67,12 @@ describe('webhooks', () => {
 
     const listed = await builds();
     assert.deepEqual(listed.map((b) => b.id), [started.build.id]);
-    const build = (await (await call(kiln, `/v1/builds/${started.build.id}`)).json()) as { spec: { components: string[]; image: string } };
+    const build = (await (await call(kiln, `/v1/builds/${started.build.id}`)).json()) as { spec: { components: string[]; image: string; revision?: string; source?: string } };
     assert.deepEqual(build.spec.components, ['openssl']);
     assert.equal(build.spec.image, `team/app:${commit}`);
+    // The image's OCI revision and source labels come from the push (core/image-labels.ts writes them from the spec).
+    assert.equal(build.spec.revision, commit);
+    assert.equal(build.spec.source, 'https://github.com/team/app');
     assert.equal(await kiln.api.buildQueue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized'), 1);
 
     // GitHub redelivers: the same commit is the same build.

@@ -27,3 +27,10 @@ export function pushCommitId(payload: unknown): string | undefined {
   if (!id || /^0+$/.test(id)) return undefined;
   return id;
 }
+
+/** The pushed repository's web address (`repository.html_url`, GitLab's `project.web_url`), if it is an http(s) URL. */
+export function pushSourceUrl(payload: unknown): string | undefined {
+  const p = payload as { repository?: { html_url?: unknown } | null; project?: { web_url?: unknown } | null } | null;
+  const url = typeof p?.repository?.html_url === 'string' ? p.repository.html_url : typeof p?.project?.web_url === 'string' ? p.project.web_url : undefined;
+  return url && url.length <= 500 && /^https?:\/\/[^\s]+$/.test(url) ? url : undefined;
+}

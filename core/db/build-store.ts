@@ -1,8 +1,11 @@
 // Queries on builds and their steps: the only place that changes a build's status.
+import { randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { BuildPlan } from '../build-types.ts';
 import type { SubmitEstimate } from '../eta/estimate-types.ts';
+import { parseImageName } from '../spec-grammar.ts';
 import type { Db } from './database.ts';
+import { recordPushedImage } from './image-store.ts';
 import { builds, buildSteps, type BuildRow, type BuildStatus, type BuildStepRow } from './schema/builds.ts';
 import { templates } from './schema/templates.ts';
 
@@ -89,18 +92,33 @@ export function createBuildStore(db: Db) {
           await tx.insert(buildSteps).values(outcome.steps.map((s) => ({ ...s, buildId: id })));
         }
         if (outcome.status === 'succeeded') {
+          const [b] = await tx.select().from(builds).where(eq(builds.id, id));
+          // The image catalog learns of the push with the build's success, never one without the other.
+          const name = b && parseImageName(b.spec.image);
+          if (b && name && typeof name !== 'string') {
+            await recordPushedImage(tx, {
+              id: randomUUID(),
+              project: b.project,
+              buildId: b.id,
+              repository: name.repository,
+              tag: name.tag,
+              digest: outcome.digest,
+              imageRef: b.imageRef,
+              components: b.plan.components.map((c) => c.key),
+              componentNames: b.plan.components.map((c) => c.name),
+              templateId: b.templateId,
+              uploadSha256: b.plan.binary.sha256,
+              pushedAt: new Date(),
+            });
+          }
           // A template's worth is what it really spared builds that succeeded from it.
-          const [b] = await tx
-            .select({ templateId: builds.templateId, secondsSaved: builds.secondsSaved, estimated: builds.secondsSavedEstimated })
-            .from(builds)
-            .where(eq(builds.id, id));
           if (b?.templateId) {
             await tx
               .update(templates)
               .set({
                 hits: sql`${templates.hits} + 1`,
                 secondsSaved: sql`${templates.secondsSaved} + ${b.secondsSaved ?? 0}`,
-                secondsSavedEstimated: sql`${templates.secondsSavedEstimated} + ${b.estimated ?? 0}`,
+                secondsSavedEstimated: sql`${templates.secondsSavedEstimated} + ${b.secondsSavedEstimated ?? 0}`,
                 lastHitAt: new Date(),
               })
               .where(eq(templates.id, b.templateId));

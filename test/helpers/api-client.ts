@@ -99,3 +99,14 @@ export function logUntil(target: Target, id: string, predicate: (text: string) =
   );
   return { reached, done };
 }
+
+/** Asks `probe` until it answers (not undefined), or fails naming `what` once `timeoutMs` have passed. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 400): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

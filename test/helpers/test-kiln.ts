@@ -156,7 +156,7 @@ export async function startTestKiln(
       // Everything kiln keeps next to the queue: rate-limit counters, build-log streams, cancel flags, progress.
       const extra = (await Promise.all(['rate-limit', 'build-log', 'cancel', 'progress'].map((k) => redis.keys(`${config.KILN_QUEUE_PREFIX}:${k}:*`)))).flat();
       if (extra.length > 0) await redis.del(...extra);
-      await deleteRepositories(infra.docker, config.REGISTRY_HOST, `${config.REGISTRY_PREFIX}/`);
+      await deleteRepositories(infra.docker, infra.registry, `${config.REGISTRY_PREFIX}/`);
       const keys = await objectKeys();
       if (keys.length > 0) {
         await s3.send(new DeleteObjectsCommand({ Bucket: config.S3_BUCKET, Delete: { Objects: keys.map((Key) => ({ Key })) } }));

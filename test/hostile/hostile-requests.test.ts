@@ -129,8 +129,10 @@ describe('hostile requests', () => {
     const badTokens = ['Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', 'Bearer a b', `Bearer ${'k'.repeat(8000)}`, 'Bearer kiln_$(id)', 'Bearer ../../etc/passwd',
       "Bearer ' OR 1=1 --", 'Bearer kiln_\u00ff\u00fe', 'bearer\tkiln_x', `Bearer ${kiln.token}x`, `Bearer ${kiln.token.slice(0, -1)}`, 'Bearer {{7*7}}', 'Token kiln_x'];
     for (const h of badTokens) add(`malformed token ${JSON.stringify(h.slice(0, 30))}`, async () => answer(await fetch(`${kiln.url}/v1/me`, { headers: { authorization: h } })), { refused: 'authorization', status: 401 });
-    for (const r of kiln.api.app.routeTable.filter((r) => ['createProject', 'listProjects', 'createToken', 'listTokens', 'revokeToken'].includes(r.operationId))) {
-      add(`${r.operationId} with a project token`, async () => answer(await call(kiln, r.url.replace(':id', id), { method: r.method, headers: { 'content-type': 'application/json' }, ...(r.method === 'POST' ? { body: '{}' } : {}) })), { refused: 'authorization', status: 403 });
+    const adminOnly = ['createProject', 'listProjects', 'createToken', 'listTokens', 'revokeToken', 'getRetention', 'putRetention', 'deleteRetention', 'runRetention'];
+    for (const r of kiln.api.app.routeTable.filter((r) => adminOnly.includes(r.operationId))) {
+      const url = r.url.replace(':id', id).replace(':name', kiln.project);
+      add(`${r.operationId} with a project token`, async () => answer(await call(kiln, url, { method: r.method, headers: { 'content-type': 'application/json' }, ...(['POST', 'PUT'].includes(r.method) ? { body: '{}' } : {}) })), { refused: 'authorization', status: 403 });
     }
     for (const p of ['other', '../test', '$(id)', 'x'.repeat(300), 'TEST', 'test\u00ff']) {
       add(`project token acting in ${JSON.stringify(p.slice(0, 20))}`, get(kiln, '/v1/builds', { 'x-kiln-project': p }), { refused: 'x-kiln-project', status: 403 });

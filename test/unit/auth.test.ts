@@ -70,7 +70,7 @@ describe('route documentation rule', () => {
 });
 
 describe('auth configuration', () => {
-  const minimal = { S3_BUCKET: 'kiln', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 'b' };
+  const minimal = { S3_BUCKET: 'kiln', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 'b', REGISTRY_HOST: 'registry.example.com' };
   it('has no default admin token and refuses a short one', () => {
     assert.equal(loadConfig(minimal).KILN_ADMIN_TOKEN, undefined);
     assert.throws(() => loadConfig({ ...minimal, KILN_ADMIN_TOKEN: 'short' }), (e: unknown) => e instanceof ConfigError && /KILN_ADMIN_TOKEN/.test(e.message));

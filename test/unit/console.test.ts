@@ -43,7 +43,7 @@ describe('console', () => {
   });
 
   it('takes LOG_FORMAT from the one config schema, refusing what it does not know', () => {
-    const env = { S3_BUCKET: 'kiln', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 'b' };
+    const env = { S3_BUCKET: 'kiln', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 'b', REGISTRY_HOST: 'harbor.example.com' };
     assert.equal(loadConfig(env).LOG_FORMAT, 'auto');
     assert.equal(loadConfig({ ...env, LOG_FORMAT: 'json' }).LOG_FORMAT, 'json');
     assert.throws(() => loadConfig({ ...env, LOG_FORMAT: 'xml' }), /LOG_FORMAT/);

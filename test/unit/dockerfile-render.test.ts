@@ -6,7 +6,7 @@ import type { BuildPlan } from '../../core/build-types.ts';
 import { loadCatalog } from '../../core/catalog/catalog-loader.ts';
 import type { Catalog } from '../../core/catalog/catalog.ts';
 import { planVersions } from '../../builder/build-job.ts';
-import { quoteEnvValue, renderDockerfile } from '../../builder/dockerfile-render.ts';
+import { quoteEnvValue, renderDockerfile, renderLayerDockerfile, renderTemplateDockerfile } from '../../builder/dockerfile-render.ts';
 
 let catalog: Catalog;
 let plan: BuildPlan;
@@ -60,4 +60,24 @@ describe('dockerfile renderer', () => {
     const stale = { ...plan, components: plan.components.map((c) => ({ ...c, recipeHash: 'sha256:old' })) };
     assert.throws(() => planVersions(catalog, stale), /recipe of jdk@17, openssl@3 changed/);
   });
+
+  it('renders a component layer with the very steps an installed build runs, so they share the layer cache', () => {
+    const gcc = catalog.components.get('gcc')!.versions.get('12')!;
+    const cuda = catalog.components.get('cuda')!.versions.get('11.8')!;
+    const layer = renderLayerDockerfile('kiln-root:debian-bookworm', [gcc], cuda).instructions.map((i) => i.text);
+    const installed = renderTemplateDockerfile('kiln-root:debian-bookworm', [gcc, cuda], new Set()).instructions.map((i) => i.text);
+    assert.deepEqual(layer, installed.slice(0, layer.length), 'a prefix of the installed steps');
+    assert.equal(layer.length, installed.length - 1, "all but cuda's ENV, which goes into a composed image's config");
+    assert.match(layer.at(-1)!, /^RUN .*nvidia-cuda-toolkit/);
+  });
+
+  it('puts a script component in one RUN (one layer), base64-encoded', () => {
+    const gcc11 = catalog.components.get('gcc')!.versions.get('11')!;
+    const [from, run, ...rest] = renderLayerDockerfile('kiln-root:debian-bookworm', [], gcc11).instructions.map((i) => i.text);
+    assert.equal(from, 'FROM kiln-root:debian-bookworm');
+    assert.deepEqual(rest, []);
+    const encoded = /echo '([A-Za-z0-9+/=]+)' \| base64 -d/.exec(run!)?.[1];
+    assert.equal(Buffer.from(encoded!, 'base64').toString('utf8'), 'script' in gcc11.install ? gcc11.install.script : '');
+  });
 });
+

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { buildSchema, buildSummarySchema, problemSchema } from '../../api-schemas.ts';
 import type { catalogView } from '../../component-routes.ts';
 import type { templateView } from '../../template-routes.ts';
+import type { imageView } from '../../image-routes.ts';
 import type { DailyBuildStats } from '../../../core/db/template-store.ts';
 import type { TemplateStats } from '../../../core/templates/template-stats.ts';
 
@@ -14,6 +15,7 @@ export type Build = Omit<z.infer<typeof buildSchema>, 'queuePosition'> & { queue
 export type BuildSummary = z.infer<typeof buildSummarySchema>;
 export type Problem = z.infer<typeof problemSchema>;
 export type Template = ReturnType<typeof templateView>;
+export type Image = ReturnType<typeof imageView>;
 export type { DailyBuildStats, TemplateStats };
 /** POST /v1/builds/preview: which way a build of these components would go now, why, and how long it would take. */
 export type { EstimatedPreview as BuildPreview } from '../../build-routes.ts';

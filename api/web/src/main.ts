@@ -5,6 +5,7 @@ import { buildPage } from './build-page.ts';
 import { buildsPage } from './builds-page.ts';
 import { fill, h } from './dom.ts';
 import { formPage } from './form-page.ts';
+import { imagesPage } from './images-page.ts';
 import { setTitle, type Page } from './page.ts';
 import { templatesPage } from './templates-page.ts';
 
@@ -22,6 +23,7 @@ function route(hash: string): { route: Route; args: string[]; params: URLSearchP
   const build = /^\/builds\/([^/]+)$/.exec(path);
   if (build) return { route: { nav: 'builds', run: buildPage }, args: [decodeURIComponent(build[1]!)], params };
   if (path === '/templates') return { route: { nav: 'templates', run: templatesPage }, args: [], params };
+  if (path === '/images') return { route: { nav: 'images', run: imagesPage }, args: [], params };
   return undefined;
 }
 

@@ -4,4 +4,5 @@ export * from './builds.ts';
 export * from './templates.ts';
 export * from './projects.ts';
 export * from './webhooks.ts';
+export * from './images.ts';
 export * from './compositions.ts';

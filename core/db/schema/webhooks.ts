@@ -5,7 +5,7 @@ import { builds } from './builds.ts';
 import { projects } from './projects.ts';
 
 /** A build spec without its image: a webhook names the repository, and each delivery's commit id becomes the tag. */
-export type BuildDefinition = Omit<BuildSpec, 'image'> & { repository: string };
+export type BuildDefinition = Omit<BuildSpec, 'image' | 'revision'> & { repository: string };
 
 export const webhooks = pgTable('webhooks', {
   /** Also the unguessable part of the delivery URL. */
