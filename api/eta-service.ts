@@ -1,6 +1,7 @@
 // Estimates where people wait: before submit (with the preview's route), in POST /v1/builds's answer (queue + run),
 // and while a build waits or runs (GET /v1/builds/:id: elapsed, remaining, the current step). What the estimator knows
-// is learned from the database at most every `refreshMs` and shared by every request meanwhile.
+// is learned from the database at most every `refreshMs` and shared by every request meanwhile; a build seen to have
+// succeeded since it was learned makes it stale at once (who watched a build end and asks again gets it counted).
 import type { Redis } from 'ioredis';
 import type { BuildPlan } from '../core/build-types.ts';
 import type { Catalog } from '../core/catalog/catalog.ts';
@@ -145,6 +146,7 @@ export function createEtaService(deps: EtaServiceDeps) {
           const p = runProgress(await run(requestOfPlan(build.plan, templateBytes)), await readProgress(deps.redis, deps.queuePrefix, build.id), build.startedAt.getTime(), now);
           return { ...p, queueSeconds: null, submitted };
         }
+        if (build.status === 'succeeded' && cached && build.finishedAt && build.finishedAt.getTime() >= cached.at) cached = undefined;
         const took = build.startedAt && build.finishedAt ? (build.finishedAt.getTime() - build.startedAt.getTime()) / 1000 : 0;
         return {
           elapsedSeconds: took,
