@@ -2,6 +2,7 @@
 // exec-form arrays, a JSON-quoted COPY destination that already passed a strict grammar, or escaped ENV values.
 import type { BuildPlan } from '../core/build-types.ts';
 import type { ComponentVersion } from '../core/catalog/catalog.ts';
+import { BUILD_ID_LABEL } from '../core/image-labels.ts';
 
 export interface Instruction {
   text: string;
@@ -68,10 +69,15 @@ const assemble = (instructions: Instruction[]): RenderedBuild => ({
  * `versions` are the catalog entries of plan.components, in the same order. The caller checks that their recipe
  * hashes still match the plan, so an image is never built from a recipe other than the one recorded.
  */
-export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[]): RenderedBuild {
+export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[], build?: { id: string }): RenderedBuild {
   // A template base already holds some components (with the same recipe hashes): install only the rest.
   const covered = new Set(plan.base.kind === 'template' ? plan.base.covers : []);
   const instructions = componentInstructions(plan.base.image, versions, covered);
+
+  // The user's steps start with this build's id, so their images belong to this build alone: the engine never serves
+  // them from cache to a concurrent build of the same binary, whose parent would vanish when this build cleans up
+  // ("unknown parent image ID"). The component steps above stay shared; a COPY of the binary is cheap to redo.
+  if (build) instructions.push({ text: `LABEL ${JSON.stringify(BUILD_ID_LABEL)}=${JSON.stringify(build.id)}`, owner: 'binary' });
 
   // An archive was re-packed, entry by entry, under a context folder: COPY puts that folder's contents into the
   // target directory. Never ADD, whose auto-extract would unpack whatever the archive holds.

@@ -32,6 +32,9 @@ function ociLabels(o: { created: Date; title: string; version?: string; base: Im
 
 const componentList = (components: readonly PlannedComponent[]) => components.map((c) => `${c.key}=${c.recipeHash}`).join(',');
 
+/** The label naming the build an image belongs to. */
+export const BUILD_ID_LABEL = 'dev.kiln.build-id';
+
 /** A user's build: what it was built from, with which recipes and binary, and where its source lives (webhook, CI). */
 export function imageLabels(
   build: { id: string; spec: Pick<BuildSpec, 'image' | 'source' | 'revision'>; plan: BuildPlan },
@@ -41,7 +44,7 @@ export function imageLabels(
   const { plan, spec } = build;
   const image = repositoryAndTag(spec.image);
   return {
-    'dev.kiln.build-id': build.id,
+    [BUILD_ID_LABEL]: build.id,
     'dev.kiln.root': plan.root.name,
     'dev.kiln.base': plan.base.image,
     ...(plan.base.kind === 'template' ? { 'dev.kiln.template-id': plan.base.templateId, 'dev.kiln.base-digest': plan.base.digest } : {}),

@@ -52,6 +52,17 @@ describe('dockerfile renderer', () => {
     assert.deepEqual(instructions.map((i) => i.owner), ['base', 'jdk@17', 'jdk@17', 'openssl@3', 'binary', 'binary', 'binary', 'binary']);
   });
 
+  it("starts the user's steps with the build's id, so two builds of one binary share component steps and nothing after", () => {
+    const a = renderDockerfile(plan, planVersions(catalog, plan), { id: '0b6f3c1e-1111-4a4a-8a8a-000000000001' });
+    const b = renderDockerfile(plan, planVersions(catalog, plan), { id: '0b6f3c1e-1111-4a4a-8a8a-000000000002' });
+    const own = (r: typeof a) => r.instructions.filter((i) => i.owner === 'binary').map((i) => i.text);
+    const shared = (r: typeof a) => r.instructions.filter((i) => i.owner !== 'binary').map((i) => i.text);
+    assert.deepEqual(shared(a), shared(b));
+    assert.equal(own(a)[0], 'LABEL "dev.kiln.build-id"="0b6f3c1e-1111-4a4a-8a8a-000000000001"');
+    assert.equal(own(a)[1], 'COPY ["binary","/opt/app/app.jar"]');
+    assert.notDeepEqual(own(a)[0], own(b)[0]);
+  });
+
   it('escapes what the builder would expand in ENV values', () => {
     assert.equal(quoteEnvValue('a$b"c\\d'), '"a\\$b\\"c\\\\d"');
   });
