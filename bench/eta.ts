@@ -31,7 +31,7 @@ function timed(t: Partial<TimingSpec> = {}): { trace: TimedBuild[]; spec: Timing
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`.padStart(9);
-const row = (name: string, s: Scores) => `  ${name.padEnd(34)}${String(s.builds).padStart(6)}  ${pct(s.mape)}  ${pct(s.inRange)}`;
+const row = (name: string, s: Scores) => `  ${name.padEnd(34)}${String(s.builds).padStart(6)}  ${s.builds ? `${pct(s.mape)}  ${pct(s.inRange)}` : `${'—'.padStart(9)}  ${'—'.padStart(9)}`}`;
 
 function report(r: ReplayScores): void {
   console.log(`  ${''.padEnd(34)}${'builds'.padStart(6)}  ${'median APE'.padStart(9)}  ${'in range'.padStart(9)}`);
@@ -66,7 +66,9 @@ if (values.trace) {
   const line = (label: string, t: Partial<TimingSpec>) => {
     const { trace, spec } = timed(t);
     const r = replayEta(trace, costs, order, { concurrency: concurrency(spec) });
-    console.log(`  ${label.padEnd(30)} run ${pct(r.run.mape)} ${pct(r.run.inRange)}   catalog ${pct(r.catalog.mape)}   ×${(r.catalog.mape / r.run.mape).toFixed(1).padEnd(6)} wait ${pct(r.queue.mape)} ${pct(r.queue.inRange)}`);
+    // A setting under which no build waited a minute has no queue figures (not NaN).
+    const wait = r.queue.builds ? `${pct(r.queue.mape)} ${pct(r.queue.inRange)}` : '   (no build waited ≥ 60 s)';
+    console.log(`  ${label.padEnd(30)} run ${pct(r.run.mape)} ${pct(r.run.inRange)}   catalog ${pct(r.catalog.mape)}   ×${(r.catalog.mape / r.run.mape).toFixed(1).padEnd(6)} wait ${wait}`);
   };
   console.log(`\nsensitivity to the generator's settings (seed ${values.seed}): median APE and in-range share of the run, the catalog's APE, the ratio, and the queue wait`);
   line('defaults', {});
