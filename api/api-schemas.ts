@@ -16,6 +16,20 @@ export const problemSchema = z
 
 export const idParams = z.object({ id: z.string().max(64) });
 
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * Whether a path id can name a row at all. Ids are uuid columns, which refuse any other text with an error: a
+ * service asks this first, so a malformed id is a 404 like any unknown one, never a database error.
+ */
+export const isUuid = (id: string): boolean => uuidPattern.test(id);
+
+const U64_MAX = 2n ** 64n - 1n;
+/** A Redis stream id Redis itself accepts (`<ms>-<seq>`, each an unsigned 64-bit number), e.g. a Last-Event-ID. */
+export function isStreamId(value: string): boolean {
+  const m = /^(\d{1,20})-(\d{1,20})$/.exec(value);
+  return m !== null && BigInt(m[1]!) <= U64_MAX && BigInt(m[2]!) <= U64_MAX;
+}
+
 /**
  * A request body that is not JSON (a file, a signed webhook payload): handed to the route as the parser made it
  * (a stream or a Buffer), so it is documented as binary and not validated here.

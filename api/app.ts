@@ -41,6 +41,7 @@ import { createEtaService } from './eta-service.ts';
 import { createBuildService } from './build-service.ts';
 import { installAuth, PROJECT_HEADER } from './auth.ts';
 import { installErrorHandler, sendProblem } from './error-handler.ts';
+import { serverTimeouts } from './http-timeouts.ts';
 import { installInputHygiene } from './input-hygiene.ts';
 import { documentProblemMediaType } from './openapi-document.ts';
 import { createMetrics } from './metrics.ts';
@@ -85,6 +86,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // Request ids go into every problem response, so a user can quote one.
     genReqId: () => crypto.randomUUID(),
     bodyLimit: 1024 * 1024,
+    ...serverTimeouts(deps.config),
     // A URL that does not decode never reaches a route or the error handler: answer it as a problem too.
     frameworkErrors: (err, req, rawReply) => {
       void sendProblem(rawReply as unknown as FastifyReply, {
@@ -98,7 +100,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandler(app);
+  installErrorHandler(app, { lingerMs: deps.config.KILN_HTTP_LINGER_SECONDS * 1000 });
   // Before any route: strict UTF-8 JSON, and no NUL or lone surrogate in any string (Postgres refuses both).
   installInputHygiene(app);
   const routeTable: RouteEntry[] = [];
@@ -144,7 +146,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     log: deps.log,
   });
   const idempotency = createIdempotencyStore(deps.db);
-  const buildLog = createBuildLog({ redis: deps.redis, blobs: deps.blobs, prefix: deps.config.KILN_QUEUE_PREFIX });
+  const buildLog = createBuildLog({ redis: deps.redis, blobs: deps.blobs, prefix: deps.config.KILN_QUEUE_PREFIX, log: deps.log });
+  app.addHook('onClose', async () => buildLog.close());
   const compositionStore = createCompositionStore(deps.db);
   const preview = createBuildPreview({
     catalog: deps.catalog,
@@ -205,7 +208,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     progress: (build, steps, position) => eta.progress(build, steps, position, { templateBytes: null, ahead: () => buildService.queueAhead(build) }),
     rateLimitPerMinute: deps.config.KILN_BUILD_RATE_LIMIT,
   });
-  await app.register(webhookRoutes, { webhooks, publicUrl: deps.config.KILN_PUBLIC_URL });
+  await app.register(webhookRoutes, { webhooks, publicUrl: deps.config.KILN_PUBLIC_URL, rateLimitPerMinute: deps.config.KILN_BUILD_RATE_LIMIT });
   await app.register(componentRoutes, { catalog: deps.catalog });
   const templates = createTemplateStore(deps.db);
   const templateService = createTemplateService({

@@ -5,11 +5,12 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { buildStatuses, type BuildRow, type BuildStepRow } from '../core/db/schema/builds.ts';
 import { RateLimitedError } from '../core/errors.ts';
-import { buildSchema, buildSpecSchema, buildSummarySchema, idParams, listLimit, problemSchema, submitEstimateSchema } from './api-schemas.ts';
+import { buildSchema, buildSpecSchema, buildSummarySchema, idParams, isStreamId, listLimit, problemSchema, submitEstimateSchema } from './api-schemas.ts';
 import type { BuildPreview } from './build-preview.ts';
 import type { BuildService } from './build-service.ts';
 import type { BuildProgressView } from './eta-service.ts';
 import type { SubmitEstimate } from '../core/eta/estimate-types.ts';
+import { holdOpen } from './http-timeouts.ts';
 
 /** The longest a `?wait=` long-poll holds a request; longer asks are cut to this (proxies drop idle requests). */
 export const MAX_WAIT_SECONDS = 60;
@@ -192,10 +193,12 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
       const left = new AbortController();
       const onClose = () => left.abort();
       reply.raw.once('close', onClose);
+      const release = holdOpen(req);
       try {
         const { build, steps, queuePosition } = await opts.builds.waitForEnd(req.auth.project, req.params.id, wait, left.signal);
         return buildView(build, steps, queuePosition, await opts.progress(build, steps, queuePosition));
       } finally {
+        release();
         reply.raw.off('close', onClose);
       }
     },
@@ -215,7 +218,7 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
           'The text of all `log` events equals the plain-text log after the end.',
         tags: ['builds'],
         params: idParams,
-        headers: z.looseObject({ 'last-event-id': z.string().max(64).regex(/^\d+-\d+$/, 'a stream id such as 1700000000000-0').optional() }),
+        headers: z.looseObject({ 'last-event-id': z.string().max(64).refine(isStreamId, 'a stream id such as 1700000000000-0 (two numbers below 2^64)').optional() }),
         response: {
           200: z.string().describe('text/plain, or text/event-stream when asked for'),
           400: problemSchema,
@@ -238,6 +241,8 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
       });
       // From here on the answer is a stream we write ourselves; errors can no longer become a problem response.
       void reply.hijack();
+      // Waiting between lines is the point of this request; the keep-alive comments below are for proxies.
+      const release = holdOpen(req);
       reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
       reply.raw.flushHeaders();
       reply.raw.once('close', () => left.abort());
@@ -255,6 +260,7 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
       } finally {
         clearInterval(keepAlive);
         followers.delete(left);
+        release();
         reply.raw.end();
       }
     },

@@ -25,6 +25,7 @@ import type { UploadStore } from '../core/db/upload-store.ts';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { BUILD_JOB, buildJobOptions, cancelKey, type BuildJob } from '../core/queues.ts';
+import { isUuid } from './api-schemas.ts';
 
 export interface BuildServiceDeps {
   catalog: Catalog;
@@ -55,7 +56,6 @@ export interface BuildServiceDeps {
   waitPollMs?: number;
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const endedStatuses: readonly BuildStatus[] = ['succeeded', 'failed', 'canceled'];
 
 export function createBuildService(deps: BuildServiceDeps) {
@@ -88,7 +88,7 @@ export function createBuildService(deps: BuildServiceDeps) {
   };
 
   const get = async (project: string, id: string) => {
-    const build = uuidPattern.test(id) ? await deps.builds.get(id, project) : undefined;
+    const build = isUuid(id) ? await deps.builds.get(id, project) : undefined;
     if (!build) throw new NotFoundError(`no build "${id}"`);
     return build;
   };
@@ -103,7 +103,7 @@ export function createBuildService(deps: BuildServiceDeps) {
 
   /** Plans a spec as the caller's project would get it; ValidationError with every problem when it cannot be built. */
   const plan = async (project: string, spec: BuildSpec) => {
-    const upload = uuidPattern.test(spec.uploadId) ? await deps.uploads.get(project, spec.uploadId) : undefined;
+    const upload = isUuid(spec.uploadId) ? await deps.uploads.get(project, spec.uploadId) : undefined;
     const result = planBuild(spec, {
       catalog: deps.catalog,
       upload,

@@ -13,6 +13,7 @@ import {
   ValidationError,
   type Problem,
 } from '../core/errors.ts';
+import { lingerAfterAnswer } from './http-timeouts.ts';
 
 const statusOf = (err: KilnError): number => {
   if (err instanceof ValidationError) return 400;
@@ -104,15 +105,30 @@ function schemaProblems(err: FastifyError & { validation?: unknown[]; validation
 }
 
 /**
- * Maps every error to problem+json (the input hygiene's refusals included).
+ * Maps every error to problem+json (the input hygiene's refusals included). `lingerMs`: how long a connection whose
+ * request body is still arriving is read (and dropped) after its refusal, so the client can read it.
  */
-export function installErrorHandler(app: FastifyInstance): void {
+export function installErrorHandler(app: FastifyInstance, opts: { lingerMs: number }): void {
   app.setNotFoundHandler((req, reply) => {
     const detail = `no route ${req.method} ${req.url.split('?')[0]}`;
     void sendProblem(reply, { status: 404, kind: 'not-found', detail, requestId: req.id, problems: [{ field: 'url', message: detail }] });
   });
 
+  // A client that hangs up before all of its request arrived gets one info line, at whatever stage the request was:
+  // its auth check, its body being read, or in no error path at all (a hang-up during an async check may reach no
+  // handler). Never an error: anyone could fill the error log by hanging up. A refusal already sent is logged as such.
+  const refusedMidBody = new WeakSet<object>();
+  app.addHook('onRequestAbort', async (req) => {
+    if (!refusedMidBody.has(req.raw)) req.log.info('client went away before its request ended');
+  });
+
   app.setErrorHandler((err: FastifyError, req, reply) => {
+    // The client went away mid-request (its socket is gone): whatever failed failed because of that, and the hook
+    // above said so. Nobody is left to answer.
+    if (!req.raw.complete && req.raw.socket?.destroyed) {
+      req.log.debug({ reason: err.message }, 'what failed after the client went away');
+      return reply.code(400).send();
+    }
     let status: number;
     let kind: string;
     let detail: string;
@@ -152,7 +168,11 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     // The client may still be sending a body we refused (too large, a refused archive): close the connection rather
     // than read the rest.
-    if (status === 413 || !req.raw.complete) void reply.header('connection', 'close');
+    if (status === 413 || !req.raw.complete) {
+      refusedMidBody.add(req.raw);
+      void reply.header('connection', 'close');
+      lingerAfterAnswer(req, opts.lingerMs);
+    }
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ status, kind, detail }, 'request refused');
     void sendProblem(reply, { status, kind, detail, requestId: req.id, problems });

@@ -7,7 +7,7 @@ import type { ImageFilters, ImageStore, PageCursor } from '../core/db/image-stor
 import { imageStatuses, type ImageRow } from '../core/db/schema/images.ts';
 import { NotFoundError, ValidationError } from '../core/errors.ts';
 import type { ImageDeletion } from '../core/images/image-deletion.ts';
-import { idParams, problemSchema } from './api-schemas.ts';
+import { idParams, isUuid, problemSchema } from './api-schemas.ts';
 
 export const imageSchema = z
   .object({
@@ -43,15 +43,13 @@ export const imageView = (i: ImageRow): z.infer<typeof imageSchema> => ({
   deletedBy: i.deletedBy,
 });
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** The page cursor is opaque to clients: base64url of the last item's push time and id. */
 const encodeCursor = (c: PageCursor) => Buffer.from(JSON.stringify([c.pushedAt.toISOString(), c.id])).toString('base64url');
 function decodeCursor(text: string): PageCursor {
   try {
     const [at, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as [string, string];
     const pushedAt = new Date(at);
-    if (typeof id === 'string' && uuid.test(id) && !Number.isNaN(pushedAt.getTime())) return { pushedAt, id };
+    if (typeof id === 'string' && isUuid(id) && !Number.isNaN(pushedAt.getTime())) return { pushedAt, id };
   } catch {
     /* reported below */
   }
@@ -129,7 +127,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, o
       },
     },
     async (req) => {
-      const image = uuid.test(req.params.id) ? await opts.images.get(req.auth.project, req.params.id) : undefined;
+      const image = isUuid(req.params.id) ? await opts.images.get(req.auth.project, req.params.id) : undefined;
       if (!image) throw new NotFoundError(`no image "${req.params.id}"`);
       return imageView(image);
     },
@@ -150,7 +148,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, o
       },
     },
     async (req) => {
-      if (!uuid.test(req.params.id)) throw new NotFoundError(`no image "${req.params.id}"`);
+      if (!isUuid(req.params.id)) throw new NotFoundError(`no image "${req.params.id}"`);
       return imageView(await opts.deletion.deleteImage(req.auth.project, req.params.id));
     },
   );

@@ -8,6 +8,7 @@ import type { TemplateRow } from '../core/db/schema/templates.ts';
 import { ConflictError, NotFoundError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { cancelKey, templateJobId } from '../core/queues.ts';
+import { isUuid } from './api-schemas.ts';
 
 export interface TemplateServiceDeps {
   templates: Pick<TemplateStore, 'get' | 'markEndedUnbuilt'>;
@@ -19,11 +20,10 @@ export interface TemplateServiceDeps {
   log: Logger;
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function createTemplateService(deps: TemplateServiceDeps) {
   const get = async (id: string): Promise<TemplateRow> => {
-    const t = uuidPattern.test(id) ? await deps.templates.get(id) : undefined;
+    const t = isUuid(id) ? await deps.templates.get(id) : undefined;
     if (!t) throw new NotFoundError(`no template "${id}"`);
     return t;
   };

@@ -8,6 +8,7 @@ import type { UploadKind, UploadRow } from '../core/db/schema/uploads.ts';
 import { NotFoundError, PayloadTooLargeError, ValidationError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { ArchiveRefused, inspectArchive, type ArchiveLimits, type ArchiveSummary } from '../core/tar-archive.ts';
+import { isUuid } from './api-schemas.ts';
 
 export interface UploadServiceDeps {
   blobs: Pick<BlobStore, 'putStream' | 'delete'>;
@@ -28,7 +29,6 @@ export interface UploadInput {
   kind?: UploadKind;
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** An archive refusal as the client sees it: 413 for a bomb, 400 naming the entry (or the body) otherwise. */
 function refusalError(err: ArchiveRefused): Error {
@@ -122,7 +122,7 @@ export function createUploadService(deps: UploadServiceDeps) {
     },
 
     async get(project: string, id: string): Promise<UploadRow> {
-      const row = uuidPattern.test(id) ? await deps.uploads.get(project, id) : undefined;
+      const row = isUuid(id) ? await deps.uploads.get(project, id) : undefined;
       if (!row) throw new NotFoundError(`no upload "${id}"`);
       return row;
     },

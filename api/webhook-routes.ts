@@ -1,26 +1,38 @@
 // Webhooks: manage a project's saved build definitions (/v1/webhooks…), and receive signed push deliveries
 // (POST /v1/webhooks/:id/deliveries — no token: the X-Hub-Signature-256 HMAC is the proof).
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { WebhookRow } from '../core/db/schema/webhooks.ts';
+import { RateLimitedError } from '../core/errors.ts';
 import { buildSpecSchema, idParams, problemSchema, rawBody } from './api-schemas.ts';
-import type { WebhookService } from './webhook-service.ts';
+import type { SignedDelivery, WebhookService } from './webhook-service.ts';
 
 const definitionSchema = buildSpecSchema
   // Each delivery's commit is the image's tag and revision: a definition names neither.
   .omit({ image: true, revision: true })
-  .extend({ repository: z.string().max(200).describe('image repository; each delivery tags it with the pushed commit id') })
+  .extend({
+    repository: z.string().max(200).describe('image repository; each delivery tags it with the pushed commit id'),
+    priority: z.enum(['ci']).optional().describe('always ci: pushes queue behind every interactive build, whatever the project'),
+  })
   .meta({ id: 'BuildDefinition' });
 
 const webhookSchema = z
   .object({ id: z.uuid(), name: z.string(), url: z.string().describe('where the sender POSTs deliveries'), definition: definitionSchema, createdAt: z.string() })
   .meta({ id: 'Webhook' });
 
+/** A definition as it is built: a priority other than ci, saved before that rule, is not obeyed, so not shown. */
+function shownDefinition(d: WebhookRow['definition']): WebhookRow['definition'] {
+  const { priority, ...rest } = d;
+  return priority === 'ci' ? d : rest;
+}
+
 export interface WebhookRoutesOptions {
   webhooks: WebhookService;
   /** KILN_PUBLIC_URL, if set; else the URL is made from the request's own host. */
   publicUrl: string | undefined;
+  /** Signed deliveries one project's webhooks may make per minute, all together (KILN_BUILD_RATE_LIMIT). */
+  rateLimitPerMinute: number;
 }
 
 export const webhookRoutes: FastifyPluginAsync<WebhookRoutesOptions> = async (app, opts) => {
@@ -29,7 +41,7 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRoutesOptions> = async (ap
     id: w.id,
     name: w.name,
     url: `${base}/v1/webhooks/${w.id}/deliveries`,
-    definition: w.definition,
+    definition: shownDefinition(w.definition),
     createdAt: w.createdAt.toISOString(),
   });
   const baseOf = (req: { protocol: string; host: string }) => opts.publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.host}`;
@@ -91,12 +103,43 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRoutesOptions> = async (ap
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    // What each stage of a delivery learned, for the next: the webhook (before the body), then the signed delivery.
+    const hooks = new WeakMap<FastifyRequest, WebhookRow>();
+    const signed = new WeakMap<FastifyRequest, SignedDelivery>();
     scope.withTypeProvider<ZodTypeProvider>().post(
       '/v1/webhooks/:id/deliveries',
       {
         // GitHub caps payloads at 25 MB; a push with thousands of commits is still far below this.
         bodyLimit: 5 * 1024 * 1024,
-        config: { auth: 'public' },
+        // No token here, so nothing is buffered for a webhook that does not exist: 404 before the body is read.
+        onRequest: async (req) => {
+          hooks.set(req, await opts.webhooks.find((req.params as { id: string }).id));
+        },
+        preHandler: async (req) => {
+          const delivery = {
+            body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+            signature: req.headers['x-hub-signature-256'] as string | undefined,
+            event: req.headers['x-github-event'] as string | undefined,
+            contentType: req.headers['content-type'],
+          };
+          signed.set(req, opts.webhooks.verify(hooks.get(req)!, delivery));
+        },
+        config: {
+          auth: 'public',
+          // Counted once the signature holds (the rate-limit hook runs after the preHandler above), per project: a
+          // project's webhooks together start at most as many builds a minute as one of its tokens may.
+          rateLimit: {
+            hook: 'preHandler',
+            max: opts.rateLimitPerMinute,
+            timeWindow: 60_000,
+            keyGenerator: (req) => `webhook-project:${hooks.get(req)?.project ?? ''}`,
+            errorResponseBuilder: (_req, ctx) =>
+              new RateLimitedError(
+                `this project's webhooks may start at most ${ctx.max} builds a minute; retry in ${ctx.after}`,
+                Math.max(1, Math.ceil(ctx.ttl / 1000)),
+              ),
+          },
+        },
         schema: {
           operationId: 'deliverWebhook',
           summary: 'A signed push delivery (GitHub convention): starts the saved build, tagged with the commit id',
@@ -117,16 +160,12 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRoutesOptions> = async (ap
             401: problemSchema,
             404: problemSchema,
             413: problemSchema,
+            429: problemSchema,
           },
         },
       },
       async (req, reply) => {
-        const outcome = await opts.webhooks.deliver(req.params.id, {
-          body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
-          signature: req.headers['x-hub-signature-256'],
-          event: req.headers['x-github-event'],
-          contentType: req.headers['content-type'],
-        });
+        const outcome = await opts.webhooks.deliver(signed.get(req)!);
         if (!outcome.started) return reply.code(200).send({ started: false as const, detail: outcome.detail });
         const { build } = outcome;
         return reply.code(202).send({ started: true as const, detail: outcome.detail, build: { id: build.id, status: build.status, imageRef: build.imageRef } });

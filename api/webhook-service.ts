@@ -9,8 +9,8 @@ import { NotFoundError, UnauthorizedError, ValidationError } from '../core/error
 import { checkPlainText, parseImageName } from '../core/spec-grammar.ts';
 import type { Logger } from '../core/logger.ts';
 import type { BuildService } from './build-service.ts';
+import { isUuid } from './api-schemas.ts';
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface Delivery {
   body: Buffer;
@@ -20,6 +20,15 @@ export interface Delivery {
   contentType: string | undefined;
 }
 
+/** A delivery whose signature matched its webhook's secret: only `verify` makes one, and only one starts a build. */
+class SignedDelivery {
+  constructor(
+    readonly hook: WebhookRow,
+    readonly delivery: Delivery,
+  ) {}
+}
+export type { SignedDelivery };
+
 export type DeliveryOutcome = { started: false; detail: string } | { started: true; detail: string; build: BuildRow; replayed: boolean };
 
 /**
@@ -28,9 +37,10 @@ export type DeliveryOutcome = { started: false; detail: string } | { started: tr
  */
 export const specFor = (definition: BuildDefinition, tag: string, source?: string) => {
   const { repository, ...rest } = definition;
-  // A push is CI: it queues behind every interactive build unless the definition says otherwise.
+  // A push is CI, always: it queues behind every interactive build (definitions saved before this rule may say
+  // otherwise; they are not obeyed), so no project's pushes can take the place of people waiting at the form.
   const sourceUrl = rest.source ?? source;
-  return { ...rest, revision: tag, ...(sourceUrl ? { source: sourceUrl } : {}), image: `${repository}:${tag}`, priority: rest.priority ?? ('ci' as const) };
+  return { ...rest, revision: tag, ...(sourceUrl ? { source: sourceUrl } : {}), image: `${repository}:${tag}`, priority: 'ci' as const };
 };
 
 /** GitHub sends JSON, or (if so configured) a form with the JSON in `payload`; both are signed as sent. */
@@ -46,7 +56,7 @@ function parsePayload(body: Buffer, contentType: string | undefined): unknown {
 
 export function createWebhookService(deps: { store: WebhookStore; builds: Pick<BuildService, 'create' | 'check'>; log: Logger }) {
   const get = async (project: string, id: string): Promise<WebhookRow> => {
-    const row = uuidPattern.test(id) ? await deps.store.getInProject(project, id) : undefined;
+    const row = isUuid(id) ? await deps.store.getInProject(project, id) : undefined;
     if (!row) throw new NotFoundError(`no webhook "${id}"`);
     return row;
   };
@@ -74,17 +84,28 @@ export function createWebhookService(deps: { store: WebhookStore; builds: Pick<B
     },
 
     async delete(project: string, id: string): Promise<void> {
-      if (!uuidPattern.test(id) || !(await deps.store.delete(project, id))) throw new NotFoundError(`no webhook "${id}"`);
+      if (!isUuid(id) || !(await deps.store.delete(project, id))) throw new NotFoundError(`no webhook "${id}"`);
     },
 
-    /** Checks the signature before anything else: an unsigned or wrongly signed delivery starts nothing. */
-    async deliver(id: string, delivery: Delivery): Promise<DeliveryOutcome> {
-      const hook = uuidPattern.test(id) ? await deps.store.get(id) : undefined;
+    /** The webhook a delivery URL names, whoever asks: looked up before its body is read, so a made-up id costs nothing. */
+    async find(id: string): Promise<WebhookRow> {
+      const hook = isUuid(id) ? await deps.store.get(id) : undefined;
       if (!hook) throw new NotFoundError(`no webhook "${id}"`);
+      return hook;
+    },
+
+    /** Checks the signature before anything else: an unsigned or wrongly signed delivery is refused, and starts nothing. */
+    verify(hook: WebhookRow, delivery: Delivery): SignedDelivery {
       if (!verifySignature(hook.secret, delivery.body, delivery.signature)) {
-        deps.log.warn({ webhookId: id }, 'webhook delivery with a missing or wrong signature');
+        deps.log.warn({ webhookId: hook.id }, 'webhook delivery with a missing or wrong signature');
         throw new UnauthorizedError('missing or wrong X-Hub-Signature-256 (sha256=<hex HMAC-SHA256 of the body with the webhook secret>)');
       }
+      return new SignedDelivery(hook, delivery);
+    },
+
+    /** Acts on a signed delivery: a ping, an ignored event, or a push that builds its commit. */
+    async deliver({ hook, delivery }: SignedDelivery): Promise<DeliveryOutcome> {
+      const id = hook.id;
       if (delivery.event === 'ping') return { started: false, detail: 'pong' };
       if (delivery.event !== undefined && delivery.event !== 'push') return { started: false, detail: `event "${delivery.event}" ignored: only push starts a build` };
       const payload = parsePayload(delivery.body, delivery.contentType);

@@ -88,6 +88,19 @@ export class BuildProgress {
   }
 
   /**
+   * Whether the engine may be running the build's own steps (its COPY of the upload onwards, and the engine's label
+   * step): the first of them starts as soon as the step before it has its image. Stopping the engine's build from then
+   * on would not stop the step it is in — the engine finishes it and commits its layer after the request is gone,
+   * where nothing of kiln's sees it.
+   */
+  ownStepsBegun(): boolean {
+    const first = this.instructions.findIndex((i) => i.owner === 'binary');
+    const firstOwn = first === -1 ? this.instructions.length : first;
+    const steps = this.current ? [...this.done, this.current] : this.done;
+    return steps.some((s) => s.index >= firstOwn || (s.index === firstOwn - 1 && s.image !== undefined));
+  }
+
+  /**
    * The images the user's part of the build left (its COPY, ENV, ENTRYPOINT and label steps), last first. They hold
    * this build's binary and serve no other build, unlike the component steps' images, which are the layer cache.
    */

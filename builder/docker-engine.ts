@@ -43,6 +43,21 @@ export function registryFailure(what: string, error: string, auth: RegistryAuth,
   return new BuildFailure(`${what}: ${error}`, transient);
 }
 
+/**
+ * What an engine that answered says about a build's own input: its context (a path that is both a file and a
+ * directory) or its Dockerfile. The same input fails the same way on any engine, so it is never retried.
+ */
+const contentFault = /not a directory|is a directory|file exists|cannot overwrite|failed to parse dockerfile|dockerfile parse error|line greater than max/i;
+
+/** The engine answered the build request itself with an error (before any step ran): the build's fault, or its own. */
+function buildRequestFailure(err: unknown): Error {
+  const status = (err as { statusCode?: unknown }).statusCode;
+  if (typeof status !== 'number') return isTransient(err) ? engineUnavailable(err) : (err as Error);
+  const message = ((err as { json?: { message?: string } }).json?.message ?? (err as Error).message).trim();
+  if (status < 500 || contentFault.test(message)) return new BuildFailure(`the Docker engine refused the build (HTTP ${status}): ${message}`, false, { cause: err });
+  return new BuildFailure(`the Docker engine failed the build request (HTTP ${status}): ${message}`, true, { cause: err });
+}
+
 export async function buildImage(
   docker: Docker,
   context: Readable,
@@ -60,7 +75,7 @@ export async function buildImage(
       ...(opts.signal ? { abortSignal: opts.signal } : {}),
     });
   } catch (err) {
-    throw isTransient(err) ? engineUnavailable(err) : err;
+    throw buildRequestFailure(err);
   }
   await follow(docker, stream, onEvent);
 }

@@ -2,6 +2,7 @@
 // exec-form arrays, a JSON-quoted COPY destination that already passed a strict grammar, or escaped ENV values.
 import type { BuildPlan } from '../core/build-types.ts';
 import type { ComponentVersion } from '../core/catalog/catalog.ts';
+import { execInstruction, userEnvInstruction } from '../core/dockerfile-lines.ts';
 import { BUILD_ID_LABEL } from '../core/image-labels.ts';
 
 export interface Instruction {
@@ -21,10 +22,6 @@ export const BINARY_CONTEXT_PATH = 'binary';
 /** Where the entries of an archive upload sit in the build context (a folder COPY puts into the target directory). */
 export const ARCHIVE_CONTEXT_PATH = 'archive';
 
-/** Double-quoted ENV value: the builder expands $VAR and honours backslash escapes inside quotes, so escape both. */
-export function quoteEnvValue(value: string): string {
-  return `"${value.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
-}
 
 /**
  * A component's install as ONE RUN instruction, so that it makes exactly one layer: the layer composition takes from
@@ -83,12 +80,10 @@ export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[], 
   // target directory. Never ADD, whose auto-extract would unpack whatever the archive holds.
   const source = plan.binary.kind === 'tar' ? ARCHIVE_CONTEXT_PATH : BINARY_CONTEXT_PATH;
   instructions.push({ text: `COPY ${JSON.stringify([source, plan.binary.path])}`, owner: 'binary' });
-  const userEnv = Object.entries(plan.env);
-  if (userEnv.length > 0) {
-    instructions.push({ text: `ENV ${userEnv.map(([k, val]) => `${k}=${quoteEnvValue(val)}`).join(' ')}`, owner: 'binary' });
-  }
-  instructions.push({ text: `ENTRYPOINT ${JSON.stringify(plan.entrypoint)}`, owner: 'binary' });
-  if (plan.cmd) instructions.push({ text: `CMD ${JSON.stringify(plan.cmd)}`, owner: 'binary' });
+  const userEnv = userEnvInstruction(plan.env);
+  if (userEnv) instructions.push({ text: userEnv, owner: 'binary' });
+  instructions.push({ text: execInstruction('ENTRYPOINT', plan.entrypoint), owner: 'binary' });
+  if (plan.cmd) instructions.push({ text: execInstruction('CMD', plan.cmd), owner: 'binary' });
   return assemble(instructions);
 }
 

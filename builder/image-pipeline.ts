@@ -75,14 +75,26 @@ export async function produceImage(
   const upload = req.openUpload ? await req.openUpload(signal) : undefined;
 
   const progress = new BuildProgress(req.rendered.instructions, (owner, cached) => onStep({ kind: cached ? 'cache' : 'install', component: owner }));
+  // A stop reaches the engine's build at once while it runs component steps (the engine kills the step's container
+  // and keeps nothing of it). Once the build's own steps may have begun, the engine's build is let finish — a COPY
+  // and a few metadata steps — so that every image it commits is one this attempt knows of and removes below; a step
+  // cut off mid-way would be committed unseen, holding the user's upload (a 2 GiB archive: 2 GiB). The stop then
+  // takes effect before the push.
+  const engineStop = new AbortController();
+  const stopEngine = () => {
+    if (!progress.ownStepsBegun()) engineStop.abort(signal.reason);
+  };
+  signal.addEventListener('abort', stopEngine, { once: true });
+  if (signal.aborted) stopEngine();
   let pushed = false;
   try {
     await buildImage(
       deps.docker,
       buildContext(req.rendered, upload),
-      { tag: req.ref, labels, signal },
+      { tag: req.ref, labels, signal: engineStop.signal },
       (ev) => appendLog(progress.onEvent(ev, Date.now())),
     );
+    signal.removeEventListener('abort', stopEngine);
     const steps = progress.finish(Date.now());
     if (progress.error) {
       const owner = steps.at(-1)?.owner;
@@ -104,6 +116,7 @@ export async function produceImage(
     pushed = true;
     return { digest, imageId, sizeBytes, steps, pull, push: { seconds: (Date.now() - pushStarted) / 1000, bytes } };
   } finally {
+    signal.removeEventListener('abort', stopEngine);
     // Whatever happened (pushed, failed, canceled, timed out), the engine keeps only the components' layers, which
     // are the layer cache: the image's tag and the layers of the user's own steps go. A retry rebuilds those from the
     // cache in a second. A template that was pushed stays whole.

@@ -2,6 +2,8 @@
 // builder continues it), copied to S3 when the build ends (the lasting record), with an end marker for followers.
 import type { Redis } from 'ioredis';
 import type { BlobStore } from './blob-store.ts';
+import { createLogTail, type LogTail, type StreamEntries } from './log-tail.ts';
+import type { Logger } from './logger.ts';
 import { buildLogStreamKey } from './queues.ts';
 import { escapeStripper } from './terminal-text.ts';
 
@@ -20,15 +22,17 @@ export interface BuildLogDeps {
   redis: Redis;
   blobs: Pick<BlobStore, 'putText' | 'getText'>;
   prefix: string;
+  /** Where the shared tail of followed logs reports trouble reading Redis. */
+  log?: Pick<Logger, 'warn'>;
 }
-
-type StreamEntries = [id: string, fields: string[]][];
 
 const toEvents = (entries: StreamEntries): LogEvent[] =>
   entries.map(([id, fields]) => (fields[0] === 'end' ? { id, end: fields[1] ?? '' } : { id, text: fields[1] ?? '' }));
 
 export function createBuildLog(deps: BuildLogDeps) {
   const key = (buildId: string) => buildLogStreamKey(deps.prefix, buildId);
+  // Made on the first follower: a builder, which only writes logs, never opens its connection.
+  let tail: LogTail | undefined;
 
   const streamText = async (buildId: string): Promise<string> =>
     toEvents((await deps.redis.xrange(key(buildId), '-', '+')) as StreamEntries)
@@ -82,19 +86,18 @@ export function createBuildLog(deps: BuildLogDeps) {
     },
 
     /**
-     * Follows the log from after `fromId` ('0' = the start) until the end marker or `signal`. Uses its own
-     * connection, because XREAD BLOCK holds one. `ended()` is asked when nothing arrived for a while: a build that
-     * ended without a marker in the stream (its stream expired) is served from the S3 copy instead.
+     * Follows the log from after `fromId` ('0' = the start) until the end marker or `signal`. Every follower of this
+     * process shares one Redis connection (core/log-tail.ts). `ended()` is asked when nothing arrived for a while: a
+     * build that ended without a marker in the stream (its stream expired) is served from the S3 copy instead.
      */
     async *follow(buildId: string, opts: { fromId?: string; signal: AbortSignal; ended: () => Promise<string | undefined> }): AsyncGenerator<LogEvent> {
-      const conn = deps.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
-      const abort = () => conn.disconnect();
-      opts.signal.addEventListener('abort', abort, { once: true });
       let last = opts.fromId ?? '0';
+      tail ??= createLogTail({ redis: deps.redis, log: deps.log ?? { warn: () => undefined } });
+      const subscription = tail.subscribe(key(buildId), last);
       try {
-        // Asked before the first read when there is no stream (long ended: its stream expired), and whenever a
-        // blocking read found nothing. Ended without an end marker in the stream: serve the S3 copy, unless this
-        // follower already read part of the stream (then only the end).
+        // Asked before the first read when there is no stream (long ended: its stream expired), and whenever nothing
+        // arrived for a while. Ended without an end marker in the stream: serve the S3 copy, unless this follower
+        // already read part of the stream (then only the end).
         let askEnded = (await deps.redis.exists(key(buildId))) === 0;
         while (!opts.signal.aborted) {
           if (askEnded) {
@@ -105,11 +108,7 @@ export function createBuildLog(deps: BuildLogDeps) {
               return;
             }
           }
-          const res = (await conn.xread('COUNT', 500, 'BLOCK', 5000, 'STREAMS', key(buildId), last).catch((err: unknown) => {
-            if (opts.signal.aborted) return null;
-            throw err;
-          })) as [string, StreamEntries][] | null;
-          const entries = res?.[0]?.[1] ?? [];
+          const entries = await subscription.next(5000, opts.signal);
           for (const event of toEvents(entries)) {
             last = event.id;
             yield event;
@@ -118,9 +117,13 @@ export function createBuildLog(deps: BuildLogDeps) {
           askEnded = entries.length === 0;
         }
       } finally {
-        opts.signal.removeEventListener('abort', abort);
-        conn.disconnect();
+        subscription.close();
       }
+    },
+
+    /** Followers stop being served; the shared connection closes. */
+    close(): void {
+      tail?.close();
     },
   };
 }

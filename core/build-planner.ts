@@ -4,6 +4,7 @@ import type { BuildPlan, BuildSpec } from './build-types.ts';
 import type { Catalog } from './catalog/catalog.ts';
 import { resolveComponents } from './catalog/component-resolver.ts';
 import type { UploadRow } from './db/schema/uploads.ts';
+import { execInstruction, lineTooLong, userEnvInstruction } from './dockerfile-lines.ts';
 import type { Problem } from './errors.ts';
 import { checkBinaryPath, checkEnvKey, checkPlainText, parseImageName } from './spec-grammar.ts';
 
@@ -51,6 +52,17 @@ export function planBuild(spec: BuildSpec, ctx: PlanContext): PlanResult {
     if (k) problems.push({ field: `env`, message: k });
     const v = checkPlainText(value, 8192);
     if (v) problems.push({ field: `env.${checkEnvKey(key) ? '?' : key}`, message: v });
+  }
+
+  // Each value may be fine and their line still too long for the engine: refused now, not when the build runs.
+  const lines = [
+    ['env', userEnvInstruction(spec.env ?? {})],
+    ['entrypoint', execInstruction('ENTRYPOINT', spec.entrypoint)],
+    ['cmd', spec.cmd ? execInstruction('CMD', spec.cmd) : undefined],
+  ] as const;
+  for (const [field, line] of lines) {
+    const tooLong = lineTooLong(line);
+    if (tooLong) problems.push({ field, message: tooLong });
   }
 
   const image = parseImageName(spec.image);

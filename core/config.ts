@@ -131,6 +131,22 @@ const configFields = z
     KILN_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
     /** Builds one token may create per minute (POST /v1/builds); more get 429. */
     KILN_BUILD_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(60),
+    /**
+     * A connection on which nothing arrives (or leaves) for this long is closed: a client that stalls mid-body
+     * holds nothing for longer. Long-polls and live logs are exempt while they wait on purpose.
+     */
+    KILN_HTTP_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+    /** All request headers must arrive within this long (slowloris). */
+    KILN_HTTP_HEADERS_TIMEOUT_SECONDS: z.coerce.number().min(1).max(3600).default(15),
+    /** A whole request, body included, must arrive within this long: a 2 GiB upload then needs at least 0.6 MB/s. */
+    KILN_HTTP_REQUEST_TIMEOUT_SECONDS: z.coerce.number().min(1).max(86_400).default(3600),
+    /** An idle keep-alive connection is closed after this long (longer than common load balancers' 60 s). */
+    KILN_HTTP_KEEPALIVE_TIMEOUT_SECONDS: z.coerce.number().min(1).max(3600).default(72),
+    /**
+     * After refusing a request whose body is still arriving (413, 401, 404 on a delivery URL), kiln keeps reading and
+     * dropping it this long before closing, so the client can read the refusal (RFC 9112 §9.6) instead of a reset.
+     */
+    KILN_HTTP_LINGER_SECONDS: z.coerce.number().min(0).max(60).default(2),
   });
 
 /**
@@ -142,6 +158,11 @@ export const configSchema = configFields
     path: ['KILN_BUILD_TIMEOUT_SECONDS'],
     message: 'must not exceed KILN_BUILD_TIMEOUT_MAX_SECONDS',
     when: (p) => configFields.pick({ KILN_BUILD_TIMEOUT_SECONDS: true, KILN_BUILD_TIMEOUT_MAX_SECONDS: true }).safeParse(p.value).success,
+  })
+  .refine((c) => c.KILN_HTTP_HEADERS_TIMEOUT_SECONDS <= c.KILN_HTTP_REQUEST_TIMEOUT_SECONDS, {
+    path: ['KILN_HTTP_HEADERS_TIMEOUT_SECONDS'],
+    message: 'must not exceed KILN_HTTP_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)',
+    when: (p) => configFields.pick({ KILN_HTTP_HEADERS_TIMEOUT_SECONDS: true, KILN_HTTP_REQUEST_TIMEOUT_SECONDS: true }).safeParse(p.value).success,
   })
   .refine((c) => (c.REGISTRY_USERNAME === undefined) === (c.REGISTRY_PASSWORD === undefined), {
     path: ['REGISTRY_PASSWORD'],

@@ -79,11 +79,26 @@ export class TreeCheck {
   private readonly kinds = new Map<string, ArchiveEntry['type']>();
   private readonly symlinks = new Map<string, string>();
   private readonly indexOf = new Map<string, number>();
+  /** Every path some entry sits inside: each must unpack as a directory (explicit or implied). */
+  private readonly impliedDirs = new Set<string>();
 
   /** Undefined when the entry may stand, else why not. */
   add(entry: ArchiveEntry, index: number): string | undefined {
     const earlier = this.kinds.get(entry.path);
     if (earlier !== undefined && !(earlier === 'directory' && entry.type === 'directory')) return `appears twice in the archive`;
+    // A file and a path inside it cannot both be unpacked: the engine fails the build with "not a directory" (an
+    // HTTP 500 that looks like an engine fault). Refused here, whichever comes first. Symlinked ancestors are judged
+    // in finish(), which knows where they point.
+    if (entry.type !== 'directory' && this.impliedDirs.has(entry.path)) {
+      return `is a ${entry.type === 'link' ? 'hardlink' : entry.type}, but earlier entries sit inside "${entry.path}/" as a directory`;
+    }
+    const parts = entry.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const ancestor = parts.slice(0, i).join('/');
+      const kind = this.kinds.get(ancestor);
+      if (kind === 'file' || kind === 'link') return `would be written inside "${ancestor}", which the archive holds as a file`;
+      this.impliedDirs.add(ancestor);
+    }
     if (entry.type === 'symlink') {
       const target = entry.linkname ?? '';
       if (target === '') return 'is a symlink without a target';
@@ -229,9 +244,12 @@ export async function inspectArchive(
 
   const onHeader = async (header: Header, stream: AsyncIterable<Buffer>): Promise<void> => {
     index++;
-    const type = header.type ?? 'file';
+    // tar-stream names the types it knows and gives null for the rest (GNU sparse 'S', volume label 'V',
+    // multi-volume 'M', dump directory 'D', vendor types): none of those may pass as a plain file.
+    const type = header.type;
     if (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link') {
-      throw refuse(header, `is a ${type} entry; an archive may hold only files, directories, symlinks and hardlinks`);
+      const kind = type ? `a ${type}` : 'an entry of a non-standard type (GNU sparse, volume label, multi-volume, …)';
+      throw refuse(header, `is ${kind}; an archive may hold only files, directories, symlinks and hardlinks`);
     }
     const named = normalizeEntryName(header.name);
     if ('problem' in named) throw refuse(header, named.problem);

@@ -12,7 +12,7 @@ import { startBuilder } from '../builder/builder-process.ts';
 import { call, followLog, getBuild, logUntil, postBuild, upload, waitForBuild, type BuildView, type Target } from './helpers/api-client.ts';
 import { removeSlowLayers, slowCatalog } from './helpers/catalogs.ts';
 import { runImage } from './helpers/docker-run.ts';
-import { manifestDigest } from './helpers/registry-client.ts';
+import { manifestDigest, repoAndTag } from './helpers/registry-client.ts';
 import { spawnBuilder, stopChild } from './helpers/builder-process.ts';
 import { startScratchRegistry, type ScratchRegistry } from './helpers/scratch-registry.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
@@ -47,12 +47,6 @@ async function containersMentioning(kiln: TestKiln, marker: string): Promise<str
   return all.filter((c) => c.Command.includes(marker) || JSON.stringify(c.Labels).includes(marker)).map((c) => c.Id);
 }
 
-/** Registry path and tag of a build's image reference. */
-function repoAndTag(imageRef: string): { registry: string; repository: string; tag: string } {
-  const slash = imageRef.indexOf('/');
-  const colon = imageRef.lastIndexOf(':');
-  return { registry: imageRef.slice(0, slash), repository: imageRef.slice(slash + 1, colon), tag: imageRef.slice(colon + 1) };
-}
 
 describe('live logs, cancel, timeout and shutdown on one builder', { timeout: 300_000 }, () => {
   let kiln: TestKiln;

@@ -1,11 +1,9 @@
 // What operators use: /docs lists every route with its schemas, /metrics counts builds as they finish, /healthz, and
 // /readyz names a dependency that stopped (here a Redis this test starts and stops itself — never the shared one).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { freePort } from './helpers/ports.ts';
+import { startOwnRedis, type OwnRedis } from './helpers/own-redis.ts';
 import { postBuild, upload, waitForBuild } from './helpers/api-client.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
@@ -72,23 +70,6 @@ describe('OpenAPI document and metrics', () => {
   });
 });
 
-/** A redis-server of this test's own, on its own port, without persistence. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(!!s.end()));
-      s.on('error', () => resolve(false));
-    });
-    if (up) return child;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill();
-  throw new Error(`redis-server did not listen on ${port}`);
-}
-
-const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
-
 /** How many clients (other than the one asking) are connected to the Redis on `port`. */
 async function clientCount(port: number): Promise<number> {
   const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -102,42 +83,33 @@ async function clientCount(port: number): Promise<number> {
   }
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (!running(child)) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  process.kill(child.pid!, 'SIGTERM');
-  await exited;
-}
-
 describe('readiness', () => {
   let kiln: TestKiln | undefined;
-  let redis: ChildProcess | undefined;
-  let port: number;
+  let redis: OwnRedis | undefined;
   let connections = 0;
   after(async () => {
     // Bring our Redis back and wait until every connection kiln had is back (closing one that is still reconnecting
     // can hang in ioredis), so kiln can clean its keys up; then stop it for good.
-    if (redis && !running(redis)) {
-      redis = await startRedis(port);
-      for (let i = 0; i < 200 && (await clientCount(port)) < connections; i++) await new Promise((r) => setTimeout(r, 100));
+    if (redis && !redis.running()) {
+      await redis.start();
+      for (let i = 0; i < 200 && (await clientCount(redis.port)) < connections; i++) await new Promise((r) => setTimeout(r, 100));
     }
     await kiln?.close();
-    if (redis) await stop(redis);
+    await redis?.close();
   });
 
   it('/healthz answers; /readyz is 200 with everything up and 503 naming Redis once it stops', async () => {
-    port = await freePort();
-    redis = await startRedis(port);
-    kiln = await startTestKiln({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+    redis = await startOwnRedis();
+    kiln = await startTestKiln({ env: { REDIS_URL: redis.url } });
 
     assert.deepEqual(await (await fetch(`${kiln.url}/healthz`)).json(), { status: 'ok' });
     const ready = await fetch(`${kiln.url}/readyz`);
     const readyBody = (await ready.json()) as { status: string; down: string[]; checks: Record<string, { ok: boolean }> };
     assert.equal(ready.status, 200, JSON.stringify(readyBody));
     assert.deepEqual(Object.keys(readyBody.checks).sort(), ['database', 'engine', 'redis', 'registry', 's3']);
-    connections = await clientCount(port);
+    connections = await clientCount(redis.port);
 
-    await stop(redis);
+    await redis.stop();
     const down = await fetch(`${kiln.url}/readyz`);
     const body = (await down.json()) as { status: string; detail: string; down: string[] };
     assert.equal(down.status, 503);

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { JOB_PRIORITY } from '../core/queues.ts';
 import { call, upload } from './helpers/api-client.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
@@ -115,5 +116,72 @@ describe('webhooks', () => {
     assert.equal((await call(intruder, `/v1/webhooks/${hook.id}`)).status, 404);
     assert.equal((await call(intruder, `/v1/webhooks/${hook.id}`, { method: 'DELETE' })).status, 404);
     assert.equal((await call(kiln, `/v1/webhooks/${hook.id}`)).status, 200);
+  });
+});
+
+describe("one project's webhooks cannot flood the queue everyone shares", () => {
+  const LIMIT = 3;
+  let kiln: TestKiln;
+  let uploadId: string;
+  const createHook = async (target: { url: string; token?: string }, definition: Record<string, unknown>) =>
+    call(target, '/v1/webhooks', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ definition: { uploadId, binaryPath: '/usr/local/bin/app', entrypoint: ['/usr/local/bin/app'], repository: 'team/app', ...definition } }),
+    });
+  const push = (hook: { url: string; secret: string }, id: string, signed = true) => {
+    const body = pushPayload(id);
+    return fetch(hook.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'push', ...(signed ? { 'x-hub-signature-256': sign(hook.secret, body) } : {}) },
+      body,
+    });
+  };
+  before(async () => {
+    kiln = await startTestKiln({ env: { KILN_BUILD_RATE_LIMIT: String(LIMIT) } });
+    uploadId = (await upload(kiln, Buffer.from('#!/bin/sh\necho flood\n'), 'app.sh')).body.id;
+  });
+  after(() => kiln?.close());
+
+  it('a definition may not ask for interactive priority; every webhook build queues as ci', async () => {
+    const refused = await createHook(kiln, { priority: 'interactive' });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(((await refused.json()) as { problems: { field: string }[] }).problems.map((p) => p.field), ['definition.priority']);
+    const hook = (await (await createHook(kiln, { priority: 'ci' })).json()) as { url: string; secret: string; definition: { priority?: string } };
+    assert.equal(hook.definition.priority, 'ci');
+    const res = await push(hook, 'b'.repeat(40));
+    assert.equal(res.status, 202);
+    const { build } = (await res.json()) as { build: { id: string } };
+    const job = await kiln.api.buildQueue.getJob(build.id);
+    assert.equal(job?.opts.priority, JOB_PRIORITY.ci);
+  });
+
+  it("signed deliveries of all a project's webhooks share one rate limit; unsigned ones spend none of it; other projects are not held up", async () => {
+    // A project of its own, so the minute's count starts with this test.
+    const admin = { url: kiln.url, token: kiln.adminToken };
+    await call(admin, '/v1/projects', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'flood' }) });
+    const { token } = (await (await call(admin, '/v1/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'f', project: 'flood' }) })).json()) as { token: string };
+    const flood = { url: kiln.url, token };
+    const theirUpload = (await upload(flood, Buffer.from('#!/bin/sh\necho flood\n'), 'app.sh')).body.id;
+    const hooks = await Promise.all([0, 1].map(async () => (await createHook(flood, { uploadId: theirUpload })).json() as Promise<{ url: string; secret: string }>));
+    for (let i = 0; i < 5; i++) assert.equal((await push(hooks[i % 2]!, `${i}`.repeat(40), false)).status, 401);
+    const statuses: number[] = [];
+    let limited: Response | undefined;
+    for (let i = 0; i < LIMIT + 2; i++) {
+      const res = await push(hooks[i % 2]!, `c${i}`.padEnd(40, '0'));
+      statuses.push(res.status);
+      if (res.status === 429) limited ??= res;
+    }
+    assert.deepEqual(statuses, [...Array(LIMIT).fill(202), 429, 429]);
+    assert.ok(limited);
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    const problem = (await limited.json()) as { type: string; detail: string };
+    assert.equal(problem.type, 'urn:kiln:problem:rate-limited');
+    assert.match(problem.detail, /this project's webhooks may start at most 3 builds a minute/);
+    assert.equal(((await (await call(flood, '/v1/builds')).json()) as { items: unknown[] }).items.length, LIMIT);
+
+    // Another project's webhook still delivers meanwhile.
+    const ours = (await (await createHook(kiln, {})).json()) as { url: string; secret: string };
+    assert.equal((await push(ours, 'd'.repeat(40))).status, 202);
   });
 });

@@ -6,9 +6,9 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import pg from 'pg';
-import lockfile from 'proper-lockfile';
 import type { Logger } from '../logger.ts';
 import { MIGRATIONS_DIR } from '../repo-paths.ts';
+import { lockPgliteDir } from './pglite-lock.ts';
 import * as schema from './schema/index.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -21,19 +21,11 @@ export interface Database {
 
 const migrationsFolder = MIGRATIONS_DIR;
 
-export class DatabaseLockedError extends Error {
-  constructor(dir: string) {
-    super(
-      `the embedded database at ${dir} is in use by another kiln process; PGlite cannot be shared between processes. ` +
-        'Stop the other process, or run each process against PostgreSQL by setting DATABASE_URL.',
-    );
-    this.name = 'DatabaseLockedError';
-  }
-}
+export { DatabaseLockedError } from './pglite-lock.ts';
 
 /**
  * `url` absent → PGlite in `pgliteDir` (or in memory when `pgliteDir` is 'memory://', for tests).
- * PGlite takes no lock of its own and two processes on one directory corrupt it, so we hold one.
+ * PGlite takes no lock of its own and two processes on one directory corrupt it, so we hold one (pglite-lock.ts).
  */
 export async function openDatabase(opts: { url?: string; pgliteDir: string; log: Logger }): Promise<Database> {
   if (opts.url) {
@@ -54,12 +46,7 @@ export async function openDatabase(opts: { url?: string; pgliteDir: string; log:
   let dataDir: string | undefined;
   if (opts.pgliteDir !== 'memory://') {
     await mkdir(opts.pgliteDir, { recursive: true });
-    try {
-      release = await lockfile.lock(opts.pgliteDir, { lockfilePath: `${opts.pgliteDir}.lock`, stale: 15_000, update: 5_000 });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ELOCKED') throw new DatabaseLockedError(opts.pgliteDir);
-      throw err;
-    }
+    release = await lockPgliteDir(opts.pgliteDir, opts.log);
     dataDir = opts.pgliteDir;
   }
   // Loaded only when used: PGlite's module alone adds about 40 MB to a process that runs on PostgreSQL.

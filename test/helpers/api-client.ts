@@ -1,4 +1,6 @@
 // Small HTTP helpers over kiln's REST API, used the way a CI job would use it: with a bearer token.
+import { Readable } from 'node:stream';
+
 export interface BuildView {
   id: string;
   status: string;
@@ -29,6 +31,17 @@ export async function upload(target: Target, body: Uint8Array, filename?: string
     headers: { 'content-type': 'application/octet-stream' },
     body: new Blob([new Uint8Array(body)]),
   });
+  return { status: res.status, body: (await res.json()) as { id: string; sha256: string; size: number } & Record<string, unknown> };
+}
+
+/** Uploads a stream (never held whole), as `curl -T` would: chunked, with the query given (e.g. `?archive=tar`). */
+export async function uploadStream(target: Target, body: Readable, query = '') {
+  const res = await call(target, `/v1/uploads${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: Readable.toWeb(body) as ReadableStream,
+    duplex: 'half',
+  } as RequestInit);
   return { status: res.status, body: (await res.json()) as { id: string; sha256: string; size: number } & Record<string, unknown> };
 }
 
@@ -63,11 +76,12 @@ export interface FollowedLog {
 }
 
 /** Follows a build's log as Server-Sent Events (as a browser or CLI would), until the `end` event. */
-export async function followLog(target: Target, id: string, onText?: (text: string) => void): Promise<FollowedLog> {
+export async function followLog(target: Target, id: string, onText?: (text: string) => void, opts: { onOpen?: () => void } = {}): Promise<FollowedLog> {
   const { createParser } = await import('eventsource-parser');
   const res = await call(target, `/v1/builds/${id}/logs`, { headers: { accept: 'text/event-stream' } });
   if (!res.ok || !res.body) throw new Error(`GET logs of ${id}: ${res.status} ${await res.text()}`);
   if (!res.headers.get('content-type')?.startsWith('text/event-stream')) throw new Error(`not an event stream: ${res.headers.get('content-type')}`);
+  opts.onOpen?.();
   const out: FollowedLog = { chunks: [], end: undefined };
   const parser = createParser({
     onEvent(ev) {

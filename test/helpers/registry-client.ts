@@ -8,6 +8,13 @@ export const plainClient = (registry: string) => createRegistryClient({ host: re
 export const manifestDigest = (registry: string, repository: string, tag: string) => plainClient(registry).manifestDigest(repository, tag);
 export const tagsOf = (registry: string, repository: string) => plainClient(registry).tags(repository);
 
+/** Registry, repository path and tag of a build's image reference (registry/path:tag). */
+export function repoAndTag(imageRef: string): { registry: string; repository: string; tag: string } {
+  const slash = imageRef.indexOf('/');
+  const colon = imageRef.lastIndexOf(':');
+  return { registry: imageRef.slice(0, slash), repository: imageRef.slice(slash + 1, colon), tag: imageRef.slice(colon + 1) };
+}
+
 /**
  * Deletes every manifest under repositories starting with `prefix`, and the engine's local images of them. `registry`
  * is a host reached as the local one is, or a client that knows the registry's scheme and credentials.

@@ -27,7 +27,7 @@ const ip = (...args: string[]) => run('ip', args);
  * The second engine's own bridge. Not `--bridge none`: a daemon started with it deletes the host's docker0 at start
  * (moby's removeDefaultBridgeInterface), which cuts the main engine's containers off the network.
  */
-async function createBridge(): Promise<string> {
+async function createBridge(): Promise<{ name: string; nat: string[][] }> {
   const name = `kilnbr${randomBytes(4).toString('hex')}`;
   const routes = (await ip('-4', 'route')).stdout;
   const third = [...Array(256).keys()].map((i) => (i + randomBytes(1)[0]!) % 256).find((x) => !routes.includes(`10.213.${x}.`));
@@ -35,12 +35,20 @@ async function createBridge(): Promise<string> {
   await ip('link', 'add', 'name', name, 'type', 'bridge');
   await ip('addr', 'add', `10.213.${third}.1/24`, 'dev', name);
   await ip('link', 'set', name, 'up');
-  return name;
+  // The engine runs with --iptables=false (its rules would fight the main engine's), so its containers reach the
+  // outside (the Debian mirror, for a build that installs) through these rules, as docker0's do through dockerd's.
+  const nat = [
+    ['-t', 'nat', '-A', 'POSTROUTING', '-s', `10.213.${third}.0/24`, '!', '-o', name, '-j', 'MASQUERADE'],
+    ['-A', 'FORWARD', '-i', name, '!', '-o', name, '-j', 'ACCEPT'],
+    ['-A', 'FORWARD', '-o', name, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
+  ];
+  for (const rule of nat) await run('iptables', rule);
+  return { name, nat };
 }
 
 export async function startSecondEngine(): Promise<SecondEngine> {
   const dir = await mkdtemp(path.join(tmpdir(), 'kiln-engine2-'));
-  const bridge = await createBridge();
+  const { name: bridge, nat } = await createBridge();
   const socket = path.join(dir, 'docker.sock');
   const logFd = openSync(path.join(dir, 'dockerd.log'), 'a');
   const child = spawn(
@@ -74,6 +82,7 @@ export async function startSecondEngine(): Promise<SecondEngine> {
       .sort((a, b) => b.length - a.length);
     for (const m of mounts) await new Promise((resolve) => spawn('umount', ['-l', m]).once('exit', resolve));
     await rm(dir, { recursive: true, force: true });
+    for (const rule of nat) await run('iptables', rule.map((a) => (a === '-A' ? '-D' : a))).catch(() => undefined);
     await ip('link', 'del', bridge).catch(() => undefined);
   };
 

@@ -1,6 +1,7 @@
 // Starts a real kiln (api and, when asked, a builder) in the test process against the real services, isolated from
 // other tests by its own queue prefix, bucket, registry prefix and database — and removes all of it on close().
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
 import pg from 'pg';
@@ -39,6 +40,8 @@ export interface TestKiln {
   env: Record<string, string | undefined>;
   /** keepData: stop, but leave queue, bucket, registry and database for a successor (see startTestKiln). */
   close(opts?: { keepData?: boolean }): Promise<void>;
+  /** What kiln logged so far, parsed (only when started with `captureLog`; it still goes to stderr too). */
+  logLines(): { level: number; msg: string; [k: string]: unknown }[];
 }
 
 async function createPgDatabase(adminUrl: string, name: string): Promise<string> {
@@ -81,6 +84,8 @@ export async function startTestKiln(
     env?: Record<string, string>;
     /** Take over the isolation (queue prefix, bucket, registry prefix, database) of a kiln closed with keepData. */
     successorOf?: TestKiln;
+    /** Keep kiln's log lines for logLines() (at LOG_LEVEL, which `env` may set). */
+    captureLog?: boolean;
   } = {},
 ): Promise<TestKiln> {
   const id = opts.successorOf?.id ?? randomBytes(4).toString('hex');
@@ -109,7 +114,16 @@ export async function startTestKiln(
   };
   const config = loadConfig(env);
   // Logs go to stderr: stdout belongs to the test runner's protocol.
-  const log = pino({ level: config.LOG_LEVEL, name: `kiln-test-${id}` }, pino.destination(2));
+  const captured: string[] = [];
+  const destination = opts.captureLog
+    ? new Writable({
+        write(chunk: Buffer, _enc, done) {
+          captured.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+          process.stderr.write(chunk, () => done());
+        },
+      })
+    : pino.destination(2);
+  const log = pino({ level: config.LOG_LEVEL, name: `kiln-test-${id}` }, destination);
   const infra = await openInfrastructure(config, log, { pgliteDir: 'memory://' });
   const api = await startApi(infra, { host: '127.0.0.1', port: 0 });
   const builder = opts.builder ? await startBuilder(infra) : undefined;
@@ -138,6 +152,7 @@ export async function startTestKiln(
     id,
     db,
     env,
+    logLines: () => captured.map((l) => JSON.parse(l) as { level: number; msg: string }),
     async close(closeOpts: { keepData?: boolean } = {}) {
       await analyzer?.close();
       await builder?.close();

@@ -4,6 +4,8 @@ import { before, describe, it } from 'node:test';
 import { planBuild, type PlanContext } from '../../core/build-planner.ts';
 import type { BuildSpec } from '../../core/build-types.ts';
 import { loadCatalog } from '../../core/catalog/catalog-loader.ts';
+import { MAX_DOCKERFILE_LINE_BYTES } from '../../core/dockerfile-lines.ts';
+import { argsWithLineBytes, envWithLineBytes } from '../helpers/long-lines.ts';
 
 let ctx: PlanContext;
 const upload = { id: '6f1c1f2e-9d59-4a43-9e1e-2f0c8a5b7d11', project: 'p', sha256: 'ab'.repeat(32), size: 10, s3Key: 'uploads/p/x', filename: null, createdAt: new Date() };
@@ -73,5 +75,25 @@ describe('build planner', () => {
       assert.equal(r.ok, false, image);
       if (!r.ok) assert.ok(r.problems.some((p) => p.field === 'image'), image);
     }
+  });
+
+  it('refuses env, entrypoint and cmd whose Dockerfile line would pass the engine limit, naming the field', () => {
+    const max = MAX_DOCKERFILE_LINE_BYTES;
+    const fits = planBuild({ ...good, env: envWithLineBytes(max), entrypoint: argsWithLineBytes('ENTRYPOINT', max), cmd: argsWithLineBytes('CMD', max) }, ctx);
+    assert.ok(fits.ok, JSON.stringify(!fits.ok && fits.problems));
+    for (const [field, over] of [
+      ['env', { env: envWithLineBytes(max + 1) }],
+      ['entrypoint', { entrypoint: argsWithLineBytes('ENTRYPOINT', max + 1) }],
+      ['cmd', { cmd: argsWithLineBytes('CMD', max + 1) }],
+    ] as const) {
+      const r = planBuild({ ...good, ...over }, ctx);
+      assert.equal(r.ok, false, field);
+      if (r.ok) continue;
+      assert.deepEqual(r.problems.map((p) => p.field), [field]);
+      assert.match(r.problems[0]!.message, new RegExp(`line of ${max + 1} bytes; the engine accepts at most ${max}`));
+    }
+    // Bytes, not characters: 2-byte characters reach the limit at half the length.
+    const wide = planBuild({ ...good, env: Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`W${i}`, 'é'.repeat(8000)])) }, ctx);
+    assert.equal(wide.ok, false);
   });
 });

@@ -54,4 +54,28 @@ describe('build progress', () => {
     assert.match(text, /^ERROR: The command/);
     assert.equal(p.error, "The command '/bin/sh -c a' returned a non-zero code: 100");
   });
+
+  it("knows when the engine may be in the build's own steps: once the step before them has its image", () => {
+    const p = new BuildProgress(instructions);
+    const begun: boolean[] = [];
+    for (const stream of [
+      'Step 1/6 : FROM r\n ---> 0123456789ab\n',
+      'Step 2/6 : RUN a\n ---> Running in 123456789abc\n',
+      'Removing intermediate container 123456789abc\n ---> aaaaaaaaaaaa\n',
+      'Step 3/6 : ENV J=1\n',
+      ' ---> Running in 223456789abc\n',
+      ' ---> bbbbbbbbbbbb\n', // the step before COPY has its image: the engine may be copying now
+      'Step 4/6 : COPY b\n',
+    ]) {
+      p.onEvent({ stream }, 0);
+      begun.push(p.ownStepsBegun());
+    }
+    assert.deepEqual(begun, [false, false, false, false, false, true, true]);
+    // A template has no steps of its own but the engine's label step, after the Dockerfile's last.
+    const template = new BuildProgress(instructions.slice(0, 3));
+    template.onEvent({ stream: 'Step 1/4 : FROM r\n ---> 0123456789ab\nStep 2/4 : RUN a\n' }, 0);
+    assert.equal(template.ownStepsBegun(), false);
+    template.onEvent({ stream: ' ---> aaaaaaaaaaaa\nStep 3/4 : ENV J=1\n ---> bbbbbbbbbbbb\n' }, 0);
+    assert.equal(template.ownStepsBegun(), true);
+  });
 });

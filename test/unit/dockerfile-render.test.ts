@@ -6,7 +6,8 @@ import type { BuildPlan } from '../../core/build-types.ts';
 import { loadCatalog } from '../../core/catalog/catalog-loader.ts';
 import type { Catalog } from '../../core/catalog/catalog.ts';
 import { planVersions } from '../../builder/build-job.ts';
-import { quoteEnvValue, renderDockerfile, renderLayerDockerfile, renderTemplateDockerfile } from '../../builder/dockerfile-render.ts';
+import { renderDockerfile, renderLayerDockerfile, renderTemplateDockerfile } from '../../builder/dockerfile-render.ts';
+import { quoteEnvValue } from '../../core/dockerfile-lines.ts';
 
 let catalog: Catalog;
 let plan: BuildPlan;

@@ -4,8 +4,11 @@ import type { BuildSpec } from '../../build-types.ts';
 import { builds } from './builds.ts';
 import { projects } from './projects.ts';
 
-/** A build spec without its image: a webhook names the repository, and each delivery's commit id becomes the tag. */
-export type BuildDefinition = Omit<BuildSpec, 'image' | 'revision'> & { repository: string };
+/**
+ * A build spec without its image: a webhook names the repository, and each delivery's commit id becomes the tag (and
+ * its revision). Webhook builds are always `ci` (rows saved before that rule may hold `interactive`, which is not obeyed).
+ */
+export type BuildDefinition = Omit<BuildSpec, 'image' | 'revision' | 'priority'> & { repository: string; priority?: 'ci' };
 
 export const webhooks = pgTable('webhooks', {
   /** Also the unguessable part of the delivery URL. */

@@ -1,0 +1,60 @@
+// How long the api lets a connection take, and the two places where it deliberately lets one take longer or linger:
+// long-polls and live logs (held open on purpose), and a refusal sent while the client is still sending its body.
+import type { Socket } from 'node:net';
+import type { ServerOptions } from 'node:http';
+import type { FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { Config } from '../core/config.ts';
+
+type TimeoutSettings = Pick<
+  Config,
+  'KILN_HTTP_IDLE_TIMEOUT_SECONDS' | 'KILN_HTTP_HEADERS_TIMEOUT_SECONDS' | 'KILN_HTTP_REQUEST_TIMEOUT_SECONDS' | 'KILN_HTTP_KEEPALIVE_TIMEOUT_SECONDS'
+>;
+
+/** fastify's (and so node's) server timeouts from the configuration. */
+export function serverTimeouts(
+  c: TimeoutSettings,
+): Pick<FastifyServerOptions, 'connectionTimeout' | 'keepAliveTimeout' | 'requestTimeout'> & { http: ServerOptions } {
+  const requestTimeout = c.KILN_HTTP_REQUEST_TIMEOUT_SECONDS * 1000;
+  return {
+    // Socket inactivity: what frees a stalled client's connection (and the body it pinned) in seconds.
+    connectionTimeout: c.KILN_HTTP_IDLE_TIMEOUT_SECONDS * 1000,
+    keepAliveTimeout: c.KILN_HTTP_KEEPALIVE_TIMEOUT_SECONDS * 1000,
+    requestTimeout,
+    http: {
+      headersTimeout: c.KILN_HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+      requestTimeout,
+      // node checks the headers and request timeouts on this interval (default 30 s): enforce them within a second.
+      connectionsCheckingInterval: 1000,
+    },
+  };
+}
+
+/**
+ * A route that holds its request open on purpose (a long-poll, a live log) is exempt from the idle timeout while it
+ * waits; its own limit bounds it. Returns the function that ends the exemption.
+ */
+export function holdOpen(req: FastifyRequest): () => void {
+  const socket = req.raw.socket;
+  socket.setTimeout(0);
+  return () => {
+    if (!socket.destroyed) socket.setTimeout(req.server.server.timeout);
+  };
+}
+
+/**
+ * For a refusal sent while the client is still sending its body. node ends a `connection: close` answer by destroying
+ * the socket once the answer is flushed: what the client sends after that meets a reset, and a client that is still
+ * writing can lose the answer with it (EPIPE instead of the 413). So, as RFC 9112 §9.6 asks: half-close after the
+ * answer, read and drop what still arrives for `lingerMs`, then close.
+ */
+export function lingerAfterAnswer(req: FastifyRequest, lingerMs: number): void {
+  const socket = req.raw.socket as Socket & { destroySoon?: () => void };
+  if (!socket || socket.destroyed || lingerMs <= 0) return;
+  socket.destroySoon = function lingeringClose(this: Socket) {
+    if (this.writable) this.end();
+    req.raw.resume(); // the rest of the body is read and dropped, so the client's writes succeed
+    const timer = setTimeout(() => this.destroy(), lingerMs);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+  };
+}
