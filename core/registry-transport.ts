@@ -3,6 +3,7 @@
 // Bearer token flow with a token per set of scopes, cached until it expires and fetched again on a 401.
 import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import { basicAuthorization, mergeScopes, parseChallenges, parseScope, scopeString, issuedToken, tokenUrl, type Challenge, type IssuedToken, type RegistryScope, type TokenAnswer } from './registry-auth.ts';
 import { UnavailableError } from './errors.ts';
@@ -193,7 +194,15 @@ export function createRegistryTransport(opts: TransportOptions): RegistryTranspo
       const url = urlOf(path);
       if (new URL(url).origin !== origin) return send(url, rest, {});
       const first = await authorization(scopes, false);
-      const res = await send(url, rest, first);
+      let res = await send(url, rest, first);
+      // A read answered 5xx is asked again, twice: distribution on a filesystem answers 500 ("invalid checksum digest
+      // format") to a tag read while another client moves that tag (a builder publishing `current` as another composes).
+      const method = (rest.method ?? 'GET').toUpperCase();
+      for (let pause = 200; res.status >= 500 && (method === 'GET' || method === 'HEAD') && pause <= 800 && !rest.signal?.aborted; pause *= 4) {
+        await res.body?.cancel();
+        await sleep(pause);
+        res = await send(url, rest, first);
+      }
       // A stream was consumed by the first attempt; its 401 goes back to the caller as is.
       if (res.status !== 401 || !isReplayable(rest.body)) return res;
       learn(res);

@@ -164,3 +164,45 @@ describe('registry transport: the token flow', () => {
     await assert.rejects(https.manifestDigest('kiln/app', '1'), /could not be reached at https:\/\/.*does not answer TLS.*REGISTRY_PLAIN_HTTP_HOSTS/);
   });
 });
+
+describe('registry transport: a read the registry fails is asked again', () => {
+  // distribution on a filesystem answers 500 to a tag read while another client moves that tag.
+  const seen: string[] = [];
+  let failures = 0;
+  const server = createServer((req, res) => {
+    if (req.url === '/v2/') return void res.writeHead(200).end('{}'); // the transport's first look at how to authorize
+    seen.push(`${req.method} ${req.url}`);
+    if (failures > 0) {
+      failures--;
+      return void res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":"invalid checksum digest format"}]}');
+    }
+    res.writeHead(req.method === 'DELETE' ? 202 : 200, { 'docker-content-digest': 'sha256:abc' }).end();
+  });
+  let host: string;
+  before(async () => {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+  beforeEach(() => void seen.splice(0));
+
+  it('a HEAD answered 500 twice gets its answer on the third try', async () => {
+    failures = 2;
+    assert.equal(await createRegistryClient({ host, plainHttpHosts: [host] }).manifestDigest('kiln/app', 'current'), 'sha256:abc');
+    assert.equal(seen.length, 3);
+  });
+
+  it('a read that keeps failing fails after three tries, naming the registry and its answer', async () => {
+    failures = 5;
+    await assert.rejects(createRegistryClient({ host, plainHttpHosts: [host] }).manifestDigest('kiln/app', 'current'), /registry 127\.0\.0\.1:\d+ answered 500 reading kiln\/app:current/);
+    assert.equal(seen.length, 3);
+    failures = 0;
+  });
+
+  it('a write answered 500 is not sent again', async () => {
+    failures = 1;
+    const res = await createRegistryTransport({ host, plainHttpHosts: [host] }).request('/kiln/app/manifests/sha256:abc', { method: 'DELETE' });
+    assert.equal(res.status, 500);
+    assert.deepEqual(seen, ['DELETE /v2/kiln/app/manifests/sha256:abc']);
+  });
+});
