@@ -122,6 +122,44 @@ export const buildSpecSchema = z
   .meta({ id: 'BuildSpec' });
 
 const buildStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']);
+const routeSchema = z.enum(['composed', 'template', 'install']).describe('composed from prebuilt layers, FROM a template, or installed');
+const basisSchema = z.enum(['history', 'catalog', 'mixed']).describe("history: measured on this installation; catalog: the catalog's install estimates (nothing measured yet)");
+
+export const submitEstimateSchema = z
+  .object({
+    route: routeSchema,
+    seconds: z.number().describe('the estimate: seconds from submission to the pushed image'),
+    low: z.number().describe('the range the real time should fall in (about 8 builds in 10): from'),
+    high: z.number().describe('…to'),
+    basis: basisSchema,
+    queueSeconds: z.number().describe('of `seconds`, the wait in the queue'),
+    runSeconds: z.number().describe('of `seconds`, the run (from a builder taking it to the pushed image)'),
+  })
+  .meta({ id: 'BuildEstimate' });
+
+const stepView = z.object({
+  kind: z.enum(stepKinds),
+  component: z.string(),
+  status: z.enum(['done', 'running', 'pending', 'skipped']),
+  seconds: z.number().nullable().describe('taken (done) or so far (running)'),
+  estimatedSeconds: z.number(),
+});
+
+export const progressSchema = z
+  .object({
+    elapsedSeconds: z.number().describe('running: since it started; queued: since it was submitted; ended: how long it ran'),
+    remainingSeconds: z.number().nullable(),
+    remainingLow: z.number().nullable(),
+    remainingHigh: z.number().nullable(),
+    fraction: z.number().describe('share of the run behind it, by steps and time (0–1)'),
+    queueSeconds: z.number().nullable().describe('queued: the estimated wait before a builder takes it'),
+    currentStep: z
+      .object({ kind: z.enum(stepKinds), component: z.string(), index: z.number().int(), total: z.number().int(), elapsedSeconds: z.number() })
+      .nullable(),
+    steps: z.array(stepView),
+    submitted: submitEstimateSchema.nullable().describe('what POST /v1/builds answered'),
+  })
+  .meta({ id: 'BuildProgress' });
 
 export const buildSummarySchema = z
   .object({
@@ -144,13 +182,18 @@ export const buildSchema = buildSummarySchema
     queuePosition: z.number().int().nullable().describe('1 = next to start; null unless the build is waiting'),
     steps: z.array(
       z.object({
-        component: z.string().describe('a component key, `binary` (the user\'s part), or `verify` (a combination proven)'),
+        component: z.string().describe('a component key, `binary` (the user\'s part), `verify` (a combination proven), `pull` or `push`'),
         recipeHash: z.string().nullable(),
         seconds: z.number(),
         cached: z.boolean(),
-        kind: z.enum(stepKinds).nullable().describe('install (ran), cache (layer cache), layer (prebuilt layer), verify, assemble'),
+        kind: z
+          .enum(stepKinds)
+          .nullable()
+          .describe('install (ran), cache (layer cache), layer (prebuilt layer), verify, assemble, pull (the base fetched first), push'),
+        bytes: z.number().nullable().describe("a step's layer (install, cache, assemble); bytes uploaded (push) or pulled (pull)"),
       }),
     ),
+    progress: progressSchema.nullable().describe('where it is and what it has left (null when kiln cannot say)'),
   })
   .meta({ id: 'Build' });
 

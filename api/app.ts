@@ -35,7 +35,9 @@ import { buildRoutes } from './build-routes.ts';
 import { componentRoutes } from './component-routes.ts';
 import { compositionRoutes } from './composition-routes.ts';
 import { createCompositionStore } from '../core/db/composition-store.ts';
-import { createBuildPreview } from './build-preview.ts';
+import { createBuildPreview, requestOfPreview } from './build-preview.ts';
+import { createEtaStore } from '../core/db/eta-store.ts';
+import { createEtaService } from './eta-service.ts';
 import { createBuildService } from './build-service.ts';
 import { installAuth, PROJECT_HEADER } from './auth.ts';
 import { installErrorHandler, sendProblem } from './error-handler.ts';
@@ -146,7 +148,26 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const idempotency = createIdempotencyStore(deps.db);
   const buildLog = createBuildLog({ redis: deps.redis, blobs: deps.blobs, prefix: deps.config.KILN_QUEUE_PREFIX, log: deps.log });
   app.addHook('onClose', async () => buildLog.close());
+  const compositionStore = createCompositionStore(deps.db);
+  const preview = createBuildPreview({
+    catalog: deps.catalog,
+    compositions: compositionStore,
+    templates: createTemplateStore(deps.db),
+    composition: deps.config.KILN_COMPOSITION,
+    rootImagePrefix: deps.config.KILN_ROOT_IMAGE_PREFIX,
+  });
+  const eta = createEtaService({
+    store: createEtaStore(deps.db),
+    catalog: deps.catalog,
+    redis: deps.redis,
+    queuePrefix: deps.config.KILN_QUEUE_PREFIX,
+    concurrency: deps.config.KILN_BUILD_CONCURRENCY,
+    log: deps.log,
+  });
   const buildService = createBuildService({
+    // The route a queued build will most likely take is the preview's: the same records the builder reads.
+    estimate: async (build, position, ahead) =>
+      eta.submit(requestOfPreview(build.plan.root.name, await preview(build.plan.root.name, build.plan.components.map((c) => c.key)), build.plan.binary.size), position, ahead),
     catalog: deps.catalog,
     builds,
     uploads,
@@ -169,15 +190,24 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(opsRoutes, { readiness, metrics: createMetrics({ store: createMetricsStore(deps.db), queue: deps.buildQueue, log: deps.log }) });
   await app.register(projectRoutes, { projects: createProjectService({ store: projectStore }), tokens, store: projectStore });
   await app.register(uploadRoutes, { uploads: uploadService, limitBytes: deps.config.KILN_UPLOAD_LIMIT_BYTES });
-  const compositionStore = createCompositionStore(deps.db);
-  const preview = createBuildPreview({
-    catalog: deps.catalog,
-    compositions: compositionStore,
-    templates: createTemplateStore(deps.db),
-    composition: deps.config.KILN_COMPOSITION,
-    rootImagePrefix: deps.config.KILN_ROOT_IMAGE_PREFIX,
+  const estimatedPreview = async (root: string, components: string[], binaryBytes: number | null) => {
+    const p = await preview(root, components);
+    const req = requestOfPreview(root, p, binaryBytes);
+    // A build submitted now waits behind every build waiting now.
+    const { waiting } = await buildService.queueCounts();
+    const ahead = waiting > 0 ? await buildService.queueAhead() : undefined;
+    const [submit, run] = await Promise.all([eta.submit(req, waiting > 0 ? waiting + 1 : null, ahead), eta.run(req)]).catch((err: unknown) => {
+      deps.log.warn({ err }, 'could not estimate a preview');
+      return [null, null] as const;
+    });
+    return { ...p, estimate: submit && run ? { ...submit, steps: run.steps.map((x) => ({ kind: x.kind, component: x.component, seconds: x.seconds })) } : null };
+  };
+  await app.register(buildRoutes, {
+    builds: buildService,
+    preview: estimatedPreview,
+    progress: (build, steps, position) => eta.progress(build, steps, position, { templateBytes: null, ahead: () => buildService.queueAhead(build) }),
+    rateLimitPerMinute: deps.config.KILN_BUILD_RATE_LIMIT,
   });
-  await app.register(buildRoutes, { builds: buildService, preview, rateLimitPerMinute: deps.config.KILN_BUILD_RATE_LIMIT });
   await app.register(webhookRoutes, { webhooks, publicUrl: deps.config.KILN_PUBLIC_URL, rateLimitPerMinute: deps.config.KILN_BUILD_RATE_LIMIT });
   await app.register(componentRoutes, { catalog: deps.catalog });
   const templates = createTemplateStore(deps.db);

@@ -7,6 +7,7 @@ import { findLayers } from '../core/composition/layer-lookup.ts';
 import { compositionKey, notComposable } from '../core/composition/layer-plan.ts';
 import type { CompositionStore } from '../core/db/composition-store.ts';
 import type { TemplateStore } from '../core/db/template-store.ts';
+import type { RunRequest } from '../core/eta/estimate-types.ts';
 import { ValidationError } from '../core/errors.ts';
 import { chooseBase } from '../core/templates/base-choice.ts';
 import { componentCosts } from '../core/templates/component-costs.ts';
@@ -19,7 +20,7 @@ export interface BuildPreview {
   components: string[];
   /** Install seconds the route spares (estimated from measured installs, else the catalog's estimates). */
   secondsSaved: number;
-  template: { id: string; covers: string[] } | null;
+  template: { id: string; covers: string[]; sizeBytes: number | null } | null;
   /** composed: whether the combination is verified already (else its first build verifies it, once). */
   verified: boolean | null;
 }
@@ -44,7 +45,15 @@ export function createBuildPreview(deps: BuildPreviewDeps) {
     const installed = async (why: string): Promise<BuildPreview> => {
       const base = chooseBase({ root, rootImage: `${deps.rootImagePrefix}:${root}`, components }, await deps.templates.ready(), costs);
       if (base.kind === 'template') {
-        return { route: 'template', reason: `${why}; a ready template holds ${base.covers.join(' + ')}`, components: keys, secondsSaved: base.secondsSaved, template: { id: base.templateId, covers: base.covers }, verified: null };
+        const sizeBytes = (await deps.templates.ready()).find((t) => t.id === base.templateId)?.sizeBytes ?? null;
+        return {
+          route: 'template',
+          reason: `${why}; a ready template holds ${base.covers.join(' + ')}`,
+          components: keys,
+          secondsSaved: base.secondsSaved,
+          template: { id: base.templateId, covers: base.covers, sizeBytes },
+          verified: null,
+        };
       }
       return { route: 'install', reason: why, components: keys, secondsSaved: 0, template: null, verified: null };
     };
@@ -67,3 +76,15 @@ export function createBuildPreview(deps: BuildPreviewDeps) {
     return composed('every component has a prebuilt layer; the first build verifies the combination once', false);
   };
 }
+
+/** What the estimator is told about a build the preview describes. */
+export const requestOfPreview = (root: string, p: BuildPreview, binaryBytes: number | null): RunRequest => ({
+  route: p.route,
+  root,
+  components: p.components,
+  covered: p.template?.covers ?? [],
+  templateId: p.template?.id ?? null,
+  templateBytes: p.template?.sizeBytes ?? null,
+  verified: p.verified,
+  binaryBytes,
+});

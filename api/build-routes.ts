@@ -5,9 +5,11 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { buildStatuses, type BuildRow, type BuildStepRow } from '../core/db/schema/builds.ts';
 import { RateLimitedError } from '../core/errors.ts';
-import { buildSchema, buildSpecSchema, buildSummarySchema, idParams, isStreamId, listLimit, problemSchema } from './api-schemas.ts';
+import { buildSchema, buildSpecSchema, buildSummarySchema, idParams, isStreamId, listLimit, problemSchema, submitEstimateSchema } from './api-schemas.ts';
 import type { BuildPreview } from './build-preview.ts';
 import type { BuildService } from './build-service.ts';
+import type { BuildProgressView } from './eta-service.ts';
+import type { SubmitEstimate } from '../core/eta/estimate-types.ts';
 import { holdOpen } from './http-timeouts.ts';
 
 /** The longest a `?wait=` long-poll holds a request; longer asks are cut to this (proxies drop idle requests). */
@@ -26,18 +28,24 @@ export const buildSummaryView = (b: BuildRow) => ({
   finishedAt: iso(b.finishedAt),
 });
 
-export const buildView = (b: BuildRow, steps: BuildStepRow[], queuePosition: number | null) => ({
+export const buildView = (b: BuildRow, steps: BuildStepRow[], queuePosition: number | null, progress: BuildProgressView | null = null) => ({
   ...buildSummaryView(b),
   spec: b.spec,
   plan: b.plan,
   attempts: b.attempts,
   queuePosition,
-  steps: steps.map((s) => ({ component: s.component, recipeHash: s.recipeHash, seconds: s.seconds, cached: s.cached, kind: s.kind })),
+  steps: steps.map((s) => ({ component: s.component, recipeHash: s.recipeHash, seconds: s.seconds, cached: s.cached, kind: s.kind, bytes: s.bytes ?? null })),
+  progress,
 });
+
+/** The preview with what a build of it would wait and take (`binaryBytes`: the file's size, when it is chosen). */
+export type EstimatedPreview = BuildPreview & { estimate: (SubmitEstimate & { steps: { kind: string; component: string; seconds: number }[] }) | null };
 
 export interface BuildRoutesOptions {
   builds: BuildService;
-  preview: (root: string, components: string[]) => Promise<BuildPreview>;
+  preview: (root: string, components: string[], binaryBytes: number | null) => Promise<EstimatedPreview>;
+  /** Where a build is and what it has left (GET /v1/builds/:id). */
+  progress: (build: BuildRow, steps: BuildStepRow[], queuePosition: number | null) => Promise<BuildProgressView | null>;
   /** Builds one token may create per minute. */
   rateLimitPerMinute: number;
 }
@@ -74,7 +82,13 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
         headers: z.looseObject({ 'idempotency-key': z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces').optional() }),
         body: buildSpecSchema,
         response: {
-          202: z.object({ id: z.uuid(), status: z.enum(buildStatuses) }),
+          202: z.object({
+            id: z.uuid(),
+            status: z.enum(buildStatuses),
+            route: z.enum(['composed', 'template', 'install']).nullable().describe('the way it will most likely go (decided for real when it starts)'),
+            queuePosition: z.number().int().nullable().describe('1 = next to start; null when it is not waiting'),
+            estimate: submitEstimateSchema.nullable().describe('how long until its image is pushed (null when kiln cannot say)'),
+          }),
           400: problemSchema,
           401: problemSchema,
           409: problemSchema,
@@ -88,7 +102,11 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
       const key = req.headers['idempotency-key'];
       const { build, replayed } = await opts.builds.create(req.auth.project, req.body, key !== undefined ? { idempotencyKey: key } : {});
       if (replayed) void reply.header('idempotent-replayed', 'true');
-      return reply.code(202).header('location', `/v1/builds/${build.id}`).send({ id: build.id, status: build.status });
+      const queuePosition = await opts.builds.queuePosition(build);
+      return reply
+        .code(202)
+        .header('location', `/v1/builds/${build.id}`)
+        .send({ id: build.id, status: build.status, route: build.estimate?.route ?? null, queuePosition, estimate: build.estimate ?? null });
     },
   );
 
@@ -101,9 +119,14 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
         summary: 'Which way a build of these components would go now: composed, FROM a template, or installed — and why',
         description:
           'Nothing is recorded or queued. The builder decides for real when the build starts, from the same records: the ' +
-          'answer holds unless layers, verifications or templates change meanwhile.',
+          'answer holds unless layers, verifications or templates change meanwhile. `estimate` says how long a build of ' +
+          "this would take now (queue + run), learned from this installation's recorded steps, else from the catalog.",
         tags: ['builds'],
-        body: z.strictObject({ root: buildSpecSchema.shape.root, components: buildSpecSchema.shape.components }),
+        body: z.strictObject({
+          root: buildSpecSchema.shape.root,
+          components: buildSpecSchema.shape.components,
+          binaryBytes: z.number().int().min(0).optional().describe("the binary's size, when known: it prices copying, assembling and pushing it"),
+        }),
         response: {
           200: z
             .object({
@@ -113,6 +136,10 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
               secondsSaved: z.number().describe('install seconds the route spares'),
               template: z.object({ id: z.string(), covers: z.array(z.string()) }).nullable(),
               verified: z.boolean().nullable().describe('composed: false when its first build verifies the combination'),
+              estimate: submitEstimateSchema
+                .extend({ steps: z.array(z.object({ kind: z.string(), component: z.string(), seconds: z.number() })).describe('the steps it would take, with their typical seconds') })
+                .nullable()
+                .describe('how long a build of this, submitted now, would take to its pushed image (null when kiln cannot say)'),
             })
             .meta({ id: 'BuildPreview' }),
           400: problemSchema,
@@ -121,7 +148,7 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
         },
       },
     },
-    async (req) => opts.preview(req.body.root, req.body.components),
+    async (req) => opts.preview(req.body.root, req.body.components, req.body.binaryBytes ?? null),
   );
 
   r.get(
@@ -160,7 +187,7 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
       const wait = Math.min(req.query.wait ?? 0, MAX_WAIT_SECONDS);
       if (wait === 0) {
         const { build, steps, queuePosition } = await opts.builds.get(req.auth.project, req.params.id);
-        return buildView(build, steps, queuePosition);
+        return buildView(build, steps, queuePosition, await opts.progress(build, steps, queuePosition));
       }
       // Stop waiting for a client that went away: its socket closes before we answered.
       const left = new AbortController();
@@ -169,7 +196,7 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
       const release = holdOpen(req);
       try {
         const { build, steps, queuePosition } = await opts.builds.waitForEnd(req.auth.project, req.params.id, wait, left.signal);
-        return buildView(build, steps, queuePosition);
+        return buildView(build, steps, queuePosition, await opts.progress(build, steps, queuePosition));
       } finally {
         release();
         reply.raw.off('close', onClose);

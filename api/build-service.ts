@@ -14,6 +14,13 @@ import type { BuildStore } from '../core/db/build-store.ts';
 import type { IdempotencyStore } from '../core/db/idempotency-store.ts';
 import type { BuildRow, BuildStatus } from '../core/db/schema/builds.ts';
 import type { IdempotencyKeyRow } from '../core/db/schema/webhooks.ts';
+import type { SubmitEstimate } from '../core/eta/estimate-types.ts';
+
+/** What a waiting build waits for: the builds running now and the builds before it (their estimates at submit). */
+export interface QueueAhead {
+  running: Pick<BuildRow, 'startedAt' | 'estimate'>[];
+  queued: Pick<BuildRow, 'estimate'>[];
+}
 import type { UploadStore } from '../core/db/upload-store.ts';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -28,7 +35,7 @@ export interface BuildServiceDeps {
   queue: Pick<Queue<BuildJob>, 'add' | 'remove' | 'getJobCounts' | 'keys'>;
   logs: Pick<BuildLog, 'text' | 'follow' | 'writer' | 'finish'>;
   /** Producer connection: cancel requests are flags next to the queue, which builders look at while they run. */
-  redis: Pick<Redis, 'set' | 'zrank' | 'llen'>;
+  redis: Pick<Redis, 'set' | 'zrank' | 'llen' | 'zrange' | 'lrange'>;
   config: Pick<
     Config,
     | 'REGISTRY_HOST'
@@ -40,6 +47,11 @@ export interface BuildServiceDeps {
     | 'KILN_QUEUE_PREFIX'
   >;
   log: Logger;
+  /**
+   * What a build just queued will wait and take (with the route it will most likely go), or null when it cannot be
+   * said; kept on the build. Absent: builds are not estimated.
+   */
+  estimate?: (build: BuildRow, queuePosition: number | null, ahead: QueueAhead) => Promise<SubmitEstimate | null>;
   /** How often a waiting request looks at the build again. */
   waitPollMs?: number;
 }
@@ -60,6 +72,19 @@ export function createBuildService(deps: BuildServiceDeps) {
     if (!prioritized || !wait) return null;
     const [rank, waiting] = await Promise.all([deps.redis.zrank(prioritized, build.id), deps.redis.llen(wait)]);
     return rank === null ? null : waiting + rank + 1;
+  };
+
+  /** What `build` waits for (the builds taken before it), or a build submitted now (`build` absent). */
+  const queueAhead = async (build?: BuildRow): Promise<QueueAhead> => {
+    const { prioritized, wait } = deps.queue.keys;
+    if (!prioritized || !wait) return { running: [], queued: [] };
+    const rank = build ? await deps.redis.zrank(prioritized, build.id) : -1;
+    if (build && rank === null) return { running: [], queued: [] };
+    // BullMQ takes its wait list first, then the prioritized set in order.
+    const ids = [...(await deps.redis.lrange(wait, 0, -1)), ...(rank === 0 ? [] : await deps.redis.zrange(prioritized, '0', String(rank === -1 ? -1 : rank! - 1)))].map(String);
+    const view = await deps.builds.queueView(ids);
+    const order = new Map(ids.map((id, i) => [id, i]));
+    return { running: view.running, queued: view.waiting.sort((a, b) => order.get(a.id)! - order.get(b.id)!) };
   };
 
   const get = async (project: string, id: string) => {
@@ -140,6 +165,15 @@ export function createBuildService(deps: BuildServiceDeps) {
       }
       await enqueue(build, key);
       deps.log.info({ buildId: build.id, project, image: planned.imageRef }, 'build queued');
+      // An estimate is a courtesy: a build is never refused or delayed for want of one.
+      const estimate = await (async () => deps.estimate?.(build, await queuePosition(build), await queueAhead(build)) ?? null)().catch((err: unknown) => {
+        deps.log.warn({ err, buildId: build.id }, 'could not estimate a build');
+        return null;
+      });
+      if (estimate) {
+        await deps.builds.setEstimate(build.id, estimate);
+        build = { ...build, estimate };
+      }
       return { build, replayed: false };
     },
 
@@ -152,6 +186,10 @@ export function createBuildService(deps: BuildServiceDeps) {
       const build = await get(project, id);
       return { build, steps: await deps.builds.steps(id), queuePosition: await queuePosition(build) };
     },
+
+    /** Where a queued build is in the queue (1 = next), else null. */
+    queuePosition,
+    queueAhead,
 
     /**
      * Long-poll: answers as soon as the build has ended, or when `seconds` have passed, or when the client goes away

@@ -66,6 +66,9 @@ const statsSchema = z
     buildsComposed: z.number().int().describe('builds assembled from prebuilt component layers (no install step)'),
     secondsSavedComposed: z.number().describe('install seconds composed builds did not spend'),
     secondsSavedComposedEstimated: z.number().describe("of which priced by the catalog's estimate"),
+    buildsCached: z.number().int().describe("builds the engine's layer cache answered at least one install step of"),
+    secondsSavedCache: z.number().describe('install seconds the layer cache spared (cached steps priced at install costs, less their own seconds)'),
+    secondsSavedCacheEstimated: z.number().describe("of which priced by the catalog's estimate"),
     perTemplate: z.array(
       z.object({
         templateId: z.string(),
@@ -102,6 +105,7 @@ const dailyStatsSchema = z
         buildsComposed: z.number().int().describe('builds assembled from prebuilt component layers'),
         secondsSavedComposed: z.number().describe('install seconds composed builds did not spend that day'),
         medianSecondsComposed: z.number().nullable(),
+        secondsSavedCache: z.number().describe("install seconds the engine's layer cache spared that day"),
         medianSecondsWithTemplate: z.number().nullable().describe('build duration (started → finished); null without such builds'),
         medianSecondsWithout: z.number().nullable().describe('builds that installed everything (no template, not composed)'),
         meanSecondsWithTemplate: z.number().nullable(),
@@ -184,7 +188,7 @@ export const templateRoutes: FastifyPluginAsync<{ templates: TemplateStore; serv
     {
       schema: {
         operationId: 'getTemplateStats',
-        summary: 'Hit rate and time saved by templates over a window, per template, in total and per day',
+        summary: 'Time saved over a window — by templates (hit rate, per template, per day), composition and the layer cache',
         tags: ['templates'],
         querystring: z.object({ windowDays: z.coerce.number().min(1).max(365).default(30) }),
         response: { 200: statsSchema, 400: problemSchema },

@@ -6,6 +6,7 @@ import type { BuildPlan } from '../core/build-types.ts';
 import { changedRecipes, currentRecipeHashes, type Catalog, type ComponentVersion } from '../core/catalog/catalog.ts';
 import type { BuildStore, NewBuildStep } from '../core/db/build-store.ts';
 import type { BuildRow } from '../core/db/schema/builds.ts';
+import type { LiveStep, ProgressRecorder } from '../core/live-progress.ts';
 import { buildJobSchema, type JobHandler } from '../core/queues.ts';
 import type { BaseResolver } from './base-resolver.ts';
 import { BuildFailure, isTransient } from './build-errors.ts';
@@ -24,6 +25,8 @@ export interface BuildJobDeps extends PipelineDeps {
   timeouts: { defaultSeconds: number; maxSeconds: number };
   /** Composition: the layer work of one attempt, and how a build's route is chosen. */
   compose: { work(appendLog: (text: string) => void, signal: AbortSignal): LayerWork; route: RouteDeps; host: string };
+  /** Where an attempt tells watchers which step it is on (core/live-progress.ts). */
+  progress(buildId: string): ProgressRecorder;
 }
 
 /** The catalog entries the plan names, refusing to build from a recipe other than the one the plan recorded. */
@@ -36,7 +39,13 @@ export function planVersions(catalog: Catalog, plan: Pick<BuildPlan, 'components
 }
 
 /** Runs one planned build through the pipeline (the base is chosen by the caller, right before). */
-export function runBuild(deps: BuildJobDeps, build: Pick<BuildRow, 'id' | 'spec' | 'plan'>, appendLog: (text: string) => void, signal: AbortSignal): Promise<ProducedImage> {
+export function runBuild(
+  deps: BuildJobDeps,
+  build: Pick<BuildRow, 'id' | 'spec' | 'plan'>,
+  appendLog: (text: string) => void,
+  signal: AbortSignal,
+  onStep?: (step: LiveStep) => void,
+): Promise<ProducedImage> {
   const { plan } = build;
   const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan), build);
   appendLog(`kiln: building ${plan.imageRef} from ${plan.base.image} with ${plan.components.map((c) => c.key).join(', ') || 'no components'}\n`);
@@ -49,6 +58,7 @@ export function runBuild(deps: BuildJobDeps, build: Pick<BuildRow, 'id' | 'spec'
       ref: plan.imageRef,
       labels: (base) => imageLabels(build, base, new Date()),
       keepImage: false,
+      ...(onStep ? { onStep } : {}),
     },
     appendLog,
     signal,
@@ -56,11 +66,28 @@ export function runBuild(deps: BuildJobDeps, build: Pick<BuildRow, 'id' | 'spec'
 }
 
 /** A composed build's steps: each component a prebuilt layer, the verification if this build paid it, the assembly. */
-function composedSteps(route: Extract<Route, { kind: 'composed' }>, assembleSeconds: number): NewBuildStep[] {
+function composedSteps(route: Extract<Route, { kind: 'composed' }>, assembleSeconds: number, binaryBytes: number): NewBuildStep[] {
   const steps: Omit<NewBuildStep, 'position'>[] = [
     ...route.layers.map((l) => ({ component: l.componentKey, recipeHash: l.row.recipeHash, seconds: 0, cached: true, kind: 'layer' as const })),
     ...(route.verifiedNow ? [{ component: 'verify', recipeHash: null, seconds: route.verifySeconds, cached: false, kind: 'verify' as const }] : []),
-    { component: 'binary', recipeHash: null, seconds: assembleSeconds, cached: false, kind: 'assemble' as const },
+    { component: 'binary', recipeHash: null, seconds: assembleSeconds, cached: false, kind: 'assemble' as const, bytes: binaryBytes },
+  ];
+  return steps.map((s, position) => ({ ...s, position }));
+}
+
+/** An installed build's steps: the pull it waited for (if any), each plan step with its layer's bytes, the push. */
+function installedSteps(image: ProducedImage, hashes: Map<string, string>): NewBuildStep[] {
+  const steps: Omit<NewBuildStep, 'position'>[] = [
+    ...(image.pull ? [{ component: 'pull', recipeHash: null, seconds: image.pull.seconds, cached: false, kind: 'pull' as const, bytes: image.pull.bytes }] : []),
+    ...image.steps.map((s) => ({
+      component: s.owner,
+      recipeHash: hashes.get(s.owner) ?? null,
+      seconds: s.seconds,
+      cached: s.cached,
+      kind: s.cached ? ('cache' as const) : ('install' as const),
+      bytes: s.bytes ?? null,
+    })),
+    { component: 'push', recipeHash: null, seconds: image.push.seconds, cached: false, kind: 'push' as const, bytes: image.push.bytes },
   ];
   return steps.map((s, position) => ({ ...s, position }));
 }
@@ -83,31 +110,29 @@ export function buildJobHandler(deps: BuildJobDeps, lifecycle: JobLifecycle): Jo
         // The route (composed or installed) and the template are chosen when the build starts, from the layers and
         // templates there are then (never a stale one).
         const work = deps.compose.work(appendLog, signal);
-        const route = await chooseRoute(work, deps.compose.route, found.plan);
+        const progress = deps.progress(buildId);
+        const route = await chooseRoute(work, deps.compose.route, found.plan, () => progress.step({ kind: 'verify', component: 'verify' }));
         if (route.kind === 'composed') {
           const saved = await deps.bases.savings(route.layers.map((l) => l.componentKey));
           const build = await deps.builds.setBase(buildId, { ...found.plan, base: composedBase(route, saved, deps.compose.host) });
+          progress.step({ kind: 'assemble', component: 'binary' });
           const image = await composeBuild({ ...work, uploads: deps.blobs }, build, route);
-          return { image, steps: composedSteps(route, image.seconds) };
+          await progress.end();
+          return { image, steps: composedSteps(route, image.seconds, build.plan.binary.size), cacheSaved: undefined };
         }
         appendLog(`kiln: installing: ${route.reason}\n`);
         const base = await deps.bases.choose({ root: found.plan.root.name, rootImage: found.plan.root.image, components: found.plan.components });
         const build = await deps.builds.setBase(buildId, { ...found.plan, base });
-        const image = await runBuild(deps, build, appendLog, signal);
-        const hashes = new Map(build.plan.components.map((c) => [c.key, c.recipeHash]));
-        return {
-          image,
-          steps: image.steps.map((s, position) => ({
-            position,
-            component: s.owner,
-            recipeHash: hashes.get(s.owner) ?? null,
-            seconds: s.seconds,
-            cached: s.cached,
-            kind: s.cached ? ('cache' as const) : ('install' as const),
-          })),
-        };
+        const image = await runBuild(deps, build, appendLog, signal, (s) => progress.step(s));
+        await progress.end();
+        // What the engine's layer cache spared: the cached steps' install costs, less what the cached steps still took.
+        const cached = image.steps.filter((s) => s.cached && s.owner !== 'binary');
+        const priced = await deps.bases.savings(cached.map((s) => s.owner));
+        const cacheSaved = { seconds: Math.max(0, priced.seconds - cached.reduce((n, s) => n + s.seconds, 0)), estimated: priced.estimated };
+        return { image, steps: installedSteps(image, new Map(build.plan.components.map((c) => [c.key, c.recipeHash]))), cacheSaved };
       },
-      succeeded: ({ image, steps }) => deps.builds.finish(buildId, { status: 'succeeded', digest: image.digest, imageId: image.imageId, steps }),
+      succeeded: ({ image, steps, cacheSaved }) =>
+        deps.builds.finish(buildId, { status: 'succeeded', digest: image.digest, imageId: image.imageId, steps, ...(cacheSaved ? { cacheSaved } : {}) }),
       canceled: () => deps.builds.finish(buildId, { status: 'canceled', error: 'canceled by a user' }),
       failed: (error) => deps.builds.finish(buildId, { status: 'failed', error }),
       requeued: async () => void (await deps.builds.requeue(buildId)),

@@ -10,6 +10,8 @@ export interface EngineEvent {
   error?: string;
   errorDetail?: { code?: number; message?: string };
   aux?: { ID?: string; Digest?: string; Tag?: string; Size?: number };
+  /** Push and pull progress of one layer (`id`). */
+  progressDetail?: { current?: number; total?: number };
 }
 
 export interface StepTiming {
@@ -17,7 +19,12 @@ export interface StepTiming {
   owner: string;
   seconds: number;
   cached: boolean;
+  /** Bytes the step's layers added to the image (uncompressed); absent when the engine could not say. */
+  bytes?: number;
 }
+
+/** Told when a plan step starts, and again when the engine answers it from its layer cache. */
+export type StepListener = (owner: string, cached: boolean) => void;
 
 const stepLine = /^Step (\d+)\/(\d+) : /;
 /** The image a finished step left (classic builder: ` ---> 3944758bade6`). */
@@ -29,7 +36,14 @@ export class BuildProgress {
   imageId: string | undefined;
   error: string | undefined;
 
-  constructor(private readonly instructions: Instruction[]) {}
+  constructor(
+    private readonly instructions: Instruction[],
+    private readonly onStep: StepListener = () => undefined,
+  ) {}
+
+  private ownerOf(index: number): string {
+    return this.instructions[index]?.owner ?? 'binary';
+  }
 
   /** Feeds one event received at `now` (ms); returns the text it adds to the build log. */
   onEvent(ev: EngineEvent, now: number): string {
@@ -42,10 +56,15 @@ export class BuildProgress {
       for (const line of ev.stream.split('\n')) {
         const m = stepLine.exec(line);
         if (m) {
+          const previous = this.current ? this.ownerOf(this.current.index) : undefined;
           this.closeStep(now);
           this.current = { index: Number(m[1]) - 1, startedAt: now, cached: false };
+          const owner = this.ownerOf(this.current.index);
+          if (owner !== previous && owner !== 'base') this.onStep(owner, false);
         } else if (line.trim() === '---> Using cache' && this.current) {
           this.current.cached = true;
+          const owner = this.ownerOf(this.current.index);
+          if (owner !== 'base') this.onStep(owner, true);
         } else if (this.current) {
           const image = resultLine.exec(line.trimEnd());
           if (image) this.current.image = image[1]!;
@@ -90,6 +109,16 @@ export class BuildProgress {
       .filter((s) => (this.instructions[s.index]?.owner ?? 'binary') === 'binary' && s.image)
       .map((s) => s.image!)
       .reverse();
+  }
+
+  /** The image each plan step (component or binary) ended with, in order: the sizes between them are its layers. */
+  stepImages(): { owner: string; image: string | undefined }[] {
+    const last = new Map<string, string | undefined>();
+    for (const s of this.done) {
+      const owner = this.ownerOf(s.index);
+      if (owner !== 'base') last.set(owner, s.image ?? last.get(owner));
+    }
+    return [...last].map(([owner, image]) => ({ owner, image }));
   }
 
   /** Per plan step (component or binary), in plan order; FROM is not a step of ours. */

@@ -31,7 +31,8 @@ export interface RouteDeps {
   retry: { attempts: number; backoffSeconds: number };
 }
 
-export async function chooseRoute(w: LayerWork, r: RouteDeps, plan: BuildPlan): Promise<Route> {
+/** `onVerify`: told when this build has to verify the combination before it can compose (it takes a while). */
+export async function chooseRoute(w: LayerWork, r: RouteDeps, plan: BuildPlan, onVerify: () => void = () => undefined): Promise<Route> {
   if (!r.enabled) return { kind: 'install', reason: 'composition is off (KILN_COMPOSITION=false)' };
   const marked = notComposable(w.deps.catalog, plan.components);
   if (marked.length > 0) return { kind: 'install', reason: `${marked.join(', ')} ${marked.length > 1 ? 'are' : 'is'} marked not composable in the catalog` };
@@ -54,6 +55,7 @@ export async function chooseRoute(w: LayerWork, r: RouteDeps, plan: BuildPlan): 
   }
   const started = Date.now();
   const before = await w.deps.store.composition(w.svc.key(root, resolved.layers));
+  if (before?.status !== 'verified') onVerify();
   const composition = before?.status === 'verified' ? before : await ensureVerified(w, root, resolved.layers);
   if (composition.status !== 'verified') return { kind: 'install', reason: `the combination is not composable: ${composition.error ?? composition.status}` };
   const verifiedNow = before?.status !== 'verified';

@@ -9,6 +9,7 @@ import { createTemplateStore } from '../core/db/template-store.ts';
 import type { Infrastructure } from '../core/infrastructure.ts';
 import { BUILD_QUEUE, cancelKey, type LayersJob } from '../core/queues.ts';
 import { createCompositionStore } from '../core/db/composition-store.ts';
+import { progressRecorder } from '../core/live-progress.ts';
 import { createRegistryBlobs } from '../core/registry-blobs.ts';
 import { createCompositionService, type CompositionDeps } from './composition-service.ts';
 import type { LayerWork } from './layer-build.ts';
@@ -72,6 +73,7 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
       builds: createBuildStore(infra.database.db),
       bases,
       timeouts: { defaultSeconds: config.KILN_BUILD_TIMEOUT_SECONDS, maxSeconds: config.KILN_BUILD_TIMEOUT_MAX_SECONDS },
+      progress: (buildId) => progressRecorder(producer, config.KILN_QUEUE_PREFIX, buildId, log),
       compose: {
         work,
         host: config.REGISTRY_HOST,

@@ -80,19 +80,26 @@ export async function buildImage(
   await follow(docker, stream, onEvent);
 }
 
-/** Pushes `repository:tag`; returns the manifest digest the registry answered. */
+/**
+ * Pushes `repository:tag`; returns the manifest digest the registry answered and the bytes the engine uploaded
+ * (layers the registry had already, or mounted from another repository, count nothing).
+ */
 export async function pushImage(
   docker: Docker,
   ref: { repository: string; tag: string; registry: string },
   auth: RegistryAuth,
   onEvent: (ev: EngineEvent) => void,
   signal?: AbortSignal,
-): Promise<string> {
+): Promise<{ digest: string; bytes: number }> {
   let digest: string | undefined;
   let error: string | undefined;
+  const sizes = new Map<string, number>();
+  let bytes = 0;
   const scan = (ev: EngineEvent) => {
     if (ev.errorDetail || ev.error) error ??= (ev.errorDetail?.message ?? ev.error ?? '').trim();
     if (ev.aux?.Digest) digest = ev.aux.Digest;
+    if (ev.id && ev.status === 'Pushing' && ev.progressDetail?.total) sizes.set(ev.id, ev.progressDetail.total);
+    if (ev.id && ev.status === 'Pushed') bytes += sizes.get(ev.id) ?? 0;
     onEvent(ev);
   };
   try {
@@ -105,7 +112,7 @@ export async function pushImage(
   }
   if (error) throw registryFailure(`push to registry ${ref.registry} failed`, error, auth);
   if (!digest) throw new BuildFailure(`push to registry ${ref.registry} ended without a digest`, true);
-  return digest;
+  return { digest, bytes };
 }
 
 /** What a build starts FROM: a template (pinned by digest) or a root of the catalog (by its local image name). */
@@ -167,20 +174,34 @@ async function pullByDigest(docker: Docker, repository: string, digest: string, 
   await docker.getImage(`${repository}@${digest}`).tag({ repo: local.repository, tag: local.tag });
 }
 
+/** A pull a build had to wait for: how long it took and the size of the image it brought. */
+export interface Pulled {
+  seconds: number;
+  bytes: number;
+}
+
 /**
  * Makes sure the engine holds the base before a build starts FROM it, and says which image that is for the OCI base
  * labels. A template built on another host, or a root this host never made, is pulled from the registry by digest
- * (so it is exactly the recorded or published image) and tagged with the name the Dockerfile uses.
+ * (so it is exactly the recorded or published image) and tagged with the name the Dockerfile uses. `hooks` hear of
+ * a pull when it starts and, when it is done, what it took (its seconds, and the size of the image it brought).
  */
 export async function ensureBaseImage(
   docker: Docker,
   base: BaseImage,
   registry: { auth: RegistryAuth; roots: PublishedRoots },
   signal?: AbortSignal,
+  hooks?: { started(): void; done(pulled: Pulled): void },
 ): Promise<ImageBase> {
   const { auth, roots } = registry;
+  const timed = async (pull: () => Promise<void>) => {
+    hooks?.started();
+    const started = Date.now();
+    await pull();
+    hooks?.done({ seconds: (Date.now() - started) / 1000, bytes: (await docker.getImage(base.image).inspect()).Size });
+  };
   if (base.kind === 'template') {
-    if (!(await hasImage(docker, base.image))) await pullByDigest(docker, splitImageRef(base.image).repository, base.digest, base.image, auth);
+    if (!(await hasImage(docker, base.image))) await timed(() => pullByDigest(docker, splitImageRef(base.image).repository, base.digest, base.image, auth));
     return { name: base.image, digest: base.digest };
   }
   const repository = rootRepository(roots.prefix, base.root);
@@ -200,7 +221,7 @@ export async function ensureBaseImage(
         false,
       );
     }
-    await pullByDigest(docker, `${roots.host}/${repository}`, digest, base.image, auth);
+    await timed(() => pullByDigest(docker, `${roots.host}/${repository}`, digest, base.image, auth));
   }
   return publishedRoot(docker, base, roots, signal);
 }
@@ -262,7 +283,7 @@ export async function publishRoots(
       }
       let digest = '';
       // The id tag first: `current` only ever names a manifest that is already complete under its own tag.
-      for (const tag of tags) digest = await pushImage(docker, { repository, tag, registry: host }, target.auth, () => undefined, signal);
+      for (const tag of tags) digest = (await pushImage(docker, { repository, tag, registry: host }, target.auth, () => undefined, signal)).digest;
       published.push({ root, ref: `${repository}:${idTag}`, digest });
       log.info({ root, image, ref: `${repository}:${idTag}`, digest }, 'root published to the registry');
     } catch (err) {

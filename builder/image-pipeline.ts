@@ -6,10 +6,11 @@ import type Docker from 'dockerode';
 import type { ImageBase } from '../core/image-labels.ts';
 import type { RegistryAuth } from '../core/registry-client.ts';
 import { BuildFailure, stepFailed } from './build-errors.ts';
+import type { LiveStep } from '../core/live-progress.ts';
 import { BuildProgress, type StepTiming } from './build-progress.ts';
 import { buildContext, type ContextUpload } from './build-context.ts';
 import type { RenderedBuild } from './dockerfile-render.ts';
-import { buildImage, ensureBaseImage, pushImage, removeBuiltImage, splitImageRef, type BaseImage, type PublishedRoots } from './docker-engine.ts';
+import { buildImage, ensureBaseImage, pushImage, removeBuiltImage, splitImageRef, type BaseImage, type Pulled, type PublishedRoots } from './docker-engine.ts';
 
 export interface PipelineDeps {
   docker: Docker;
@@ -34,10 +35,13 @@ export interface ImageRequest {
    */
   keepImage: boolean;
   /**
-   * How the built image leaves the engine; returns the digest it is known by. Default: the engine pushes `ref`. A
-   * component layer is instead taken out with `docker save`, normalized and uploaded as one blob (layer-build.ts).
+   * How the built image leaves the engine; returns the digest it is known by (and the bytes uploaded, when known).
+   * Default: the engine pushes `ref`. A component layer is instead taken out with `docker save`, normalized and
+   * uploaded as one blob (layer-build.ts).
    */
-  publish?: (imageId: string, appendLog: (text: string) => void, signal: AbortSignal) => Promise<string>;
+  publish?: (imageId: string, appendLog: (text: string) => void, signal: AbortSignal) => Promise<{ digest: string; bytes: number | null }>;
+  /** Told at each change of step (pull, each plan step, push), for whoever watches the build's progress. */
+  onStep?: (step: LiveStep) => void;
 }
 
 export interface ProducedImage {
@@ -46,6 +50,9 @@ export interface ProducedImage {
   sizeBytes: number;
   /** Per plan step (component key or `binary`), in order. */
   steps: StepTiming[];
+  /** The base had to be pulled first (a template or root this engine lacked). */
+  pull: Pulled | null;
+  push: { seconds: number; bytes: number | null };
 }
 
 /** Engine errors that say the engine, not the step, failed. */
@@ -57,12 +64,17 @@ export async function produceImage(
   appendLog: (text: string) => void,
   signal: AbortSignal,
 ): Promise<ProducedImage> {
-  const base = await ensureBaseImage(deps.docker, req.base, { auth: deps.registryAuth, roots: deps.roots }, signal);
+  const onStep = req.onStep ?? (() => undefined);
+  let pull: Pulled | null = null;
+  const base = await ensureBaseImage(deps.docker, req.base, { auth: deps.registryAuth, roots: deps.roots }, signal, {
+    started: () => onStep({ kind: 'pull', component: 'pull' }),
+    done: (p) => (pull = p),
+  });
   signal.throwIfAborted();
   const labels = req.labels(base);
   const upload = req.openUpload ? await req.openUpload(signal) : undefined;
 
-  const progress = new BuildProgress(req.rendered.instructions);
+  const progress = new BuildProgress(req.rendered.instructions, (owner, cached) => onStep({ kind: cached ? 'cache' : 'install', component: owner }));
   // A stop reaches the engine's build at once while it runs component steps (the engine kills the step's container
   // and keeps nothing of it). Once the build's own steps may have begun, the engine's build is let finish — a COPY
   // and a few metadata steps — so that every image it commits is one this attempt knows of and removes below; a step
@@ -94,12 +106,15 @@ export async function produceImage(
     if (!progress.imageId) throw new BuildFailure('the engine finished the build without reporting an image id', true);
     const imageId = progress.imageId;
     const sizeBytes = (await deps.docker.getImage(imageId).inspect()).Size;
+    await addStepBytes(deps.docker, req.base.image, progress, steps);
 
     // Past this point a cancel still stops the push; once the registry holds the manifest the image is made.
     signal.throwIfAborted();
-    const digest = await (req.publish ?? pushWith(deps, req.ref))(imageId, appendLog, signal);
+    onStep({ kind: 'push', component: 'push' });
+    const pushStarted = Date.now();
+    const { digest, bytes } = await (req.publish ?? pushWith(deps, req.ref))(imageId, appendLog, signal);
     pushed = true;
-    return { digest, imageId, sizeBytes, steps };
+    return { digest, imageId, sizeBytes, steps, pull, push: { seconds: (Date.now() - pushStarted) / 1000, bytes } };
   } finally {
     signal.removeEventListener('abort', stopEngine);
     // Whatever happened (pushed, failed, canceled, timed out), the engine keeps only the components' layers, which
@@ -118,7 +133,7 @@ function pushWith(deps: PipelineDeps, ref: string): NonNullable<ImageRequest['pu
   return async (_imageId, appendLog, signal) => {
     appendLog(`kiln: pushing ${ref}\n`);
     const { repository, tag } = splitImageRef(ref);
-    const digest = await pushImage(
+    const pushed = await pushImage(
       deps.docker,
       { repository, tag, registry: deps.registryAuth.serveraddress },
       deps.registryAuth,
@@ -127,9 +142,29 @@ function pushWith(deps: PipelineDeps, ref: string): NonNullable<ImageRequest['pu
       },
       signal,
     );
-    appendLog(`kiln: pushed ${ref}@${digest}\n`);
-    return digest;
+    appendLog(`kiln: pushed ${ref}@${pushed.digest}\n`);
+    return pushed;
   };
+}
+
+/**
+ * Each step's bytes: the size of the image it ended with minus the one before it (the base for the first). What an
+ * install step adds is what a push of it moves, so the estimator learns push times from it. Best effort: a size the
+ * engine will not tell leaves the step without bytes.
+ */
+async function addStepBytes(docker: Docker, baseImage: string, progress: BuildProgress, steps: StepTiming[]): Promise<void> {
+  const size = (image: string | undefined) => (image ? docker.getImage(image).inspect().then((i) => i.Size, () => undefined) : Promise.resolve(undefined));
+  let previous = await size(baseImage);
+  const sizes = new Map<string, number>();
+  for (const { owner, image } of progress.stepImages()) {
+    const now = await size(image);
+    if (now !== undefined && previous !== undefined) sizes.set(owner, Math.max(0, now - previous));
+    previous = now ?? previous;
+  }
+  for (const s of steps) {
+    const bytes = sizes.get(s.owner);
+    if (bytes !== undefined) s.bytes = bytes;
+  }
 }
 
 /** Opens the user's upload from S3 for the context; a failed read is retryable unless kiln stopped the build. */

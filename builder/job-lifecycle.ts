@@ -72,6 +72,8 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
       await watchCancel();
       controller.signal.throwIfAborted();
       const result = await subject.run(controller.signal, out.append);
+      // The whole log is in Redis before the status says the build ended: whoever sees the end reads every line.
+      await out.flush();
       await subject.succeeded(result);
       await end('succeeded');
       log.info(`${subject.noun} succeeded`);
@@ -80,6 +82,7 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
       const stopped = stopReason(controller.signal);
       if (stopped?.kind === 'canceled') {
         out.append(`kiln: canceled; the engine's build was stopped and nothing was pushed\n`);
+        await out.flush();
         await subject.canceled();
         await end('canceled');
         log.info(`${subject.noun} canceled`);
@@ -99,6 +102,7 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
       const lastAttempt = attempt >= (job.opts.attempts ?? 1);
       out.append(`kiln: attempt ${attempt} failed (${transient ? 'transient, may be retried' : 'permanent'}): ${message}\n`);
       if (!transient || lastAttempt) {
+        await out.flush();
         await subject.failed(transient ? `${message} (gave up after ${attempt} attempts)` : message);
         await end('failed');
         log.warn({ err }, `${subject.noun} failed`);

@@ -64,7 +64,7 @@ async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayer
       publish: async (imageId, appendLog, signal) => {
         appendLog(`kiln: taking the layer of ${row.componentKey} out of the engine (normalized, gzipped, to ${deps.host}/${repository})\n`);
         extracted = await extractTopLayer(deps, { image: imageId, rootSizes: new Set(Object.values(rootRec.sizes)), baseView, repository, signal });
-        return extracted.digest;
+        return { digest: extracted.digest, bytes: extracted.size };
       },
     },
     w.appendLog,

@@ -61,7 +61,10 @@ export function createKilnApi(config: CliConfig) {
         body,
       });
     },
-    createBuild(spec: unknown, idempotencyKey?: string): Promise<{ id: string; status: string }> {
+    createBuild(
+      spec: unknown,
+      idempotencyKey?: string,
+    ): Promise<{ id: string; status: string; route?: string | null; queuePosition?: number | null; estimate?: { seconds: number; low: number; high: number } | null }> {
       return json('/v1/builds', {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
@@ -77,6 +80,10 @@ export function createKilnApi(config: CliConfig) {
     },
     async log(id: string): Promise<string> {
       return (await call(`/v1/builds/${encodeURIComponent(id)}/logs`)).text();
+    },
+    /** The log as Server-Sent Events (followed live until the build ends), after `lastEventId` when resuming. */
+    logStream(id: string, lastEventId?: string): Promise<Response> {
+      return call(`/v1/builds/${encodeURIComponent(id)}/logs`, { headers: { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) } });
     },
   };
 }

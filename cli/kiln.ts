@@ -4,7 +4,10 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadCliConfig } from '../core/config.ts';
 import { createAdminToken } from './admin-command.ts';
-import { ApiError, createKilnApi, ended, UsageError, type KilnApi } from './kiln-api.ts';
+import { followBuild } from './build-follow.ts';
+import { ApiError, createKilnApi, UsageError, type KilnApi } from './kiln-api.ts';
+import { progressWords } from './progress-text.ts';
+import { estimateText } from '../core/duration-text.ts';
 
 const usage = `usage:
   kiln upload FILE                      upload a binary; prints its upload id
@@ -21,7 +24,8 @@ const usage = `usage:
       --timeout SECONDS                 stop the build after this long (the server's default and max apply)
       --source URL                      where the source lives (the image's org.opencontainers.image.source label)
       --revision REV                    the commit it was built from (org.opencontainers.image.revision)
-      --wait                            wait for the build, print its log, exit 0 if it succeeded, else 1
+      --wait                            wait for the build, print its log (progress on stderr: a bar on a
+                                        terminal, a line per step otherwise), exit 0 if it succeeded, else 1
   kiln status ID                        the build as JSON
   kiln logs ID                          the build's log
   kiln cancel ID                        cancel a queued or running build
@@ -113,34 +117,14 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
     },
     values['idempotency-key'],
   );
-  process.stderr.write(`build ${created.id} ${created.status}\n`);
+  const route = created.route ? `, ${created.route === 'composed' ? 'composed from prebuilt layers' : created.route === 'template' ? 'FROM a template' : 'installed'}` : '';
+  const estimate = created.estimate ? `: ${estimateText(created.estimate)}${route}` : '';
+  process.stderr.write(`build ${created.id} ${progressWords({ id: created.id, status: created.status, queuePosition: created.queuePosition ?? null })}${estimate}\n`);
   if (!values.wait) {
     process.stdout.write(`${created.id}\n`);
     return 0;
   }
-  return follow(api, created.id);
-}
-
-/** Waits with the api's long-poll, printing status changes (stderr) and the log as it grows (stdout). */
-async function follow(api: KilnApi, id: string): Promise<number> {
-  let status = '';
-  let printed = 0;
-  for (;;) {
-    const b = await api.getBuild(id, 20);
-    if (b.status !== status) process.stderr.write(`build ${id}: ${(status = b.status)}\n`);
-    const log = await api.log(id);
-    if (log.length > printed) {
-      process.stdout.write(log.slice(printed));
-      printed = log.length;
-    }
-    if (!ended(b.status)) continue;
-    if (b.status === 'succeeded') {
-      process.stderr.write(`succeeded: ${b.imageRef}${b.digest ? `@${b.digest}` : ''}\n`);
-      return 0;
-    }
-    process.stderr.write(`${b.status}: ${b.error ?? 'no reason recorded'}\n`);
-    return 1;
-  }
+  return followBuild(api, created.id);
 }
 
 async function main(args: string[]): Promise<number> {

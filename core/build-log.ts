@@ -5,6 +5,7 @@ import type { BlobStore } from './blob-store.ts';
 import { createLogTail, type LogTail, type StreamEntries } from './log-tail.ts';
 import type { Logger } from './logger.ts';
 import { buildLogStreamKey } from './queues.ts';
+import { escapeStripper } from './terminal-text.ts';
 
 /** Where a build's log is kept once it ends. */
 export const buildLogKey = (buildId: string) => `logs/${buildId}.log`;
@@ -39,8 +40,12 @@ export function createBuildLog(deps: BuildLogDeps) {
       .join('');
 
   return {
-    /** Appends in order, batched; `flush()` resolves once everything appended so far is in Redis. */
+    /**
+     * Appends in order, batched; `flush()` resolves once everything appended so far is in Redis. Terminal escapes
+     * (colours the engine's tools print) are dropped: the log is kept and served as plain text.
+     */
     writer(buildId: string) {
+      const plain = escapeStripper();
       let buffer = '';
       let timer: NodeJS.Timeout | undefined;
       let chain: Promise<unknown> = Promise.resolve();
@@ -55,7 +60,8 @@ export function createBuildLog(deps: BuildLogDeps) {
         return chain.then(() => undefined);
       };
       return {
-        append(text: string): void {
+        append(raw: string): void {
+          const text = plain.push(raw);
           if (!text) return;
           buffer += text;
           timer ??= setTimeout(() => void flush().catch(() => undefined), FLUSH_MS);

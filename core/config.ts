@@ -28,6 +28,8 @@ const configFields = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `auto`: readable, coloured lines when stdout is a terminal, JSON lines otherwise; `pretty` or `json` to choose. */
+    LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
     KILN_DATA_DIR: z.string().min(1).default('.kiln-data'),
     KILN_HOST: z.string().default('127.0.0.1'),
     KILN_PORT: port.default(8080),
@@ -213,7 +215,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd = proces
 }
 
 /** The part of the environment a database-only command (`kiln admin create-token`) needs. */
-export const databaseConfigSchema = configFields.pick({ KILN_DATA_DIR: true, DATABASE_URL: true, LOG_LEVEL: true });
+export const databaseConfigSchema = configFields.pick({ KILN_DATA_DIR: true, DATABASE_URL: true, LOG_LEVEL: true, LOG_FORMAT: true });
 export type DatabaseConfig = Readonly<z.infer<typeof databaseConfigSchema>> & { readonly dataDir: string };
 
 export function loadDatabaseConfig(env: Record<string, string | undefined>, cwd = process.cwd()): DatabaseConfig {
@@ -228,6 +230,7 @@ export function loadDatabaseConfig(env: Record<string, string | undefined>, cwd 
 export const stackConfigSchema = configFields.pick({
   KILN_DATA_DIR: true,
   LOG_LEVEL: true,
+  LOG_FORMAT: true,
   KILN_CATALOG_DIR: true,
   KILN_ROOT_IMAGE_PREFIX: true,
   KILN_ADMIN_TOKEN: true,

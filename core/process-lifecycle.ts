@@ -27,7 +27,7 @@ export async function runProcess(
   opts: { env?: Record<string, string | undefined>; onStopped?: () => Promise<void> } = {},
 ): Promise<void> {
   const config: Config = configOrExit(name, () => loadConfig(opts.env ?? process.env));
-  const log: Logger = createLogger({ level: config.LOG_LEVEL, name: `kiln-${name}` });
+  const log: Logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, name: `kiln-${name}` });
   let infra: Infrastructure;
   let parts: Part[];
   try {

@@ -112,6 +112,8 @@ export function jobDispatcher(queue: keyof typeof QUEUE_JOBS, handlers: Record<s
 export const buildLogStreamKey = (prefix: string, buildId: string) => `${prefix}:build-log:${buildId}`;
 /** A cancel request for a running build or template build (by its id), which its builder looks for while it runs. */
 export const cancelKey = (prefix: string, id: string) => `${prefix}:cancel:${id}`;
+/** A running build's progress (core/live-progress.ts): which step it is on, and the steps it has done. */
+export const progressKey = (prefix: string, id: string) => `${prefix}:progress:${id}`;
 
 /** Producers fail fast when Redis is down; workers wait for it forever (BullMQ requires that for blocking calls). */
 export function redisConnection(url: string, role: 'producer' | 'worker'): Redis {

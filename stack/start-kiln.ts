@@ -18,7 +18,7 @@ import { rootSpecs } from './root-specs.ts';
 // so it knows their addresses and keys. Anything set in the real environment wins.
 const settings = configOrExit('start', () => loadStackConfig(process.env));
 const { dataDir } = settings;
-const log = createLogger({ level: settings.LOG_LEVEL, name: 'kiln-stack' });
+const log = createLogger({ level: settings.LOG_LEVEL, format: settings.LOG_FORMAT, name: 'kiln-stack' });
 const catalog = await loadCatalog(settings.catalogDir);
 const stack = await ensureLocalStack({ dataDir, withPostgres: false, roots: rootSpecs(catalog, settings.KILN_ROOT_IMAGE_PREFIX), log });
 

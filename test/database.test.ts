@@ -6,10 +6,10 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { pino } from 'pino';
 import { DatabaseLockedError, openDatabase, type Db } from '../core/db/database.ts';
-import { builds } from '../core/db/schema/builds.ts';
 import { images } from '../core/db/schema/images.ts';
 import { uploads } from '../core/db/schema/uploads.ts';
 import { MIGRATIONS_DIR } from '../core/repo-paths.ts';
@@ -125,12 +125,17 @@ describe('database', () => {
           finishedAt: new Date(finishedAt),
         });
         const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
-        await oldDb.db.insert(builds).values([
+        // Named columns only: today's schema has columns (later migrations') the old database does not.
+        for (const r of [
           row(ids[0]!, 'app/x:1', 'succeeded', '2026-01-01T10:00:00.123456Z', []),
           row(ids[1]!, 'app/x:1', 'succeeded', '2026-01-02T10:00:00Z', ['jdk@17', 'openssl@3'], 'bb'),
           row(ids[2]!, 'app/y:2', 'succeeded', '2026-01-03T10:00:00Z', ['gcc@12']),
           row(ids[3]!, 'app/z:3', 'failed', '2026-01-04T10:00:00Z', []),
-        ]);
+        ]) {
+          await oldDb.db.execute(
+            sql`insert into builds (id, project, spec, plan, status, image_ref, digest, finished_at) values (${r.id}, ${r.project}, ${JSON.stringify(r.spec)}::jsonb, ${JSON.stringify(r.plan)}::jsonb, ${r.status}, ${r.imageRef}, ${r.digest}, ${r.finishedAt.toISOString()}::timestamptz)`,
+          );
+        }
       } finally {
         await oldDb.close();
       }

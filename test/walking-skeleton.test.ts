@@ -52,9 +52,12 @@ for (const db of dbKinds) {
       assert.match(build.digest ?? '', /^sha256:[0-9a-f]{64}$/);
       assert.equal(await manifestDigest(kiln.config.REGISTRY_HOST, repository, 'v1'), build.digest);
 
-      // One timing per plan step: the component, then the binary.
-      assert.deepEqual(build.steps.map((s) => s.component), ['jdk@17', 'binary']);
+      // One timing per plan step (the component, then the binary), then the push with the bytes it uploaded.
+      assert.deepEqual(build.steps.map((s) => s.component), ['jdk@17', 'binary', 'push']);
+      assert.equal(build.steps.at(-1)?.kind, 'push');
       for (const s of build.steps) assert.ok(s.seconds >= 0);
+      const push = build.steps.at(-1) as unknown as { bytes: number | null };
+      assert.ok((push.bytes ?? 0) > 0, 'the push uploaded the new layers');
 
       // Drop the local copy and pull it back from the registry: what runs is what was pushed.
       // The builder removed its local copy after the push (housekeeping); the registry's copy is what users get.

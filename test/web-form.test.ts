@@ -68,7 +68,9 @@ describe('web form', () => {
     await page.getByLabel('jdk', { exact: true }).check();
     await page.getByLabel('Version of jdk').selectOption('17');
     assert.match(await text(page, '#component-jdk-hint'), /OpenJDK 17|about 5 min to install/);
-    assert.match(await text(page, '#estimate'), /jdk 17: about .+ of installing/);
+    assert.match(await text(page, '#installs'), /jdk 17: about .+ of installing/);
+    // kiln's estimate of the whole build, before anything is submitted.
+    await page.locator('#estimate').filter({ hasText: /^Estimated time: about .+ \(.+\) from submitting to a pushed image/ }).waitFor();
 
     const jar = await helloJar('hello from the web form');
     await page.getByLabel('Binary', { exact: true }).setInputFiles({ name: 'hello.jar', mimeType: 'application/java-archive', buffer: jar });
@@ -117,6 +119,25 @@ describe('web form', () => {
     await page.context().close();
   });
 
+  it('estimates the build before submitting, and the estimate follows the picks (CUDA ticked)', async () => {
+    const page = await openWithToken(browser, kiln);
+    const seconds = async () => Number(await page.locator('#estimate').getAttribute('data-seconds'));
+    await page.getByLabel('gcc', { exact: true }).check();
+    await page.locator('#estimate[data-seconds]:not([data-seconds=""])').filter({ hasText: /Estimated time: about/ }).waitFor();
+    const gccOnly = await seconds();
+    const gccText = await text(page, '#estimate');
+    await page.getByLabel('cuda', { exact: true }).check();
+    await page.waitForFunction((before) => document.querySelector('#estimate')?.textContent !== before && Number(document.querySelector('#estimate')?.getAttribute('data-seconds')) > 0, gccText);
+    const withCuda = await seconds();
+    assert.ok(withCuda > gccOnly, `CUDA makes the build longer: ${gccOnly} s → ${withCuda} s`);
+    assert.match(await text(page, '#estimate'), /^Estimated time: about .+ \(.+\)/);
+    // The same answer kiln gives any client.
+    const preview = (await (await call(kiln, '/v1/builds/preview', { method: 'POST', body: JSON.stringify({ components: ['gcc@12', 'cuda@11.8'] }), headers: { 'content-type': 'application/json' } })).json()) as { estimate: { seconds: number } };
+    assert.ok(Math.abs(preview.estimate.seconds - withCuda) <= Math.max(2, withCuda * 0.05), `${preview.estimate.seconds} vs ${withCuda}`);
+    await screenshot(page, 'web-form-estimate');
+    await page.context().close();
+  });
+
   it('flags an incompatible pick with its reason before submitting, and shows kiln’s 400 problems next to the fields', async () => {
     const page = await openWithToken(browser, kiln);
     const before = ((await (await call(kiln, '/v1/builds')).json()) as { items: unknown[] }).items.length;
@@ -157,7 +178,7 @@ describe('web form', () => {
     await page.getByLabel('openssl', { exact: true }).focus();
     await page.keyboard.press('Space');
     assert.equal(await page.getByLabel('openssl', { exact: true }).isChecked(), true);
-    assert.match(await text(page, '#estimate'), /^openssl 3:/);
+    assert.match(await text(page, '#installs'), /^openssl 3:/);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
     await screenshot(page, 'web-form-phone');
@@ -317,6 +338,13 @@ describe('web form: a running build', () => {
     // Lines arrive while the step runs (one a second), long before it could end.
     await page.locator('#log').filter({ hasText: 'slow-line-3' }).waitFor({ timeout: 120_000 });
     assert.equal(await text(page, '#build-status .badge'), 'running');
+    // The progress bar: on the slow step, and moving with time while it runs.
+    await page.locator('#progress-step').filter({ hasText: /^Step 1 of 3: installing slow@1-\d+$/ }).waitFor();
+    assert.match(await text(page, '#progress-text'), /so far · about .+ left\./);
+    const bar = page.locator('#build-progress');
+    const first = await bar.evaluate((p: HTMLProgressElement) => p.value);
+    assert.ok(first > 0 && first < 1, `${first}`);
+    await page.waitForFunction((v) => (document.querySelector('#build-progress') as HTMLProgressElement).value > v, first, { timeout: 30_000 });
     await screenshot(page, 'web-build-running');
 
     await page.getByRole('button', { name: 'Cancel build' }).click();

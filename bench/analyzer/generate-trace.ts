@@ -1,9 +1,11 @@
 // `npm run trace:generate -- --out test/traces/NAME.jsonl [--seed N --days N --per-day N --teams N --zipf X
-// --drift-days 30,45 --drift X --churn-days N --weekend X --bursts X]`: writes a synthetic trace and, beside it, its
-// cost file (NAME.costs.json).
+// --drift-days 30,45 --drift X --churn-days N --weekend X --bursts X] [--timings]`: writes a synthetic trace and,
+// beside it, its cost file (NAME.costs.json). `--timings` adds to each build what kiln would have recorded of it
+// (route, queue wait, steps by kind with seconds and bytes: bench/analyzer/step-timings.ts), for `npm run bench:eta`.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { costsOf, defaultSpec, generateTrace, toJsonLines } from './trace-generator.ts';
+import { costsOf, defaultSpec, generateTrace, realisticSizes, toJsonLines } from './trace-generator.ts';
+import { defaultTimingSpec, timeTrace } from './step-timings.ts';
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +20,7 @@ const { values } = parseArgs({
     'churn-days': { type: 'string' },
     weekend: { type: 'string' },
     bursts: { type: 'string' },
+    timings: { type: 'boolean', default: false },
   },
 });
 if (!values.out) throw new Error('--out FILE.jsonl is required');
@@ -33,7 +36,9 @@ const spec = defaultSpec({
   ...(values.weekend && { weekendShare: Number(values.weekend) }),
   ...(values.bursts && { burstChance: Number(values.bursts) }),
 });
-const trace = generateTrace(spec);
+const generated = generateTrace(spec);
+const costs = new Map(Object.entries(costsOf(spec.families)));
+const trace = values.timings ? timeTrace(generated, costs, new Map(Object.entries(realisticSizes)), defaultTimingSpec({ seed: spec.seed * 7 })) : generated;
 await writeFile(values.out, toJsonLines(trace));
 await writeFile(values.out.replace(/\.jsonl$/, '') + '.costs.json', JSON.stringify(costsOf(spec.families), null, 2) + '\n');
 console.log(`wrote ${trace.length} builds to ${values.out}`);

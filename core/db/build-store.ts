@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { BuildPlan } from '../build-types.ts';
+import type { SubmitEstimate } from '../eta/estimate-types.ts';
 import { parseImageName } from '../spec-grammar.ts';
 import type { Db } from './database.ts';
 import { recordPushedImage } from './image-store.ts';
@@ -52,6 +53,17 @@ export function createBuildStore(db: Db) {
         .returning({ id: builds.id });
       return rows.length === 1;
     },
+    /** The queue as the estimator sees it: the builds running now (every project), and these waiting builds. */
+    async queueView(waitingIds: string[]): Promise<{ running: Pick<BuildRow, 'startedAt' | 'estimate'>[]; waiting: Pick<BuildRow, 'id' | 'estimate'>[] }> {
+      const running = await db.select({ startedAt: builds.startedAt, estimate: builds.estimate }).from(builds).where(eq(builds.status, 'running'));
+      const ids = waitingIds.filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+      const waiting = ids.length ? await db.select({ id: builds.id, estimate: builds.estimate }).from(builds).where(and(inArray(builds.id, ids), eq(builds.status, 'queued'))) : [];
+      return { running, waiting };
+    },
+    /** Keeps what kiln told the user when the build was submitted. */
+    async setEstimate(id: string, estimate: SubmitEstimate): Promise<void> {
+      await db.update(builds).set({ estimate }).where(eq(builds.id, id));
+    },
     /** Records what the build starts FROM (chosen right before it runs). */
     async setBase(id: string, plan: BuildPlan): Promise<BuildRow> {
       const [row] = await db
@@ -71,7 +83,7 @@ export function createBuildStore(db: Db) {
     async finish(
       id: string,
       outcome:
-        | { status: 'succeeded'; digest: string; imageId: string; steps: NewBuildStep[] }
+        | { status: 'succeeded'; digest: string; imageId: string; steps: NewBuildStep[]; cacheSaved?: { seconds: number; estimated: number } }
         | { status: Exclude<BuildStatus, 'succeeded' | 'queued' | 'running'>; error: string; steps?: NewBuildStep[] },
     ): Promise<void> {
       await db.transaction(async (tx) => {
@@ -116,7 +128,14 @@ export function createBuildStore(db: Db) {
           .update(builds)
           .set(
             outcome.status === 'succeeded'
-              ? { status: 'succeeded', digest: outcome.digest, imageId: outcome.imageId, error: null, finishedAt: new Date() }
+              ? {
+                  status: 'succeeded',
+                  digest: outcome.digest,
+                  imageId: outcome.imageId,
+                  error: null,
+                  finishedAt: new Date(),
+                  ...(outcome.cacheSaved ? { secondsSavedCache: outcome.cacheSaved.seconds, secondsSavedCacheEstimated: outcome.cacheSaved.estimated } : {}),
+                }
               : { status: outcome.status, error: outcome.error, finishedAt: new Date() },
           )
           .where(eq(builds.id, id));

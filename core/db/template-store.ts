@@ -18,6 +18,8 @@ export interface DailyBuildStats {
   buildsComposed: number;
   secondsSavedComposed: number;
   medianSecondsComposed: number | null;
+  /** Install seconds the engine's layer cache spared that day's builds (every route). */
+  secondsSavedCache: number;
   medianSecondsWithTemplate: number | null;
   medianSecondsWithout: number | null;
   meanSecondsWithTemplate: number | null;
@@ -33,7 +35,7 @@ export function createTemplateStore(db: Db) {
     /** Templates a build may start FROM now: ready, with the digest they were pushed under. */
     async ready(): Promise<ReadyTemplate[]> {
       const rows = await db.select().from(templates).where(and(eq(templates.status, 'ready'), isNotNull(templates.digest)));
-      return rows.map((t) => ({ id: t.id, root: t.root, imageRef: t.imageRef, digest: t.digest!, components: t.components }));
+      return rows.map((t) => ({ id: t.id, root: t.root, imageRef: t.imageRef, digest: t.digest!, components: t.components, sizeBytes: t.sizeBytes }));
     },
     async get(id: string): Promise<TemplateRow | undefined> {
       const [row] = await db.select().from(templates).where(eq(templates.id, id));
@@ -165,6 +167,8 @@ export function createTemplateStore(db: Db) {
           secondsSaved: builds.secondsSaved,
           secondsSavedEstimated: builds.secondsSavedEstimated,
           composed: sql<boolean>`(${builds.plan}->'base'->>'kind' = 'composed')`,
+          secondsSavedCache: builds.secondsSavedCache,
+          secondsSavedCacheEstimated: builds.secondsSavedCacheEstimated,
           components: sql<string[]>`(select coalesce(jsonb_agg(c->>'key'), '[]'::jsonb) from jsonb_array_elements(${builds.plan}->'components') c)`,
           startedAt: builds.startedAt,
           finishedAt: builds.finishedAt,
@@ -185,6 +189,7 @@ export function createTemplateStore(db: Db) {
           route: sql<string>`(case when ${builds.templateId} is not null then 'template' when ${builds.plan}->'base'->>'kind' = 'composed' then 'composed' else 'install' end)`.as('route'),
           builds: sql<number>`count(*)::int`,
           secondsSaved: sql<number>`coalesce(sum(${builds.secondsSaved}), 0)::float8`,
+          secondsSavedCache: sql<number>`coalesce(sum(${builds.secondsSavedCache}), 0)::float8`,
           median: sql<number | null>`(percentile_cont(0.5) within group (order by ${seconds}) filter (where ${builds.startedAt} is not null))::float8`,
           mean: sql<number | null>`(avg(${seconds}) filter (where ${builds.startedAt} is not null))::float8`,
         })
@@ -206,6 +211,7 @@ export function createTemplateStore(db: Db) {
           buildsComposed: composed?.builds ?? 0,
           secondsSavedComposed: num(composed?.secondsSaved) ?? 0,
           medianSecondsComposed: num(composed?.median),
+          secondsSavedCache: [withT, composed, without].reduce((n, r) => n + (num(r?.secondsSavedCache) ?? 0), 0),
           medianSecondsWithTemplate: num(withT?.median),
           medianSecondsWithout: num(without?.median),
           meanSecondsWithTemplate: num(withT?.mean),

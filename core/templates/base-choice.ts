@@ -10,6 +10,8 @@ export interface ReadyTemplate {
   imageRef: string;
   digest: string;
   components: PlannedComponent[];
+  /** Its image's size, when known (what a builder without it pulls). */
+  sizeBytes?: number | null;
 }
 
 /** `components` are what the build (or template) will contain; the result is what it should start FROM. */

@@ -9,6 +9,9 @@ export interface FinishedBuild {
   secondsSavedEstimated: number | null;
   /** Assembled from prebuilt layers (composition): no install step at all. */
   composed: boolean;
+  /** Install seconds the engine's layer cache spared it (cached steps), and the part priced by catalog estimates. */
+  secondsSavedCache?: number | null;
+  secondsSavedCacheEstimated?: number | null;
   /** Component keys the build installed (its template's included). */
   components: string[];
   startedAt: Date | null;
@@ -28,6 +31,10 @@ export interface TemplateStats {
   buildsComposed: number;
   secondsSavedComposed: number;
   secondsSavedComposedEstimated: number;
+  /** The engine's layer cache: builds it answered at least one install step of, and the install seconds it spared. */
+  buildsCached: number;
+  secondsSavedCache: number;
+  secondsSavedCacheEstimated: number;
   perTemplate: {
     templateId: string;
     hits: number;
@@ -53,7 +60,13 @@ export function templateStats(builds: readonly FinishedBuild[], windowDays: numb
   let saved = 0;
   let estimated = 0;
   const composition = { builds: 0, saved: 0, estimated: 0 };
+  const cache = { builds: 0, saved: 0, estimated: 0 };
   for (const b of builds) {
+    if ((b.secondsSavedCache ?? 0) > 0) {
+      cache.builds++;
+      cache.saved += b.secondsSavedCache ?? 0;
+      cache.estimated += b.secondsSavedCacheEstimated ?? 0;
+    }
     const day = (b.finishedAt ?? new Date(0)).toISOString().slice(0, 10);
     const d = days.get(day) ?? days.set(day, { builds: 0, withTemplate: 0, secondsSaved: 0, withT: [], without: [] }).get(day)!;
     d.builds++;
@@ -89,6 +102,9 @@ export function templateStats(builds: readonly FinishedBuild[], windowDays: numb
     buildsComposed: composition.builds,
     secondsSavedComposed: composition.saved,
     secondsSavedComposedEstimated: composition.estimated,
+    buildsCached: cache.builds,
+    secondsSavedCache: cache.saved,
+    secondsSavedCacheEstimated: cache.estimated,
     perTemplate: [...per.entries()]
       .map(([templateId, v]) => {
         const other = without(templates.find((t) => t.id === templateId)?.components ?? []);

@@ -20,7 +20,7 @@ export async function brokenCatalog(parent: string): Promise<string> {
  * The shipped catalog plus `slow` (version `1-<nonce>`): an install step that prints `slow-line-1..seconds`, one a second. The nonce
  * goes into the recipe, so no earlier run's layer cache can answer the step: it really runs, for `seconds`.
  */
-export async function slowCatalog(parent: string, opts: { seconds: number; nonce: string; megabytes?: number }): Promise<string> {
+export async function slowCatalog(parent: string, opts: { seconds: number; nonce: string; megabytes?: number; costEstimateSeconds?: number; colours?: boolean }): Promise<string> {
   const catalog = path.join(parent, 'catalog');
   await cp(path.resolve(import.meta.dirname, '../../base-images'), catalog, { recursive: true });
   await mkdir(path.join(catalog, 'components/slow'));
@@ -29,10 +29,12 @@ export async function slowCatalog(parent: string, opts: { seconds: number; nonce
   await writeFile(path.join(catalog, 'components/slow/component.yaml'), `name: slow\ndescription: takes its time\nrank: 99\ndefault: "${version}"\n`);
   // `megabytes` of random data make the step's layer (and so the push) that large and slow to compress.
   const data = opts.megabytes ? `head -c ${opts.megabytes}M /dev/urandom > /slow-data\n` : '';
-  const script = `echo slow-start-${opts.nonce}\nfor i in $(seq 1 ${opts.seconds}); do echo slow-line-$i; sleep 1; done\n${data}touch /slow-done\n`;
+  // `colours`: the step also prints what a terminal program does (colours, a window title, a line erase) around text.
+  const colours = opts.colours ? `printf '\\033[1;31mslow-red\\033[0m plain\\033]0;a title\\007\\033[2K end\\n'\n` : '';
+  const script = `echo slow-start-${opts.nonce}\n${colours}for i in $(seq 1 ${opts.seconds}); do echo slow-line-$i; sleep 1; done\n${data}touch /slow-done\n`;
   await writeFile(
     path.join(catalog, `components/slow/${version}.yaml`),
-    `name: slow\nversion: "${version}"\nroots: [debian-bookworm]\ninstall:\n  script: ${JSON.stringify(script)}\nsmoke: "test -f /slow-done"\ncostEstimateSeconds: ${opts.seconds}\n`,
+    `name: slow\nversion: "${version}"\nroots: [debian-bookworm]\ninstall:\n  script: ${JSON.stringify(script)}\nsmoke: "test -f /slow-done"\ncostEstimateSeconds: ${opts.costEstimateSeconds ?? opts.seconds}\n`,
   );
   return catalog;
 }

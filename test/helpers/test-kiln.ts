@@ -179,8 +179,8 @@ export async function startTestKiln(
       }
       const redis = infra.redis('producer');
       if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
-      // Everything kiln keeps next to the queue: rate-limit counters, build-log streams, cancel flags.
-      const extra = (await Promise.all(['rate-limit', 'build-log', 'cancel'].map((k) => redis.keys(`${config.KILN_QUEUE_PREFIX}:${k}:*`)))).flat();
+      // Everything kiln keeps next to the queue: rate-limit counters, build-log streams, cancel flags, progress.
+      const extra = (await Promise.all(['rate-limit', 'build-log', 'cancel', 'progress'].map((k) => redis.keys(`${config.KILN_QUEUE_PREFIX}:${k}:*`)))).flat();
       if (extra.length > 0) await redis.del(...extra);
       await deleteRepositories(infra.docker, infra.registry, `${config.REGISTRY_PREFIX}/`);
       const keys = await objectKeys();

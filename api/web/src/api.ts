@@ -17,8 +17,8 @@ export type Problem = z.infer<typeof problemSchema>;
 export type Template = ReturnType<typeof templateView>;
 export type Image = ReturnType<typeof imageView>;
 export type { DailyBuildStats, TemplateStats };
-/** POST /v1/builds/preview: which way a build of these components would go now, and why. */
-export type { BuildPreview } from '../../build-preview.ts';
+/** POST /v1/builds/preview: which way a build of these components would go now, why, and how long it would take. */
+export type { EstimatedPreview as BuildPreview } from '../../build-routes.ts';
 export const endedStatuses = ['succeeded', 'failed', 'canceled'];
 
 const TOKEN_KEY = 'kiln.token';

@@ -1,8 +1,9 @@
 // One build: status (and queue position), the live log, the plan with time per step, the pushed image with its
 // digest, and cancel.
 import { ApiError, api, endedStatuses, problemOf, rawFetch, type Build } from './api.ts';
-import { copyButton, duration, elapsed, fill, h, ordinal, shortId, statusBadge, when } from './dom.ts';
+import { copyButton, duration, elapsed, estimateText, fill, h, ordinal, shortId, statusBadge, when } from './dom.ts';
 import { followLog } from './log-stream.ts';
+import { stepText } from '../../../core/eta/step-words.ts';
 import { setTitle, type Page } from './page.ts';
 
 export async function buildPage({ main, signal }: Page, id: string): Promise<void> {
@@ -19,6 +20,10 @@ export async function buildPage({ main, signal }: Page, id: string): Promise<voi
   const imageSection = h('section', { class: 'card', 'aria-labelledby': 'image-title' });
   const errorSection = h('section', { class: 'card error', role: 'alert', hidden: true });
   const planSection = h('section', { class: 'card', 'aria-labelledby': 'plan-title' });
+  // Progress by steps and time: the bar is not a live region (it moves every second); its text changes per step.
+  const progressBar = h('progress', { id: 'build-progress', max: '1', value: '0', 'aria-label': 'Build progress', 'aria-describedby': 'progress-text' });
+  const progressText = h('p', { id: 'progress-text', class: 'hint' });
+  const progressBox = h('div', { class: 'build-progress', id: 'progress' }, progressBar, progressText);
   const follow = h('input', { type: 'checkbox', id: 'follow', checked: true });
   // A named, focusable region (keyboard users scroll it); not a live region: a build prints too much to announce.
   const log = h('pre', { id: 'log', class: 'log', tabindex: '0', role: 'region', 'aria-label': 'Build log', 'aria-busy': 'true' });
@@ -29,6 +34,7 @@ export async function buildPage({ main, signal }: Page, id: string): Promise<voi
     h('p', { class: 'crumbs' }, h('a', { href: '#/builds' }, 'Builds'), ' / ', shortId(id)),
     h('h1', { tabindex: '-1' }, 'Build ', h('code', {}, shortId(id))),
     h('div', { class: 'status-row' }, status, h('div', { class: 'actions' }, cancel)),
+    progressBox,
     cancelMessage,
     errorSection,
     imageSection,
@@ -52,6 +58,7 @@ export async function buildPage({ main, signal }: Page, id: string): Promise<voi
     }
     fill(times, ` queued ${when(build.queuedAt)}${took}`);
     cancel.hidden = ended();
+    drawProgress();
 
     errorSection.hidden = !build.error;
     fill(errorSection, h('h2', {}, 'Why it failed'), h('p', {}, build.error ?? ''));
@@ -73,17 +80,23 @@ export async function buildPage({ main, signal }: Page, id: string): Promise<voi
 
     const base = build.plan.base;
     const steps = new Map(build.steps.map((s) => [s.component, s]));
+    const live = new Map((build.progress?.steps ?? []).map((s) => [s.component, s]));
+    const extra = (build.progress?.steps ?? []).filter((s) => ['pull', 'push', 'verify'].includes(s.component) && s.status !== 'skipped');
+    const how: Record<string, string> = { install: 'installed', cache: 'from layer cache', layer: 'prebuilt layer', verify: 'verified', assemble: 'assembled', pull: 'pulled', push: 'pushed' };
     const row = (what: Node | string, key: string, recipe: string | null) => {
       const s = steps.get(key);
+      const l = live.get(key);
+      const time = s ? duration(s.seconds) : l?.status === 'running' ? `${duration(l.seconds)} of ≈ ${duration(l.estimatedSeconds)}` : l && !ended() ? `≈ ${duration(l.estimatedSeconds)}` : ended() ? '—' : '…';
       return h(
         'tr',
-        {},
+        { 'data-status': s ? 'done' : (l?.status ?? '') },
         h('th', { scope: 'row' }, what),
         h('td', {}, recipe ? h('code', { title: recipe }, recipe.slice(0, 12)) : '—'),
-        h('td', { class: 'num' }, s ? duration(s.seconds) : ended() ? '—' : '…'),
-        h('td', {}, s ? (s.cached ? 'from layer cache' : 'installed') : ''),
+        h('td', { class: 'num' }, time),
+        h('td', {}, s ? (how[s.kind ?? (s.cached ? 'cache' : 'install')] ?? '') : l?.status === 'running' ? 'now' : ''),
       );
     };
+    const stepName: Record<string, string> = { pull: 'pull the base image', push: 'push the image', verify: 'verify the combination' };
     fill(
       planSection,
       h('h2', { id: 'plan-title' }, 'Plan'),
@@ -109,14 +122,36 @@ export async function buildPage({ main, signal }: Page, id: string): Promise<voi
           h(
             'tbody',
             {},
+            ...extra.filter((x) => x.component === 'pull').map((x) => row(stepName.pull!, x.component, null)),
             ...build.plan.components.map((c) => row(c.key, c.key, c.recipeHash)),
+            ...extra.filter((x) => x.component === 'verify').map((x) => row(stepName.verify!, x.component, null)),
             row(h('span', {}, 'your binary → ', h('code', {}, build.plan.binary.path)), 'binary', null),
+            ...extra.filter((x) => x.component === 'push').map((x) => row(stepName.push!, x.component, null)),
           ),
         ),
       ),
     );
   }
   draw();
+
+  /** The bar and its words: where the build is, how long it has left, what was estimated when it was submitted. */
+  function drawProgress(): void {
+    const p = build.progress;
+    const said = p?.submitted ? ` Estimated when submitted: ${estimateText(p.submitted)}.` : '';
+    progressBox.hidden = !p || build.status === 'failed' || build.status === 'canceled';
+    if (!p) return;
+    progressBar.value = p.fraction;
+    const left = p.remainingSeconds !== null && p.remainingLow !== null && p.remainingHigh !== null ? estimateText({ seconds: p.remainingSeconds, low: p.remainingLow, high: p.remainingHigh }) : null;
+    if (build.status === 'queued') {
+      fill(progressText, p.queueSeconds ? `Starts in about ${duration(p.queueSeconds)}; ` : 'Waiting for a builder; ', left ? `done in ${left}.` : '', said);
+    } else if (build.status === 'running') {
+      const c = p.currentStep;
+      const words = c ? `Step ${c.index} of ${c.total}: ${stepText(c)}` : 'Starting';
+      fill(progressText, h('span', { id: 'progress-step' }, words), ` · ${duration(p.elapsedSeconds)} so far`, left ? ` · ${left} left.` : '.', said);
+    } else {
+      fill(progressText, `Took ${duration(p.elapsedSeconds)}.`, said);
+    }
+  }
 
   cancel.addEventListener('click', async () => {
     cancel.disabled = true;

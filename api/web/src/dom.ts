@@ -29,20 +29,7 @@ export function fill(el: Element, ...children: (Child | Child[])[]): void {
   append(el, children);
 }
 
-/** "8.1 s", "4 min 10 s", "1 h 5 min": durations as a person reads them. */
-export function duration(seconds: number | null | undefined): string {
-  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—';
-  if (seconds < 10) return `${seconds.toFixed(1)} s`;
-  if (seconds < 60) return `${Math.round(seconds)} s`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) {
-    const s = Math.round(seconds - m * 60);
-    return s ? `${m} min ${s} s` : `${m} min`;
-  }
-  const hh = Math.floor(m / 60);
-  const mm = m - hh * 60;
-  return mm ? `${hh} h ${mm} min` : `${hh} h`;
-}
+export { duration, estimateText, ordinal } from '../../../core/duration-text.ts';
 
 export function bytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return '—';
@@ -70,11 +57,6 @@ export function elapsed(from: string | null | undefined, to: string | null | und
 }
 
 export const shortId = (id: string) => id.slice(0, 8);
-
-export const ordinal = (n: number) => {
-  const s = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
-  return `${n}${s}`;
-};
 
 /** A button that copies `text` and says so (for screen readers too, through its live label). */
 export function copyButton(text: () => string, what: string): HTMLButtonElement {

@@ -2,9 +2,10 @@
 // estimates, clashes flagged as they are picked), the binary (uploaded at once, with progress), where it goes, how it
 // starts, the image name. kiln's 400 problems come back next to the fields they name.
 import { ApiError, api, problemOf, rawFetch, type BuildPreview, type Catalog, type CatalogComponent, type Problem, type Template } from './api.ts';
-import { duration, fill, h, bytes, shortId } from './dom.ts';
+import { duration, estimateText, fill, h, bytes, shortId } from './dom.ts';
 import { commandFor, coveringTemplate, installEstimate, parseCommand, parseEnv, pickProblems, suggestions, type Picked } from './form-rules.ts';
 import { setTitle, type Page } from './page.ts';
+import { stepText } from '../../../core/eta/step-words.ts';
 import { uploadFile, type Uploaded } from './upload.ts';
 
 interface Field {
@@ -79,7 +80,9 @@ export async function formPage({ main, signal }: Page): Promise<void> {
     rows.set(c.name, { c, pick, version, hint, f: { label: `Component ${c.name}`, box, problem, server, control: pick } });
     return box;
   });
-  const estimate = h('p', { id: 'estimate', class: 'estimate', role: 'status' });
+  // What the catalog says installing the picks costs, and (from kiln) how long a build of them would take now.
+  const installs = h('p', { id: 'installs', class: 'hint' });
+  const estimate = h('p', { id: 'estimate', class: 'estimate', role: 'status', 'data-seconds': '' });
   // Which way the build would go (composed / template / install), asked of kiln as the picks change.
   const route = h('p', { id: 'route', class: 'route', role: 'status', 'data-route': '' });
   let asking: AbortController | undefined;
@@ -87,10 +90,12 @@ export async function formPage({ main, signal }: Page): Promise<void> {
     asking?.abort();
     const mine = (asking = new AbortController());
     const p = picked();
-    const body = { root: rootSelect.value, components: p.map((x) => `${x.name}@${x.version}`) };
+    const size = fileInput.files?.[0]?.size;
+    const body = { root: rootSelect.value, components: p.map((x) => `${x.name}@${x.version}`), ...(size !== undefined ? { binaryBytes: size } : {}) };
     try {
       const r = await api<BuildPreview>('/v1/builds/preview', { method: 'POST', body, signal: mine.signal });
       if (mine.signal.aborted) return;
+      showEstimate(r);
       route.dataset.route = r.route;
       const head =
         r.route === 'composed'
@@ -102,11 +107,31 @@ export async function formPage({ main, signal }: Page): Promise<void> {
     } catch (err) {
       if (mine.signal.aborted) return;
       route.dataset.route = '';
+      estimate.dataset.seconds = '';
       // Clashing picks are flagged next to the components; nothing to say here then.
-      fill(route, err instanceof ApiError && err.status === 400 ? '' : 'kiln could not say which way this build would go.');
+      const clash = err instanceof ApiError && err.status === 400;
+      fill(route, clash ? '' : 'kiln could not say which way this build would go.');
+      fill(estimate, clash ? 'No estimate until the picks fit together (see the components flagged above).' : '');
     }
   }
 
+  /** How long a build of the picks would take now, learned from this kiln's builds (else the catalog's estimates). */
+  function showEstimate(r: BuildPreview): void {
+    const e = r.estimate;
+    estimate.dataset.seconds = e ? String(Math.round(e.seconds)) : '';
+    if (!e) return fill(estimate, '');
+    // The step that takes longest, so a person sees where the time goes.
+    const longest = [...e.steps].sort((a, b) => b.seconds - a.seconds)[0];
+    const where = longest && longest.seconds > 0.5 * e.runSeconds && e.steps.length > 1 ? ` Most of it: ${stepText(longest)}.` : '';
+    fill(
+      estimate,
+      h('strong', {}, `Estimated time: ${estimateText(e)}`),
+      ` from submitting to a pushed image${e.queueSeconds > 0 ? `, of which about ${duration(e.queueSeconds)} waiting in the queue` : ''}.${where}`,
+      e.basis === 'history'
+        ? ''
+        : h('span', { class: 'hint' }, e.basis === 'catalog' ? " From the catalog's install estimates: nothing of it was measured here yet." : " Partly from the catalog's install estimates: some components were never measured here."),
+    );
+  }
   // The program
   const fileInput = h('input', { type: 'file', name: 'binary' });
   const progress = h('progress', { id: 'upload-progress', max: '1', value: '0', 'aria-label': 'Upload progress', hidden: true });
@@ -131,7 +156,7 @@ export async function formPage({ main, signal }: Page): Promise<void> {
   const form = h(
     'form',
     { novalidate: true, 'aria-labelledby': 'form-title' },
-    h('section', { class: 'card' }, h('h2', {}, '1. What your program needs'), root.box, h('fieldset', { id: 'components' }, h('legend', {}, 'Components'), ...componentRows), estimate, route),
+    h('section', { class: 'card' }, h('h2', {}, '1. What your program needs'), root.box, h('fieldset', { id: 'components' }, h('legend', {}, 'Components'), ...componentRows), installs, estimate, route),
     h('section', { class: 'card' }, h('h2', {}, '2. Your program'), binary.box, binaryPath.box, entrypoint.box, env.box),
     h('section', { class: 'card' }, h('h2', {}, '3. The image'), image.box, h('div', { class: 'actions' }, submit)),
   );
@@ -159,10 +184,10 @@ export async function formPage({ main, signal }: Page): Promise<void> {
     const total = installEstimate(catalog, p);
     const cover = coveringTemplate(catalog, rootSelect.value, p, templates);
     fill(
-      estimate,
+      installs,
       p.length === 0
         ? 'No components: the image is the root plus your binary.'
-        : `${p.map((x) => `${x.name} ${x.version}`).join(', ')}: about ${duration(total)} of installing on a real network.`,
+        : `${p.map((x) => `${x.name} ${x.version}`).join(', ')}: about ${duration(total)} of installing on a real network, by the catalog.`,
       cover
         ? h(
             'span',
@@ -218,6 +243,8 @@ export async function formPage({ main, signal }: Page): Promise<void> {
       fill(uploadStatus);
       return;
     }
+    // Its size prices copying and pushing it.
+    void refreshRoute();
     const s = suggestions(file.name);
     if (!touched.has('binaryPath')) pathInput.value = s.binaryPath;
     if (!touched.has('entrypoint')) entryInput.value = commandFor(pathInput.value.trim() || s.binaryPath);

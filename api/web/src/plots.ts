@@ -31,14 +31,26 @@ function chart(target: HTMLElement, series: uPlot.Series[], data: uPlot.AlignedD
   return plot;
 }
 
-/** Install seconds templates spared, per day (bars). */
+/**
+ * Install seconds spared per day, stacked: by templates (bottom), by composition, by the engine's layer cache (top).
+ * Each series is drawn as the running total so the bars stack; the legend shows each part's own value.
+ */
 export function savedPlot(target: HTMLElement, days: DailyBuildStats[], signal: AbortSignal): uPlot {
+  const parts = [days.map((d) => d.secondsSaved), days.map((d) => d.secondsSavedComposed), days.map((d) => d.secondsSavedCache ?? 0)];
+  const stacked = parts.map((_, i) => days.map((_d, j) => parts.slice(0, i + 1).reduce((n, p) => n + p[j]!, 0)));
+  const part = (i: number) => (_u: uPlot, _v: number | null, _s: number, j: number | null) => duration(j === null ? null : parts[i]![j]!);
   const bars = uPlot.paths.bars!({ size: [0.6, 48] });
+  const series = [
+    { label: 'By templates', stroke: '#1b7340', fill: '#1b7340' },
+    { label: 'By composition', stroke: '#2a5db0', fill: '#7d9fd8' },
+    { label: 'By the layer cache', stroke: '#8a6d1f', fill: '#dcc27a' },
+  ];
+  // Drawn tallest first, each smaller total in front of (and opaque over) the one above it: the bars stack.
   return chart(
     target,
-    [{ label: 'Time saved', stroke: '#1b7340', fill: 'rgba(27, 115, 64, 0.55)', paths: bars, points: { show: false }, value: (_u, v) => duration(v) }],
+    series.map((s, i) => ({ ...s, paths: bars, points: { show: false }, value: part(i) })).reverse(),
     // Nothing saved is no bar at all (a zero-height bar would still draw its outline).
-    [days.map((d) => dayStart(d.day)), days.map((d) => (d.secondsSaved > 0 ? d.secondsSaved : null))],
+    [days.map((d) => dayStart(d.day)), ...stacked.map((xs) => xs.map((v) => (v > 0 ? v : null))).reverse()],
     signal,
   );
 }
