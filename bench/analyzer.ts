@@ -1,6 +1,6 @@
 // `npm run bench:analyzer [-- --trace FILE.jsonl [--costs FILE.json]] [--budgets 5,10,20] [--storage-gib 10,25,50]
 // [--hosts 4] [--template-share 0.5] [--period-hours 24] [--warmup-periods 1]`: replays traces (by default every one in test/traces/)
-// and prints, per trace and template budget, every policy's net install hours, as a share of all install time and
+// and prints, per trace and template budget, every policy's net install-seconds saved, as a share of all install time and
 // of the proven ceiling, and its runtime. `-- --scale` times one analysis on a large synthetic history instead;
 // `-- --sensitivity` prints how kiln's share of the clairvoyant moves when each setting is halved or doubled.
 import { readdir, readFile } from 'node:fs/promises';
@@ -51,7 +51,7 @@ if (values.sensitivity) {
   process.exit(0);
 }
 
-const h = (s: number) => (s / 3600).toFixed(0).padStart(7);
+const net = (s: number) => s.toFixed(0).padStart(11);
 const frac = (a: number, b: number) => (b > 0 ? (a / b).toFixed(3) : '—').padStart(8);
 for (const file of traces) {
   const { trace, costs } = await load(file);
@@ -76,10 +76,10 @@ for (const file of traces) {
 
 function printTable(t: PolicyTable, k: number, hosts: number, share: number, seconds: number) {
   const total = t.templatesOnly.none.totalSeconds;
-  console.log(`\nbudget ${k} templates (${seconds.toFixed(1)} s)      net h  /installs  /ceiling  /clairv.  built  re-adds  runtime s`);
-  const row = (name: string, net: number, r?: { templatesBuilt: number; rebuilds: number; runtimeSeconds: number }, bounded = true) =>
+  console.log(`\nbudget ${k} templates (${seconds.toFixed(1)} s)  net install-s  /installs  /ceiling  /clairv.  built  re-adds  runtime s`);
+  const row = (name: string, saved: number, r?: { templatesBuilt: number; rebuilds: number; runtimeSeconds: number }, bounded = true) =>
     console.log(
-      `  ${name.padEnd(34)}${h(net)} ${frac(net, total)}  ${bounded ? frac(net, t.ceiling) : '       —'}  ${bounded ? frac(net, t.templatesOnly.clairvoyant.netSeconds) : '       —'}` +
+      `  ${name.padEnd(34)}${net(saved)} ${frac(saved, total)}  ${bounded ? frac(saved, t.ceiling) : '       —'}  ${bounded ? frac(saved, t.templatesOnly.clairvoyant.netSeconds) : '       —'}` +
         (r ? `  ${(Number.isNaN(r.templatesBuilt) ? '—' : String(r.templatesBuilt)).padStart(5)}  ${(Number.isNaN(r.rebuilds) ? '—' : String(r.rebuilds)).padStart(7)}  ${r.runtimeSeconds.toFixed(1).padStart(9)}` : ''),
     );
   const o = t.templatesOnly;
