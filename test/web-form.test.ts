@@ -101,8 +101,15 @@ describe('web form', () => {
     const logServed = await (await call(kiln, `/v1/builds/${id}/logs`)).text();
     assert.equal(logShown, logServed.trim(), 'the followed log is the whole log');
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: kiln.url });
-    await page.getByRole('button', { name: 'Copy image reference' }).click();
-    await page.getByRole('button', { name: 'image reference copied' }).waitFor();
+    // The button says "copied" for 2 s only: record every label it takes, so a slow poll on a loaded machine cannot miss it.
+    const copy = page.getByRole('button', { name: 'Copy image reference' });
+    await copy.evaluate((b) => {
+      const seen: string[] = [];
+      (window as unknown as { copyLabels: string[] }).copyLabels = seen;
+      new MutationObserver(() => seen.push(b.getAttribute('aria-label') ?? '')).observe(b, { attributes: true, attributeFilter: ['aria-label'] });
+    });
+    await copy.click();
+    await page.waitForFunction(() => (window as unknown as { copyLabels: string[] }).copyLabels.includes('image reference copied'), undefined, { timeout: 30_000 });
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shownRef);
     await screenshot(page, 'web-build-succeeded');
 
