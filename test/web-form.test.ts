@@ -101,15 +101,17 @@ describe('web form', () => {
     const logServed = await (await call(kiln, `/v1/builds/${id}/logs`)).text();
     assert.equal(logShown, logServed.trim(), 'the followed log is the whole log');
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: kiln.url });
-    // The button says "copied" for 2 s only: record every label it takes, so a slow poll on a loaded machine cannot miss it.
-    const copy = page.getByRole('button', { name: 'Copy image reference' });
-    await copy.evaluate((b) => {
-      const seen: string[] = [];
-      (window as unknown as { copyLabels: string[] }).copyLabels = seen;
-      new MutationObserver(() => seen.push(b.getAttribute('aria-label') ?? '')).observe(b, { attributes: true, attributeFilter: ['aria-label'] });
+    // The button says "copied" for 2 s only, and the page may draw the build again (a new button): watch the whole
+    // document for that label, so neither a slow poll on a loaded machine nor a redraw can hide it.
+    // (No named functions inside: the test's TypeScript loader would wrap them in a helper the page does not have.)
+    await page.evaluate(() => {
+      (window as unknown as { copiedSeen: boolean }).copiedSeen = false;
+      new MutationObserver(() => {
+        if (document.querySelector('button[aria-label="image reference copied"]')) (window as unknown as { copiedSeen: boolean }).copiedSeen = true;
+      }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label'] });
     });
-    await copy.click();
-    await page.waitForFunction(() => (window as unknown as { copyLabels: string[] }).copyLabels.includes('image reference copied'), undefined, { timeout: 30_000 });
+    await page.getByRole('button', { name: 'Copy image reference' }).click();
+    await page.waitForFunction(() => (window as unknown as { copiedSeen: boolean }).copiedSeen, undefined, { timeout: 30_000 });
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shownRef);
     await screenshot(page, 'web-build-succeeded');
 
