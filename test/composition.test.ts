@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { rootRepository } from '../builder/docker-engine.ts';
 import { call, postBuild, upload, waitFor, waitForBuild, type BuildView } from './helpers/api-client.ts';
 import { runImage } from './helpers/docker-run.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
@@ -18,6 +19,9 @@ describe('composition', { timeout: 600_000 }, () => {
   let kiln: TestKiln;
   before(async () => {
     kiln = await startTestKiln({ builder: true, env: { KILN_COMPOSITION: 'true' } });
+    // The builder publishes the root as it starts; until it has, a build installs for that reason (on a loaded
+    // machine that can take a while), and the first test is about the other reason: no layers yet.
+    await waitFor('the root published', () => kiln.infra.registry.manifestDigest(rootRepository(kiln.config.REGISTRY_PREFIX, 'debian-bookworm'), 'current'), 120_000);
   });
   after(async () => kiln?.close());
 
