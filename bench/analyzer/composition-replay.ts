@@ -126,11 +126,15 @@ function catalogWith(catalog: Catalog, has: (key: string) => boolean): Catalog {
   return { roots: catalog.roots, components };
 }
 
-/** Bytes of every layer a fresh installation would build: each composable version on every root and base. */
+/**
+ * Bytes of every layer a fresh installation would build: each composable version on every root and on each base
+ * its requires accept, when that base composes too.
+ */
 export function allLayerBytes(catalog: Catalog, o: Pick<CompositionOptions, 'sizes' | 'defaultSizeBytes'>): number {
   const d = planLayerPrebuilds({ catalog, history: demandHours([]), now: 0, halfLifeSeconds: 1, layers: [], judged: new Set(), preverifyMax: 0 });
+  const composes = (key: string) => catalog.components.get(family(key))?.versions.get(key.slice(key.indexOf('@') + 1))?.composable !== false;
   // A chain is in install order; what requires the others ranks last, so its last key is the layer it builds.
-  return d.build.reduce((n, b) => n + (o.sizes.get(b.components.at(-1)!) ?? o.defaultSizeBytes), 0);
+  return d.build.filter((b) => b.components.every(composes)).reduce((n, b) => n + (o.sizes.get(b.components.at(-1)!) ?? o.defaultSizeBytes), 0);
 }
 
 interface Layer {
@@ -157,8 +161,11 @@ export function compositionReplay(trace: readonly HistoryBuild[], costs: Costs, 
   };
 
   // A layers job: the combination's missing layers one after another in install order, as ensureLayers builds them
-  // (waiting for one another job is building). Builders are assumed free: a job starts when queued.
+  // (waiting for one another job is building). Builders are assumed free: a job starts when queued. Like
+  // builder/layers-job.ts, a job with a component marked not composable does nothing (the planner proposes cuda on a
+  // gcc that does not compose).
   const queue = (root: string, components: ComponentVersion[], t: number, charged: boolean): number => {
+    if (notComposable(catalog, components).length > 0) return Infinity;
     const bases = layerBases(catalog, components);
     let at = t;
     for (const c of components) {
@@ -181,7 +188,7 @@ export function compositionReplay(trace: readonly HistoryBuild[], costs: Costs, 
   const queueVerified = (root: string, components: ComponentVersion[], t: number, charged: boolean) => {
     const done = queue(root, components, t, charged);
     const k = comboKey(root, components.map((c) => c.key));
-    if (!verifiedAt.has(k)) verifiedAt.set(k, done);
+    if (!verifiedAt.has(k) && done < Infinity) verifiedAt.set(k, done);
   };
 
   const analyse = (now: number, past: readonly HistoryBuild[]) => {

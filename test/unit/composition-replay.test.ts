@@ -45,6 +45,10 @@ describe('composition replay', () => {
     assert.equal(allLayerBytes(catalog, opts([])), 4 * 512 * MiB, 'gcc@1, gcc@2, cuda@1 on each');
     assert.equal(compositionReplay(trace, costs, onDemand, opts(['cuda', 'gcc'])).composed, 0);
     assert.equal(compositionReplay(trace, costs, kiln, opts(['cuda', 'gcc'])).composed, 1);
+    // The planner proposes cuda on gcc even when gcc does not compose; the layers job skips that, and so does the replay.
+    const cudaOnly = compositionReplay(trace, costs, kiln, opts(['cuda']));
+    assert.equal(cudaOnly.layerBytes, 0);
+    assert.equal(allLayerBytes(traceCatalog(trace, costs, new Set(['cuda'])), opts([])), 0);
   });
 
   it('a version first seen today cannot compose on its first build; added two days ahead, kiln has its layer ready', () => {
