@@ -161,7 +161,7 @@ export function compositionReplay(trace: readonly HistoryBuild[], costs: Costs, 
   };
 
   // A layers job: the combination's missing layers one after another in install order, as ensureLayers builds them
-  // (waiting for one another job is building). Builders are assumed free: a job starts when queued. Like
+  // (waiting for one that another job is building). Builders are assumed free: a job starts when queued. Like
   // builder/layers-job.ts, a job with a component marked not composable does nothing (the planner proposes cuda on a
   // gcc that does not compose).
   const queue = (root: string, components: ComponentVersion[], t: number, charged: boolean): number => {
