@@ -1,11 +1,18 @@
 // `npm run bench:analyzer [-- --trace FILE.jsonl [--costs FILE.json]] [--budgets 5,10,20] [--storage-gib 10,25,50]
-// [--hosts 4] [--template-share 0.5] [--period-hours 24] [--warmup-periods 1]`: replays traces (by default every one in test/traces/)
-// and prints, per trace and template budget, every policy's net install-seconds saved, as a share of all install time and
-// of the proven ceiling, and its runtime. `-- --scale` times one analysis on a large synthetic history instead;
-// `-- --sensitivity` prints how kiln's share of the clairvoyant moves when each setting is halved or doubled.
+// [--hosts 4] [--template-share 0.5] [--period-hours 24] [--warmup-periods 1] [--composable-share 0.75] [--lead-days 0]
+// [--composition-only]`: replays traces (by default every one in test/traces/) and prints, per trace, first the share of
+// builds that never install (composed from component layers: built only when a build misses them, by kiln's planner
+// ahead of demand, and by it within half of all layers' bytes), then per template budget every policy's net
+// install-seconds saved, as a share of all install time and of the proven ceiling, and its runtime (`--composition-only`
+// stops after the first part). `-- --scale` times one analysis on a large synthetic history instead; `-- --sensitivity`
+// prints how kiln's share of the clairvoyant moves when each setting is halved or doubled.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { defaultAnalysisOptions } from '../analyzer/analyzer-settings.ts';
+import { configSchema } from '../core/config.ts';
+import type { Costs, HistoryBuild } from '../core/templates/savings.ts';
+import { compositionTable } from './analyzer/composition-replay.ts';
 import { parseJsonLines, realisticSizes } from './analyzer/trace-generator.ts';
 import { policyTable, type PolicyTable } from './analyzer/policy-table.ts';
 import { scaleBench } from './analyzer/scale.ts';
@@ -21,6 +28,9 @@ const { values } = parseArgs({
     'template-share': { type: 'string', default: '0.5' },
     'period-hours': { type: 'string', default: '24' },
     'warmup-periods': { type: 'string', default: '1' },
+    'composable-share': { type: 'string', default: '0.75' },
+    'lead-days': { type: 'string', default: '0' },
+    'composition-only': { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
     sensitivity: { type: 'boolean', default: false },
     runs: { type: 'string', default: '3' },
@@ -58,6 +68,8 @@ for (const file of traces) {
   const days = (trace.at(-1)!.t - trace[0]!.t) / 86400;
   const distinct = new Set(trace.map((b) => `${b.root}|${[...b.components].sort().join('+')}`)).size;
   console.log(`\n=== trace ${path.basename(file)}: ${trace.length} builds over ${days.toFixed(0)} days, ${distinct} distinct combinations; analysis every ${values['period-hours']} h, the first ${values['warmup-periods']} period(s) every policy's history and nobody's score`);
+  printComposition(trace, costs);
+  if (values['composition-only']) continue;
   for (const k of list(values.budgets)) {
     const started = performance.now();
     const t = await policyTable(trace, costs, {
@@ -91,4 +103,53 @@ function printTable(t: PolicyTable, k: number, hosts: number, share: number, sec
     row(`kiln + layer cache, ${hosts} × ${gib} GiB`, s.kiln.netSeconds, s.kiln, false);
   }
   console.log(`  (templates under kiln + layer cache: at most ${share} of each host's storage; the rest is its cache)`);
+}
+
+function printComposition(trace: HistoryBuild[], costs: Costs) {
+  const started = performance.now();
+  const analysis = defaultAnalysisOptions();
+  const share = Number(values['composable-share']);
+  const c = compositionTable(trace, costs, {
+    periodSeconds: Number(values['period-hours']) * 3600,
+    warmupPeriods: Number(values['warmup-periods']),
+    composableShare: share,
+    shares: [0.5, 0.75, 1],
+    seed: 1,
+    draws: 10,
+    leadSeconds: Number(values['lead-days']) * 86400,
+    sizes,
+    defaultSizeBytes: analysis.defaultSizeBytes,
+    halfLifeSeconds: analysis.defaultHalfLife,
+    // The service's default (KILN_PREVERIFY_MAX).
+    preverifyMax: configSchema.shape.KILN_PREVERIFY_MAX.parse(undefined),
+  });
+  const gb = (b: number) => (b / 1e9).toFixed(1);
+  const lead = Number(values['lead-days']) > 0 ? `${values['lead-days']} day(s) before its first build` : 'at its first build (so that build installs)';
+  console.log(
+    `\ncomposition (${((performance.now() - started) / 1000).toFixed(1)} s): the share of builds that never install. ${c.composable.length} of ${c.families} families compose ` +
+      `(${c.composable.join(', ')}: --composable-share ${share}, seed 1); a version enters the catalog ${lead}; a layers job starts when queued and ` +
+      `builds its missing layers one after another, each in its component's install seconds; every combination verifies`,
+  );
+  console.log(`  ${'policy'.padEnd(38)}   composed / builds    share   install-s left  /all install  builds verified  layers built  layer-build s  layers GB`);
+  for (const r of c.rows) {
+    const name = r.policy.endsWith('half the bytes') ? `kiln prebuild, budget ${gb(c.budgetBytes)} GB (half)` : r.policy;
+    console.log(
+      `  ${name.padEnd(38)} ${String(r.composed).padStart(9)} / ${String(r.builds).padEnd(6)} ${(r.composed / r.builds).toFixed(3).padStart(7)}  ${r.installSeconds.toFixed(0).padStart(15)}  ${(r.installSeconds / r.totalSeconds).toFixed(3).padStart(12)}` +
+        `  ${String(r.verifiedOnBuild).padStart(15)}  ${String(r.layersBuilt).padStart(12)}  ${r.layerSeconds.toFixed(0).padStart(13)}  ${gb(r.layerBytes).padStart(9)}`,
+    );
+  }
+  const top = c.rows[1]!;
+  console.log(`  ${'ceiling: every layer always ready'.padEnd(38)} ${String(top.composable).padStart(9)} / ${String(top.builds).padEnd(6)} ${(top.composable / top.builds).toFixed(3).padStart(7)}`);
+  console.log(
+    `  (install-s left: every component of the builds that install, at full cost — no templates, no layer cache here; ` +
+      `builds verified: composed builds that verified their combination first; layers built and layer-build s: queued after the warm-up; layers GB: all layers at the end; ` +
+      `all layers would take ${gb(c.allBytes)} GB)`,
+  );
+  for (const s of c.sensitivity) {
+    const d = s.draws;
+    console.log(
+      `  composable share ${s.share.toFixed(2)}: on demand ${s.onDemand.toFixed(3)}, kiln ${s.kiln.toFixed(3)}, ceiling ${s.ceiling.toFixed(3)} (${s.composable.length} of ${c.families} families)` +
+        (d.min === d.max ? '' : `; kiln over 10 other draws of the families: mean ${d.mean.toFixed(3)}, ${d.min.toFixed(3)}–${d.max.toFixed(3)}`),
+    );
+  }
 }

@@ -49,6 +49,18 @@ export const realisticFamilies: TraceSpec['families'] = {
   cmake: { versions: ['3.25', '3.27', '3.29', '3.30'], seconds: 200 },
 };
 
+/**
+ * What a family needs in the same image (nvcc compiles host code with g++): every build with the family gets them too,
+ * and a catalog made from a trace (composition-replay.ts) says so with `requires`.
+ */
+export const familyRequires: Record<string, string[]> = { cuda: ['gcc'] };
+
+/** The families in `fams` plus what they require, appended in order (the list is changed in place). */
+function addRequired(fams: string[]): string[] {
+  for (const f of [...fams]) for (const r of familyRequires[f] ?? []) if (!fams.includes(r)) fams.push(r);
+  return fams;
+}
+
 /** Installed sizes per family in bytes (measured here for the catalog's components; estimates for the rest). */
 const familyBytes: Record<string, number> = {
   gcc: 323e6, cuda: 5617e6, boost: 800e6, mkl: 2500e6, openssl: 30e6, protobuf: 60e6,
@@ -84,7 +96,7 @@ export const defaultSpec = (o: Partial<TraceSpec> = {}): TraceSpec => ({
   ...o,
 });
 
-function rng(seed: number) {
+export function rng(seed: number) {
   let s = seed >>> 0 || 1;
   return () => {
     // xorshift32: small, fast, deterministic
@@ -117,8 +129,7 @@ export function generateTrace(spec: TraceSpec): HistoryBuild[] {
     return out;
   };
   const newTeam = (): Team => {
-    const core = pick(1 + Math.floor(rand() * spec.maxCore), new Set());
-    if (core.includes('cuda') && !core.includes('gcc')) core.push('gcc');
+    const core = addRequired(pick(1 + Math.floor(rand() * spec.maxCore), new Set()));
     const optional = pick(Math.floor(rand() * (spec.maxOptional + 1)), new Set(core));
     const version = new Map([...core, ...optional].map((f) => [f, Math.max(0, latest.get(f)! - (rand() < 0.3 ? 1 : 0))]));
     return { core, optional, version, moveDay: new Map() };
@@ -164,8 +175,7 @@ export function generateTrace(spec: TraceSpec): HistoryBuild[] {
       let r = 0;
       while (x > dayWeights[r]! && r < dayWeights.length - 1) x -= dayWeights[r++]!;
       const team = teams[rank[r]!]!;
-      const fams = [...team.core, ...team.optional.filter(() => rand() < spec.optionalChance)];
-      if (fams.includes('cuda') && !fams.includes('gcc')) fams.push('gcc');
+      const fams = addRequired([...team.core, ...team.optional.filter(() => rand() < spec.optionalChance)]);
       // At most eight components per build: extras beyond that are left out.
       if (fams.length > 8) fams.splice(team.core.length, fams.length - 8);
       const components = fams.map((f) => `${f}@${spec.families[f]!.versions[team.version.get(f) ?? latest.get(f)!]!}`).sort();
