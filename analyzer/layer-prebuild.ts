@@ -109,6 +109,13 @@ export function planLayerPrebuilds(input: LayerPrebuildInput): LayerPrebuildDeci
       }
       for (const keys of chains(catalog, v, root)) {
         const base = keys.filter((k) => k !== v.key);
+        // A layer stands on the layers of its base: when one of them cannot be a layer, neither can it be built (the
+        // layers job would refuse it), nor should it take bytes of the budget.
+        const blocked = base.find((k) => current.get(k)?.composable === false);
+        if (blocked) {
+          d.skipped.push({ key: `${v.key} on ${base.join(' + ')}`, reason: `${blocked} under it is marked not composable in the catalog` });
+          continue;
+        }
         // Its layer on this base exists (then so do the layers under it: they were needed to build it).
         if (haveReady(root, v.key, base)) continue;
         const isNewRecipe = input.layers.some((l) => l.componentKey === v.key && l.recipeHash !== v.recipeHash);
@@ -118,7 +125,11 @@ export function planLayerPrebuilds(input: LayerPrebuildInput): LayerPrebuildDeci
     }
   }
   candidates.sort((a, b) => Number(b.isNewRecipe) - Number(a.isNewRecipe) || b.use - a.use || a.keys.join().localeCompare(b.keys.join()));
-  let bytes = input.layers.filter((l) => l.status === 'ready' && current.get(l.componentKey)?.recipeHash === l.recipeHash).reduce((n, l) => n + (l.unpackedBytes ?? 0), 0);
+  // Layers being built take their bytes too (their size as last seen, until they report their own), or the budget is
+  // passed by every analysis that runs while they build.
+  let bytes = input.layers
+    .filter((l) => (l.status === 'ready' || l.status === 'building') && current.get(l.componentKey)?.recipeHash === l.recipeHash)
+    .reduce((n, l) => n + (l.unpackedBytes ?? olderSize(l.componentKey)), 0);
   for (const c of candidates) {
     const on = c.keys.length > 1 ? ` on ${c.keys.filter((k) => k !== c.target).join(' + ')}` : '';
     if (input.budgetBytes !== undefined && bytes + c.bytes > input.budgetBytes) {

@@ -62,6 +62,28 @@ describe('layers ahead of demand', () => {
     assert.deepEqual(d.stale.map((s) => s.id).sort(), ['old', 'old-jdk']);
   });
 
+  it('proposes no layer on a base that cannot be a layer, and says why', () => {
+    const gcc11 = catalog.components.get('gcc')!.versions.get('11')!;
+    const versions = new Map(catalog.components.get('gcc')!.versions);
+    versions.set('11', { ...gcc11, composable: false });
+    const components = new Map(catalog.components);
+    components.set('gcc', { ...catalog.components.get('gcc')!, versions });
+    const d = planLayerPrebuilds(input({ catalog: { ...catalog, components } }));
+    const built = d.build.map((b) => b.components.join('+'));
+    assert.ok(!built.includes('gcc@11+cuda@11.8'), `cuda is not proposed on gcc@11: ${built}`);
+    assert.ok(built.includes('gcc@12+cuda@11.8'), `cuda on gcc@12 still is: ${built}`);
+    assert.ok(d.skipped.some((s) => s.key === 'cuda@11.8 on gcc@11' && /gcc@11 under it is marked not composable/.test(s.reason)), JSON.stringify(d.skipped));
+  });
+
+  it('counts layers still being built against the byte budget', () => {
+    const building = (key: string) => layer(key, [], { status: 'building', unpackedBytes: null, id: `b-${key}` });
+    const budgetBytes = 512 * 1024 ** 2 * 3;
+    const free = planLayerPrebuilds(input({ budgetBytes }));
+    assert.equal(free.build.length, 3, 'three layers of unknown size fit the budget');
+    const d = planLayerPrebuilds(input({ budgetBytes, layers: [building('jdk@17'), building('jdk@11')] }));
+    assert.equal(d.build.length, 1, `two of the three are taken by layers being built: ${JSON.stringify(d.build)}`);
+  });
+
   it('verifies the hottest combinations without a verdict, and none with one', () => {
     const t = 999 * 86400;
     const d = planLayerPrebuilds(
