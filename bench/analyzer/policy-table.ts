@@ -4,7 +4,8 @@ import { defaultAnalysisOptions } from '../../analyzer/analyzer-settings.ts';
 import type { Costs, HistoryBuild } from '../../core/templates/savings.ts';
 import { lpCeiling } from './ceiling.ts';
 import type { LayerCacheOptions } from './layer-cache.ts';
-import { policies, replay, type ReplayOptions, type ReplayResult } from './trace-replay.ts';
+import { periods, policies, replay, type ReplayOptions, type ReplayResult } from './trace-replay.ts';
+import { costOf } from '../../core/templates/savings.ts';
 
 export interface TableOptions {
   maxTemplates: number;
@@ -25,6 +26,12 @@ export interface PolicyTable {
   templatesOnly: { none: ReplayResult; topK: ReplayResult; greedy: ReplayResult; kiln: ReplayResult; clairvoyant: ReplayResult };
   ceiling: number;
   ceilingSeconds: number;
+  /**
+   * A proven bound for the rows with a layer cache (which the template-only LP does not bound: the cache also spares
+   * installs): every scored install spared, except one install of each component no warm-up build had installed —
+   * whatever the policy, that component is installed once after the warm-up (by a build, or by a template's build).
+   */
+  cacheCeiling: number;
   storage: { bytesPerHost: number; layerCache: ReplayResult; kiln: ReplayResult }[];
 }
 
@@ -49,5 +56,19 @@ export async function policyTable(trace: readonly HistoryBuild[], costs: Costs, 
       kiln: run('kiln + layer cache', policies.kiln, { ...opts, maxBytes: o.templateShare * bytesPerHost }, cache),
     };
   });
-  return { templatesOnly, ceiling, ceilingSeconds, storage };
+  return { templatesOnly, ceiling, ceilingSeconds, cacheCeiling: cacheCeiling(trace, costs, o), storage };
+}
+
+export function cacheCeiling(trace: readonly HistoryBuild[], costs: Costs, o: Pick<TableOptions, 'periodSeconds' | 'warmupPeriods'>): number {
+  const ps = periods(trace, o.periodSeconds);
+  const installed = new Set(ps.slice(0, o.warmupPeriods).flatMap((p) => p.builds.flatMap((b) => b.components)));
+  let total = 0;
+  const forced = new Set<string>();
+  for (const p of ps.slice(o.warmupPeriods)) {
+    for (const b of p.builds) {
+      total += costOf(b.components, costs);
+      for (const k of b.components) if (!installed.has(k)) forced.add(k);
+    }
+  }
+  return total - costOf([...forced], costs);
 }
