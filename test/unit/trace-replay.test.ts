@@ -37,8 +37,9 @@ describe('trace replay', () => {
         const at = `at ${s.bytesPerHost / 1024 ** 3} GiB per host: kiln + cache ${s.kiln.netSeconds} vs cache ${s.layerCache.netSeconds}`;
         for (const r of [s.kiln, s.layerCache]) assert.ok(r.netSeconds <= t.cacheCeiling + 1e-6, `${r.policy} ${at} passes the ceiling with a cache ${t.cacheCeiling}`);
         // Known gap, documented in the README: where the cache alone already serves 86–98 % of install time (50 GiB per
-        // host here), kiln cannot see what the cache would have served in place of its templates, and loses up to
-        // 1.5 % of install time; this bounds it, so that it cannot grow unnoticed.
+        // host here), kiln + cache loses up to 1 % of install time here (1.6 % on fresh traces) — builds FROM a
+        // template start new layer chains the cache must fill again, which kiln has no measure of; this bounds it, so
+        // that it cannot grow unnoticed.
         if (s.bytesPerHost >= 50 * 1024 ** 3) assert.ok(s.kiln.netSeconds >= s.layerCache.netSeconds - 0.02 * o.none.totalSeconds, at);
         else assert.ok(s.kiln.netSeconds >= s.layerCache.netSeconds, at);
       }
