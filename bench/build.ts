@@ -1,6 +1,8 @@
-// `npm run bench:build [-- --combos jdk+openssl,gcc+openssl,cuda+gcc --runs 3]`: how long a build takes end to end
-// through the API (POST → pushed, digest recorded: the build's own queued → finished times), measured on a builder
-// whose engine holds none of the combination's layers (a second engine, as on another host, holding only the root):
+// `npm run bench:build [-- --combos jdk+openssl,gcc+openssl,cuda+gcc --runs 3 --engine docker26-containerd]`: how long a
+// build takes end to end through the API (POST → pushed, digest recorded: the build's own queued → finished times),
+// measured on a builder whose engine holds none of the combination's layers (a second engine, as on another host,
+// holding only the root; `--engine`: debian12 — Debian 12's 20.10, the default —, docker26 or docker26-containerd —
+// Debian 13's 26.1 with the overlay2 or the containerd image store, see test/helpers/second-engine.ts):
 //   cold      composition off, no template: every component installs
 //   template  composition off, FROM a ready template of exactly the combination (pulled by the builder)
 //   composed  the combination's layers prebuilt and verified: assembled in the registry (first build: + verification)
@@ -25,10 +27,13 @@ import { rootSpecs } from '../stack/root-specs.ts';
 import { ensureLocalStack } from '../stack/local-stack.ts';
 import { call, postBuild, upload, waitForBuild } from '../test/helpers/api-client.ts';
 import { spawnBuilder, stopChild } from '../test/helpers/builder-process.ts';
-import { startSecondEngine, type SecondEngine } from '../test/helpers/second-engine.ts';
+import { engineKinds, startSecondEngine, type EngineKind, type SecondEngine } from '../test/helpers/second-engine.ts';
 import { startTestKiln, type TestKiln } from '../test/helpers/test-kiln.ts';
 
-const { values } = parseArgs({ options: { combos: { type: 'string', default: 'jdk+openssl,gcc+openssl,cuda+gcc' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { combos: { type: 'string', default: 'jdk+openssl,gcc+openssl,cuda+gcc' }, runs: { type: 'string', default: '3' }, engine: { type: 'string', default: 'debian12' } },
+});
+if (!(engineKinds as readonly string[]).includes(values.engine)) throw new Error(`--engine must be one of ${engineKinds.join(', ')}`);
 const runs = Math.max(1, Number(values.runs));
 const repo = path.resolve(import.meta.dirname, '..');
 const settings = loadStackConfig(process.env, repo);
@@ -44,6 +49,7 @@ const fmt = (s: number) => s.toFixed(s < 10 ? 2 : 1);
 
 let kiln: TestKiln | undefined;
 let engine2: SecondEngine | undefined;
+let engineDescription = '';
 let builderA: RunningBuilder | undefined;
 let builderB: ChildProcess | undefined;
 const rows: string[] = [];
@@ -66,7 +72,9 @@ try {
       KILN_BUILD_TIMEOUT_MAX_SECONDS: '14400',
     },
   });
-  engine2 = await startSecondEngine();
+  engine2 = await startSecondEngine({ kind: values.engine as EngineKind });
+  engineDescription = engine2.description;
+  log.info({ engine: engine2.kind, is: engine2.description }, 'measuring on the second engine');
   const k = kiln;
   const e2 = engine2;
 
@@ -202,7 +210,7 @@ try {
   await stack.stop();
 }
 
-console.log(`\nend to end through the API (POST → digest recorded), builder on an engine holding only the root; composed and floor: median of ${runs}`);
+console.log(`\nend to end through the API (POST → digest recorded), builder on an engine holding only the root (${values.engine}: ${engineDescription}); composed and floor: median of ${runs}`);
 console.log('combination      cold s  template s   composed s (1st build)  composed s  floor s  cold/composed  composed/floor  cold/template');
 for (const r of rows) console.log(r);
 console.log('goals: composed/floor ≤ 1.5; cold/composed ≥ 20 for cuda+gcc and ≥ 5 for jdk+openssl');

@@ -82,7 +82,8 @@ export function createCompositionService(deps: CompositionDeps) {
   async function rootBase(root: PublishedRoot): Promise<BaseImage> {
     const local = `${deps.rootImagePrefix}:${root.root}`;
     const info = await deps.docker.getImage(local).inspect().catch(() => undefined);
-    if (info?.Id === root.imageId) return { kind: 'root', image: local, root: root.root };
+    // A graphdriver store names an image by its config's digest, the containerd store by its manifest's.
+    if (info && (info.Id === root.imageId || info.Id === root.manifestDigest)) return { kind: 'root', image: local, root: root.root };
     return { kind: 'template', image: `${deps.host}/${root.repository}:${root.imageId.slice(7, 19)}`, digest: root.manifestDigest };
   }
 

@@ -98,6 +98,9 @@ export async function pushImage(
   const scan = (ev: EngineEvent) => {
     if (ev.errorDetail || ev.error) error ??= (ev.errorDetail?.message ?? ev.error ?? '').trim();
     if (ev.aux?.Digest) digest = ev.aux.Digest;
+    // The containerd image store (Docker ≥ 24) reports the digest only in its status line, with no aux event.
+    const said = !digest && ev.status ? /^\S+: digest: (sha256:[0-9a-f]{64}) size: \d+$/.exec(ev.status.trim()) : null;
+    if (said) digest = said[1];
     if (ev.id && ev.status === 'Pushing' && ev.progressDetail?.total) sizes.set(ev.id, ev.progressDetail.total);
     if (ev.id && ev.status === 'Pushed') bytes += sizes.get(ev.id) ?? 0;
     onEvent(ev);
@@ -148,7 +151,7 @@ export function splitImageRef(ref: string): { repository: string; tag: string } 
 }
 
 /** True when the engine holds `image`; engine trouble is a retryable failure. */
-async function hasImage(docker: Docker, image: string): Promise<boolean> {
+export async function hasImage(docker: Docker, image: string): Promise<boolean> {
   try {
     await docker.getImage(image).inspect();
     return true;
@@ -158,21 +161,27 @@ async function hasImage(docker: Docker, image: string): Promise<boolean> {
   }
 }
 
-/** Pulls `repository@digest` and names it `localName` (the name the Dockerfile's FROM uses). */
-async function pullByDigest(docker: Docker, repository: string, digest: string, localName: string, auth: RegistryAuth): Promise<void> {
+/**
+ * Pulls `ref` (`repository@digest` or `repository:tag`) and names it `localName` (the name a Dockerfile's FROM uses).
+ * `auth` is what the engine sends to the registry of `ref`.
+ */
+export async function pullAs(docker: Docker, ref: string, localName: string, auth: RegistryAuth): Promise<void> {
   let error: string | undefined;
   try {
-    const stream = await docker.pull(`${repository}@${digest}`, { authconfig: auth } as never);
+    const stream = await docker.pull(ref, { authconfig: auth } as never);
     await follow(docker, stream, (ev) => {
       if (ev.error || ev.errorDetail) error ??= ev.errorDetail?.message ?? ev.error;
     });
   } catch (err) {
     throw isTransient(err) ? engineUnavailable(err) : err;
   }
-  if (error) throw registryFailure(`pulling base image ${repository}@${digest} from registry ${auth.serveraddress} failed`, error, auth, 'retry');
+  if (error) throw registryFailure(`pulling base image ${ref} from registry ${auth.serveraddress} failed`, error, auth, 'retry');
   const local = splitImageRef(localName);
-  await docker.getImage(`${repository}@${digest}`).tag({ repo: local.repository, tag: local.tag });
+  await docker.getImage(ref).tag({ repo: local.repository, tag: local.tag });
 }
+
+const pullByDigest = (docker: Docker, repository: string, digest: string, localName: string, auth: RegistryAuth) =>
+  pullAs(docker, `${repository}@${digest}`, localName, auth);
 
 /** A pull a build had to wait for: how long it took and the size of the image it brought. */
 export interface Pulled {

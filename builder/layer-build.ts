@@ -63,7 +63,7 @@ async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayer
       keepImage: false,
       publish: async (imageId, appendLog, signal) => {
         appendLog(`kiln: taking the layer of ${row.componentKey} out of the engine (normalized, gzipped, to ${deps.host}/${repository})\n`);
-        extracted = await extractTopLayer(deps, { image: imageId, rootSizes: new Set(Object.values(rootRec.sizes)), baseView, repository, signal });
+        extracted = await extractTopLayer(deps, { image: imageId, base: { diffIds: root.diffIds, blobs: root.layers.map((l) => l.digest) }, baseView, repository, signal });
         return { digest: extracted.digest, bytes: extracted.size };
       },
     },

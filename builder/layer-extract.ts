@@ -1,5 +1,5 @@
-// Takes a component's layer out of the engine and into the registry: reads the image with `docker save`, finds the
-// component's own layer (its base layers are told apart by their known sizes, and the choice is proven by the hash),
+// Takes a component's layer out of the engine and into the registry: reads the image with `docker save` (any engine's
+// format, saved-image.ts), finds the component's own layer (placed by the manifest, proven by its hash),
 // normalizes it on the way — opaque markers on directories the layer created are dropped, since they would hide
 // other layers' files when stacked; other whiteouts are recorded — and streams it, gzipped, as a blob. One pass, no
 // temporary files, whatever the layer's size (CUDA's is 5.6 GB).
@@ -15,6 +15,7 @@ import type { StateFile } from '../core/composition/merge-layer.ts';
 import { isMergedState } from '../core/composition/shared-state.ts';
 import type { RegistryBlobs } from '../core/registry-blobs.ts';
 import { walkTar } from '../core/tar-archive.ts';
+import { readSavedImage, SavedImageError } from './saved-image.ts';
 import { BuildFailure } from './build-errors.ts';
 import { writeEntry } from './build-context.ts';
 
@@ -103,41 +104,51 @@ function indexing(header: Header, path: string, body: AsyncIterable<Buffer>) {
 const stateOf = (entry: IndexEntry, bytes: Buffer): StateFile => ({ content: bytes, mode: entry.mode, uid: entry.uid, gid: entry.gid });
 
 export interface ImageLayers {
+  /** The config's digest (the image id on a graphdriver store; a containerd store names images by manifest). */
   imageId: string;
   diffIds: string[];
+  /** Each layer's tar size, by diffID. */
   sizes: Record<string, number>;
   /** The image's filesystem as one record (the view of all its layers; the top-most copy of each shared file). */
   record: LayerRecord;
 }
 
+/** Opens `docker save` of an image; `signal` ends the stream. */
+async function saveStream(docker: Docker, image: string, signal?: AbortSignal) {
+  const saved = (await docker.getImage(image).get()) as unknown as NodeJS.ReadableStream & { destroy(): void };
+  const stop = () => saved.destroy();
+  signal?.addEventListener('abort', stop, { once: true });
+  return { saved, done: () => signal?.removeEventListener('abort', stop) };
+}
+
 /** Reads a whole local image (a root) with `docker save`: its layers' sizes and one flattened record. */
 export async function recordImage(docker: Docker, image: string): Promise<ImageLayers> {
-  const info = await docker.getImage(image).inspect();
-  const diffIds = info.RootFS.Layers ?? [];
-  const byDiffId = new Map<string, { size: number; record: LayerRecord }>();
-  const saved = (await docker.getImage(image).get()) as unknown as NodeJS.ReadableStream & { destroy(): void };
-  await walkTar(saved, async (header, body) => {
-    if (!header.name.endsWith('/layer.tar')) {
-      for await (const _ of body) void _;
-      return;
-    }
-    const tee = hashing(body);
-    const record = await recordOf(tee.stream());
-    const { digest, size } = tee.result();
-    byDiffId.set(digest, { size, record });
+  const { saved } = await saveStream(docker, image);
+  const layout = await readSavedImage(saved, {
+    image,
+    onLayer: async (layer) => {
+      let size = 0;
+      async function* counted() {
+        for await (const chunk of layer.tar) {
+          size += chunk.length;
+          yield chunk;
+        }
+      }
+      const record = await recordOf(counted());
+      return { record, size };
+    },
   });
   const view = new FsView();
   const state = new Map<string, StateFile>();
   const sizes: Record<string, number> = {};
-  for (const d of diffIds) {
-    const layer = byDiffId.get(d);
-    if (!layer) throw new BuildFailure(`docker save of ${image} did not hold its layer ${d}`, true);
-    sizes[d] = layer.size;
-    view.apply(layer.record.index);
-    for (const [p, f] of layer.record.state) state.set(p, f);
+  for (const l of layout.layers) {
+    if (!l.result) throw new BuildFailure(`docker save of ${image} did not hold its layer ${l.diffId}`, true);
+    sizes[l.diffId] = l.result.size;
+    view.apply(l.result.record.index);
+    for (const [p, f] of l.result.record.state) state.set(p, f);
   }
   const entries = [...view.paths()].map((p) => view.get(p)!);
-  return { imageId: info.Id, diffIds, sizes, record: { index: { entries, whiteouts: [], opaque: [] }, state } };
+  return { imageId: layout.configDigest, diffIds: layout.layers.map((l) => l.diffId), sizes, record: { index: { entries, whiteouts: [], opaque: [] }, state } };
 }
 
 export interface ExtractedLayer {
@@ -210,44 +221,51 @@ function normalizedUpload(deps: { blobs: Pick<RegistryBlobs, 'upload'> }, opts: 
 }
 
 /**
- * The top layer of `image`, normalized and uploaded to `repository`. `image` was built FROM the root (whose layers'
- * tar sizes are `rootSizes`) plus, for a component that requires others, their install steps; `baseView` is the
- * filesystem below the top layer. `docker save` holds the layers in no useful order, so every layer that is not the
- * root's is a candidate, normalized on the way; its raw hash tells whether it was the top layer (kept) or one of the
- * steps below it (dropped: a few seconds of work for a required component's layer).
+ * The top layer of `image`, normalized and uploaded to `repository`. `image` was built FROM the root (`base.diffIds`:
+ * its layers; `base.blobs`: the digests its layers may be saved under, compressed) plus, for a component that requires
+ * others, their install steps; `baseView` is the filesystem below the top layer. The saved archive names its layers
+ * only at its end (saved-image.ts), so every layer entry that is not the root's is a candidate, normalized on the way,
+ * and its hash tells whether it is the top layer (kept) or a step below it (dropped: a few seconds of work for a
+ * required component's layer); at the end the manifest must place the kept entry on top, over the root's layers.
  */
 export async function extractTopLayer(
   deps: { docker: Docker; blobs: Pick<RegistryBlobs, 'upload'> },
-  opts: { image: string; rootSizes: ReadonlySet<number>; baseView: FsView; repository: string; signal: AbortSignal },
+  opts: { image: string; base: { diffIds: readonly string[]; blobs: readonly string[] }; baseView: FsView; repository: string; signal: AbortSignal },
 ): Promise<ExtractedLayer> {
   const info = await deps.docker.getImage(opts.image).inspect();
-  const topDiffId = info.RootFS.Layers?.at(-1);
+  const diffIds = info.RootFS.Layers ?? [];
+  const topDiffId = diffIds.at(-1);
   if (!topDiffId) throw new BuildFailure(`image ${opts.image} has no layers`, false);
+  if (opts.base.diffIds.some((d, i) => diffIds[i] !== d)) throw new BuildFailure(`image ${opts.image} does not stand on the root it was built FROM`, false);
+  const below = new Set([...diffIds.slice(0, -1), ...opts.base.blobs]);
+  below.delete(topDiffId); // a layer identical to one below it (an empty step) is still the one to take
 
-  let found: ExtractedLayer | undefined;
+  let found: { entry: string; layer: ExtractedLayer } | undefined;
   let current: ReturnType<typeof normalizedUpload> | undefined;
-  const saved = (await deps.docker.getImage(opts.image).get()) as unknown as NodeJS.ReadableStream & { destroy(): void };
-  const stop = () => saved.destroy();
-  opts.signal.addEventListener('abort', stop, { once: true });
+  const { saved, done } = await saveStream(deps.docker, opts.image, opts.signal);
   try {
-    await walkTar(saved, async (header, body) => {
-      if (!header.name.endsWith('/layer.tar') || opts.rootSizes.has(header.size ?? -1) || found) {
-        for await (const _ of body) void _;
-        return;
-      }
-      const candidate = (current = normalizedUpload(deps, opts));
-      const raw = hashing(body);
-      await readLayer(raw.stream(), (h, kind, content) => candidate.entry(h, kind, content));
-      current = undefined;
-      if (raw.result().digest === topDiffId) found = await candidate.finish();
-      else await candidate.abandon(new Error('not the top layer'));
+    const layout = await readSavedImage(saved, {
+      // Where the name says which layer an entry holds (uncompressed blobs are named by diffID, pulled ones by the
+      // registry's digest), the layers below the top are passed over unread.
+      skip: (e) => e.blobDigest !== undefined && below.has(e.blobDigest),
+      onLayer: async (layer) => {
+        if (found) return;
+        const candidate = (current = normalizedUpload(deps, opts));
+        await readLayer(layer.tar, (h, kind, content) => candidate.entry(h, kind, content));
+        current = undefined;
+        if (layer.diffId() === topDiffId) found = { entry: layer.name, layer: await candidate.finish() };
+        else await candidate.abandon(new Error('not the top layer'));
+      },
     });
-    if (!found) throw new BuildFailure(`docker save of ${opts.image} did not hold its top layer ${topDiffId}`, true);
-    return found;
+    const top = layout.layers.at(-1);
+    if (!found || !top || top.entry !== found.entry || top.diffId !== topDiffId) {
+      throw new BuildFailure(`docker save of ${opts.image} (${layout.format}) did not hold its top layer ${topDiffId}`, true);
+    }
+    return found.layer;
   } catch (err) {
     await current?.abandon(err as Error);
-    throw opts.signal.aborted ? opts.signal.reason : err;
+    throw opts.signal.aborted ? opts.signal.reason : err instanceof SavedImageError ? new BuildFailure(`docker save of ${opts.image}: ${err.message}`, false, { cause: err }) : err;
   } finally {
-    opts.signal.removeEventListener('abort', stop);
+    done();
   }
 }

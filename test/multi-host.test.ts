@@ -115,7 +115,7 @@ describe('multi-host composition: a builder whose engine holds nothing composes 
 
   it('after a builder on the main engine built the layers and verified them, the second engine builds nothing and pulls nothing', async () => {
     // Builder A (main engine): the first build installs and queues the layers; A builds and verifies them.
-    builderA = spawnBuilder(kiln, composing);
+    builderA = spawnBuilder(kiln, composing, { logs: true });
     const first = await waitForBuild(kiln, await submit('multi/composed:1'), 300_000);
     assert.equal(first.status, 'succeeded', first.error ?? '');
     const deadline = Date.now() + 300_000;
@@ -131,7 +131,7 @@ describe('multi-host composition: a builder whose engine holds nothing composes 
 
     // Builder B alone, on an engine that holds no image at all.
     assert.deepEqual(await engine2.docker.listImages({ all: true }), []);
-    builderB = spawnBuilder(kiln, { ...composing, DOCKER_HOST: engine2.host });
+    builderB = spawnBuilder(kiln, { ...composing, DOCKER_HOST: engine2.host }, { logs: true });
     const id = await submit('multi/composed:2');
     const build = (await waitForBuild(kiln, id, 120_000)) as Awaited<ReturnType<typeof waitForBuild>> & { plan: { base: { kind: string } } };
     assert.equal(build.status, 'succeeded', build.error ?? '');

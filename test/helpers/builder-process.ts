@@ -6,12 +6,15 @@ import type { TestKiln } from './test-kiln.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 
-/** `env` adds to (or overrides) the kiln's own environment: concurrency, DOCKER_HOST of another engine, … */
-export function spawnBuilder(kiln: TestKiln, env: Record<string, string>): ChildProcess {
+/**
+ * `env` adds to (or overrides) the kiln's own environment: concurrency, DOCKER_HOST of another engine, … `logs`: the
+ * builder's log (at the kiln's LOG_LEVEL) goes to the test's stderr, where a failure's cause can be read.
+ */
+export function spawnBuilder(kiln: TestKiln, env: Record<string, string>, opts: { logs?: boolean } = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'builder/main.ts'], {
     cwd: repo,
     env: { ...kiln.env, ...env } as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', opts.logs ? 2 : 'ignore', 'inherit'], // never stdout: the test runner reads it
   });
 }
 
