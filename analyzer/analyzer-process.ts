@@ -1,11 +1,15 @@
-// Starts the analyzer on an opened infrastructure: a worker on the analyzer queue (one analysis at a time) and the
-// repeatable schedule that enqueues an analysis every KILN_ANALYZER_INTERVAL_SECONDS.
+// Starts the analyzer on an opened infrastructure: a worker on the analyzer queue (one analysis at a time), the
+// repeatable schedule that enqueues an analysis every KILN_ANALYZER_INTERVAL_SECONDS, and its own /healthz, /readyz and
+// /metrics when KILN_OPS_PORT is set.
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { sql } from 'drizzle-orm';
 import { createCompositionStore } from '../core/db/composition-store.ts';
 import { createImageStore } from '../core/db/image-store.ts';
 import { createTemplateStore } from '../core/db/template-store.ts';
 import { createImageDeletion } from '../core/images/image-deletion.ts';
 import type { Infrastructure } from '../core/infrastructure.ts';
+import { processMetrics, startOpsServer, type OpsServer } from '../core/ops-server.ts';
+import { createReadiness } from '../core/readiness.ts';
 import {
   ANALYZE_JOB,
   ANALYZER_QUEUE,
@@ -95,9 +99,24 @@ export async function startAnalyzer(infra: Infrastructure): Promise<RunningAnaly
   };
   await schedule(ANALYZE_SCHEDULER_ID, config.KILN_ANALYZER_INTERVAL_SECONDS, ANALYZE_JOB);
   await schedule(RETENTION_SCHEDULER_ID, config.KILN_RETENTION_INTERVAL_SECONDS, RETENTION_JOB);
+
+  let ops: OpsServer | undefined;
+  if (config.KILN_OPS_PORT !== undefined) {
+    // What an analysis and a retention run use: no engine (a retired template's image on an engine is the builders'
+    // to lose; removing it here is best effort), no S3.
+    const producer = infra.redis('producer');
+    const readiness = createReadiness(['database', 'redis', 'registry'] as const, {
+      database: () => infra.database.db.execute(sql`select 1`),
+      redis: () => producer.ping(),
+      registry: () => infra.registry.check(),
+    });
+    ops = await startOpsServer({ host: config.KILN_HOST, port: config.KILN_OPS_PORT, readiness, metrics: processMetrics(), log: infra.log });
+    infra.log.info({ url: ops.url }, 'analyzer health and metrics served');
+  }
   return {
     worker,
     async close() {
+      await ops?.close();
       await worker.close();
       await Promise.all([buildQueue.close(), analyzerQueue.close()]);
     },

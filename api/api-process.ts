@@ -34,7 +34,6 @@ export async function startApi(infra: Infrastructure, listen: { host: string; po
     blobs: infra.blobs,
     buildQueue,
     redis,
-    docker: infra.docker,
     registry: infra.registry,
     analyzerQueue,
     analyzerEvents,

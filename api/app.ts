@@ -5,7 +5,6 @@ import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Queue, QueueEvents } from 'bullmq';
-import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { createTokenService } from '../core/auth/token-service.ts';
 import type { BlobStore } from '../core/blob-store.ts';
@@ -65,7 +64,6 @@ export interface ApiDeps {
   buildQueue: Queue<BuildJob>;
   /** A producer connection (fails fast): per-token rate limits shared by every api process, and readiness. */
   redis: Redis;
-  docker: Pick<Docker, 'ping'>;
   /** Readiness checks it; the image catalog deletes manifests through it. */
   registry: Pick<RegistryClient, 'check' | 'tags' | 'manifestDigest' | 'deleteManifest'>;
   analyzerQueue: Queue<AnalyzeJob>;
@@ -183,7 +181,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     db: deps.db,
     redis: deps.redis,
     blobs: deps.blobs,
-    docker: deps.docker,
     registry: deps.registry,
   });
 

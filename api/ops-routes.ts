@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import { readinessDetail } from '../core/readiness.ts';
 import { dependencyNames, type createReadiness } from './readiness.ts';
 
 const checkSchema = z.object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() });
@@ -21,12 +22,19 @@ export interface OpsRoutesOptions {
   metrics: Registry;
 }
 
+/**
+ * Probes and scrapes come every few seconds (a container healthcheck, Prometheus): their request lines would bury
+ * everything else in the log, so these routes log only warnings and errors.
+ */
+const quiet = 'warn' as const;
+
 export const opsRoutes: FastifyPluginAsync<OpsRoutesOptions> = async (app, opts) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.get(
     '/healthz',
     {
+      logLevel: quiet,
       schema: { operationId: 'getHealth', summary: 'The process is up and serving', tags: ['operations'], security: [], response: { 200: z.object({ status: z.literal('ok') }) } },
     },
     async () => ({ status: 'ok' as const }),
@@ -35,9 +43,10 @@ export const opsRoutes: FastifyPluginAsync<OpsRoutesOptions> = async (app, opts)
   r.get(
     '/readyz',
     {
+      logLevel: quiet,
       schema: {
         operationId: 'getReadiness',
-        summary: 'Database, Redis, S3, Docker engine and registry all answer (200), or which do not (503)',
+        summary: 'Database, Redis, S3 and registry all answer (200), or which do not (503)',
         tags: ['operations'],
         security: [],
         response: { 200: readinessSchema, 503: readinessSchema },
@@ -45,16 +54,16 @@ export const opsRoutes: FastifyPluginAsync<OpsRoutesOptions> = async (app, opts)
     },
     async (_req, reply) => {
       const result = await opts.readiness();
-      const detail = result.ready
-        ? 'every dependency answers'
-        : `not reachable: ${result.down.map((n) => `${n} (${result.checks[n].error ?? 'no answer'})`).join(', ')}`;
-      return reply.code(result.ready ? 200 : 503).send({ status: result.ready ? 'ready' : 'not ready', detail, down: result.down, checks: result.checks });
+      return reply
+        .code(result.ready ? 200 : 503)
+        .send({ status: result.ready ? 'ready' : 'not ready', detail: readinessDetail(result), down: result.down, checks: result.checks });
     },
   );
 
   r.get(
     '/metrics',
     {
+      logLevel: quiet,
       schema: {
         operationId: 'getMetrics',
         summary: 'Prometheus metrics: builds by status, build durations, queue depth, template hits and seconds saved',

@@ -1,5 +1,7 @@
-// Starts a builder on an opened infrastructure: one worker on the build queue for builds and template builds, and
-// (in the background) the publishing of the roots its engine holds, for builders on other hosts.
+// Starts a builder on an opened infrastructure: a root that no builder has yet pulled onto its engine
+// (root-provision.ts), one worker on the build queue for builds and template builds, (in the background) the publishing
+// of the roots its engine holds for builders on other hosts, and its own /healthz, /readyz and /metrics when
+// KILN_OPS_PORT is set.
 import { hostname } from 'node:os';
 import { Queue, type Worker } from 'bullmq';
 import { createBuildLog } from '../core/build-log.ts';
@@ -16,6 +18,9 @@ import type { LayerWork } from './layer-build.ts';
 import { createBaseResolver } from './base-resolver.ts';
 import { createBuildWorker } from './build-worker.ts';
 import { publishRoots } from './docker-engine.ts';
+import { startOpsServer, processMetrics, type OpsServer } from '../core/ops-server.ts';
+import { builderReadiness } from './builder-health.ts';
+import { provisionRoots } from './root-provision.ts';
 
 export interface RunningBuilder {
   worker: Worker;
@@ -32,6 +37,21 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
   const templates = createTemplateStore(infra.database.db);
   const log = infra.log.child({ component: 'builder' });
   const producer = infra.redis('producer');
+  const rootImages = [...infra.catalog.roots.values()].map((r) => ({
+    root: r.name,
+    image: rootImageName(config.KILN_ROOT_IMAGE_PREFIX, r.name),
+    ...(r.pull ? { pull: r.pull } : {}),
+  }));
+  // Before the first build: a build that installs FROM a root nobody has would fail for that reason alone.
+  await provisionRoots(
+    {
+      docker: infra.docker,
+      registry: { auth: infra.registryAuth, roots: { host: config.REGISTRY_HOST, prefix: config.REGISTRY_PREFIX, registry: infra.registry } },
+      ...(config.KILN_ROOT_PULL_MIRROR ? { mirror: config.KILN_ROOT_PULL_MIRROR } : {}),
+      log,
+    },
+    rootImages,
+  );
   // Builds FROM a root wait for this builder's publishing of its roots (started below), so their labels can name it.
   let rootsPublished!: () => void;
   const published = new Promise<void>((resolve) => (rootsPublished = resolve));
@@ -108,12 +128,33 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
   // Multi-host: builders whose engines lack a root pull what this one publishes. In the background — a slow or
   // absent registry must not hold up (or stop) this builder; close() stops it.
   const publishing = new AbortController();
-  const rootImages = [...infra.catalog.roots.keys()].map((root) => ({ root, image: rootImageName(config.KILN_ROOT_IMAGE_PREFIX, root) }));
   const publishingDone = publishRoots(infra.docker, rootImages, { auth: infra.registryAuth, prefix: config.REGISTRY_PREFIX }, log, publishing.signal);
   void publishingDone.finally(rootsPublished);
+
+  let ops: OpsServer | undefined;
+  if (config.KILN_OPS_PORT !== undefined) {
+    ops = await startOpsServer({
+      host: config.KILN_HOST,
+      port: config.KILN_OPS_PORT,
+      readiness: builderReadiness({
+        db: infra.database.db,
+        redis: producer,
+        blobs: infra.blobs,
+        docker: infra.docker,
+        registry: infra.registry,
+        prefix: config.REGISTRY_PREFIX,
+        roots: rootImages,
+      }),
+      metrics: processMetrics(),
+      log,
+    });
+    log.info({ url: ops.url }, 'builder health and metrics served');
+  }
   return {
     worker: worker.worker,
     async close(graceMs = config.KILN_SHUTDOWN_GRACE_SECONDS * 1000) {
+      // Health first: while it drains, the builder takes no new work, and says so by not answering.
+      await ops?.close();
       publishing.abort();
       await Promise.all([publishingDone, worker.close(graceMs)]);
       await buildQueue.close();

@@ -33,6 +33,11 @@ const configFields = z
     KILN_DATA_DIR: z.string().min(1).default('.kiln-data'),
     KILN_HOST: z.string().default('127.0.0.1'),
     KILN_PORT: port.default(8080),
+    /**
+     * A builder's or an analyzer's own /healthz, /readyz and /metrics (on KILN_HOST); absent: none. For processes
+     * that run alone (compose.yaml sets it); the api serves the same routes on KILN_PORT.
+     */
+    KILN_OPS_PORT: z.preprocess((v) => (v === '' ? undefined : v), port.optional()),
     /** Where the catalog (roots and components) lives. */
     KILN_CATALOG_DIR: z.string().min(1).default('base-images'),
     /** Absent: embedded PGlite in the data dir. */
@@ -79,6 +84,14 @@ const configFields = z
     REGISTRY_PREFIX: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/).default('kiln'),
     /** Root images are named `<prefix>:<root name>`, e.g. kiln-root:debian-bookworm. */
     KILN_ROOT_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/:-]*$/).default('kiln-root'),
+    /**
+     * Where a builder pulls the catalog's Docker Hub roots (`pull: debian:bookworm-slim`) from instead of Docker Hub:
+     * a pull-through mirror, e.g. a Harbor proxy-cache project (`harbor.example.com/dockerhub`). Empty counts as unset.
+     */
+    KILN_ROOT_PULL_MIRROR: z.preprocess(
+      (v) => (v === '' ? undefined : v),
+      z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, 'host[:port][/path]').optional(),
+    ),
     KILN_UPLOAD_LIMIT_BYTES: bytes.default(2 * 1024 ** 3),
     KILN_BUILD_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     KILN_BUILD_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),

@@ -43,14 +43,13 @@ export const BASE_PACKAGES: PackageNeed[] = [
   { binary: 'debootstrap', pkg: 'debootstrap' },
 ];
 /**
- * What the test suite needs beyond kiln's own services: PostgreSQL, compose validation, a JDK to compile test jars, a
+ * What the test suite needs beyond kiln's own services: PostgreSQL, a JDK to compile test jars, a
  * browser for the web form, htpasswd (bcrypt files for a registry with Basic auth) and skopeo (reads a pushed image's
  * labels as registries and scanners do).
  */
 export const POSTGRES_PACKAGES: PackageNeed[] = [
   { binary: 'pg_ctlcluster', pkg: 'postgresql' },
   { binary: '/usr/lib/postgresql/15/bin/postgres', pkg: 'postgresql' },
-  { binary: 'docker-compose', pkg: 'docker-compose' },
   { binary: 'javac', pkg: 'openjdk-17-jdk-headless' },
   { binary: 'chromium', pkg: 'chromium' },
   { binary: 'htpasswd', pkg: 'apache2-utils' },

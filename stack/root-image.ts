@@ -120,7 +120,7 @@ export async function hostMirror(suite: string): Promise<string> {
 }
 
 /** Unmounts anything debootstrap left mounted inside dir, then deletes it; refuses to recurse through a mount. */
-async function removeTree(dir: string, log: Logger): Promise<void> {
+export async function removeTree(dir: string, log: Logger): Promise<void> {
   const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8'))
     .split('\n').map((l) => l.split(' ')[4] ?? '')
     .filter((m) => m === dir || m.startsWith(`${dir}/`))

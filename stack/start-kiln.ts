@@ -55,5 +55,10 @@ await runProcess(
     // Close order: stop taking HTTP requests, then let the builder finish active builds.
     return [api, builder, analyzer];
   },
-  { env: { ...stack.env, KILN_DATA_DIR: dataDir, KILN_ADMIN_TOKEN: adminToken, ...process.env }, onStopped: () => stack.stop() },
+  {
+    // One process: the api's port serves /healthz, /readyz and /metrics. KILN_OPS_PORT is for a builder or an analyzer
+    // run alone; here both would take it, and the second could not start.
+    env: { ...stack.env, KILN_DATA_DIR: dataDir, KILN_ADMIN_TOKEN: adminToken, ...process.env, KILN_OPS_PORT: '' },
+    onStopped: () => stack.stop(),
+  },
 );

