@@ -48,44 +48,26 @@ describe('database', () => {
   it('a failed migration on PostgreSQL stops the open with the error', async (t) => {
     const admin = process.env.TEST_POSTGRES_URL;
     if (!admin) return t.skip('TEST_POSTGRES_URL not set (run with npm test)');
-    const name = `kiln_test_mig_${Math.random().toString(16).slice(2, 10)}`;
-    const client = new pg.Client({ connectionString: admin });
-    await client.connect();
-    await client.query(`CREATE DATABASE ${name}`);
-    try {
-      const url = new URL(admin);
-      url.pathname = `/${name}`;
+    await withScratchDatabase(admin, 'mig', async (url) => {
       // A table in the way, of another shape: the first migration's CREATE TABLE must fail.
-      const blocker = new pg.Client({ connectionString: url.toString() });
+      const blocker = new pg.Client({ connectionString: url });
       await blocker.connect();
       await blocker.query('CREATE TABLE uploads (id int)');
       await blocker.end();
-      await assert.rejects(openDatabase({ url: url.toString(), pgliteDir: 'unused', log }), /uploads/);
-    } finally {
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    }
+      await assert.rejects(openDatabase({ url, pgliteDir: 'unused', log }), /uploads/);
+    });
   });
 
   it('processes starting together on a new PostgreSQL database all migrate it (a deployment starts api, builder and analyzer at once)', async (t) => {
     const admin = process.env.TEST_POSTGRES_URL;
     if (!admin) return t.skip('TEST_POSTGRES_URL not set (run with npm test)');
-    const name = `kiln_test_race_${Math.random().toString(16).slice(2, 10)}`;
-    const client = new pg.Client({ connectionString: admin });
-    await client.connect();
-    await client.query(`CREATE DATABASE ${name}`);
-    try {
-      const url = new URL(admin);
-      url.pathname = `/${name}`;
+    await withScratchDatabase(admin, 'race', async (url) => {
       // Without the migration lock, all but one of these failed creating drizzle's own table (seen: 3 of 4).
-      const opened = await Promise.allSettled([1, 2, 3, 4].map(() => openDatabase({ url: url.toString(), pgliteDir: 'unused', log })));
+      const opened = await Promise.allSettled([1, 2, 3, 4].map(() => openDatabase({ url, pgliteDir: 'unused', log })));
       const failed = opened.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
       for (const r of opened) if (r.status === 'fulfilled') await r.value.close();
       assert.deepEqual(failed, []);
-    } finally {
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    }
+    });
   });
 
   for (const kind of ['pglite', 'postgres'] as const) {
@@ -184,3 +166,19 @@ describe('database', () => {
     });
   }
 });
+
+/** A database of its own on the test PostgreSQL for `fn` (its URL), dropped afterwards whatever happens. */
+async function withScratchDatabase(admin: string, label: string, fn: (url: string) => Promise<void>): Promise<void> {
+  const name = `kiln_test_${label}_${Math.random().toString(16).slice(2, 10)}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  try {
+    const url = new URL(admin);
+    url.pathname = `/${name}`;
+    await fn(url.toString());
+  } finally {
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await client.end();
+  }
+}
