@@ -4,6 +4,7 @@
 // KILN_OPS_PORT is set.
 import { hostname } from 'node:os';
 import { Queue, type Worker } from 'bullmq';
+import { CLAIM_LEASE } from '../core/claim-lease.ts';
 import { createBuildLog } from '../core/build-log.ts';
 import { rootImageName } from '../core/build-planner.ts';
 import { createBuildStore } from '../core/db/build-store.ts';
@@ -74,11 +75,11 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
     log,
   };
   const compositions = createCompositionService(composition);
-  // A layer build or a verification claimed longer ago than a job may run belongs to a builder that died.
+  // Layer builds and verifications are claimed with a one-minute lease renewed while they run (core/claim-lease.ts).
   const work = (appendLog: (text: string) => void, signal: AbortSignal): LayerWork => ({
     deps: composition,
     svc: compositions,
-    claimSeconds: Math.max(config.KILN_TEMPLATE_TIMEOUT_SECONDS, config.KILN_BUILD_TIMEOUT_MAX_SECONDS),
+    lease: CLAIM_LEASE,
     appendLog,
     signal,
   });

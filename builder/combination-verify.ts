@@ -2,7 +2,7 @@
 // no two layers at odds on a path, the shared state merged without a disagreement, every component's smoke test,
 // `dpkg --audit` and `apt-get check` passing in the composed image. The verdict is kept by the layers' digests: the
 // first build of a combination pays one verification, later ones none.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { findConflicts } from '../core/composition/layer-conflicts.ts';
 import { FsView, type IndexEntry, type LayerIndex } from '../core/composition/layer-index.ts';
@@ -11,6 +11,7 @@ import { planMergeLayer, type MergeEntry } from '../core/composition/merge-layer
 import type { CompositionRow } from '../core/db/schema/compositions.ts';
 import { compositionsRepository, type ResolvedLayer } from './composition-service.ts';
 import { mergeLayerTar, uploadLayer, type PublishedRoot } from './composer.ts';
+import { ClaimLost, holdClaim } from './claim-holder.ts';
 import { ensureBaseImage } from './docker-engine.ts';
 import type { LayerWork } from './layer-build.ts';
 import { runVerification } from './verification-run.ts';
@@ -31,37 +32,50 @@ function mergeIndex(entries: readonly MergeEntry[]): LayerIndex {
 
 /**
  * The verdict on a combination: verified, refused (conflict, or a check failed) — made here if nobody has, waited
- * for if another builder is making it.
+ * for if another builder is making it, taken over if that builder's lease lapsed (it died).
  */
 export async function ensureVerified(w: LayerWork, root: PublishedRoot, layers: readonly ResolvedLayer[]): Promise<CompositionRow> {
   const key = w.svc.key(root, layers);
+  const names = layers.map((l) => l.componentKey).join(' + ');
+  let told = false;
   for (;;) {
     w.signal.throwIfAborted();
+    const lease = { token: randomUUID(), policy: w.lease };
     const { composition, claimed } = await w.deps.store.claimComposition(
       { key, root: root.root, rootImageId: root.imageId, componentKey: layers.map((l) => l.componentKey).join('+'), layers: layers.map(({ row: _row, ...l }) => l) },
-      new Date(Date.now() - w.claimSeconds * 1000),
+      lease,
     );
     if (claimed) {
+      const held = holdClaim(() => w.deps.store.renewComposition(key, lease), w.lease, w.signal, `the verification of ${names}`);
       try {
-        return await verify(w, root, layers, key);
+        return await verify({ ...w, signal: held.signal }, root, layers, key, lease.token);
       } catch (err) {
         // Stopped, or the engine or registry failed: no verdict; the next build of it verifies again.
-        await w.deps.store.releaseComposition(key).catch(() => undefined);
-        throw err;
+        await w.deps.store.releaseComposition(key, lease.token).catch(() => undefined);
+        if (w.signal.aborted || !(err instanceof ClaimLost || held.lost())) throw err;
+        // Another builder holds the verification now: its verdict is this build's too.
+        w.appendLog(`kiln: ${(held.signal.reason as Error | undefined)?.message ?? (err as Error).message}; waiting for its verdict\n`);
+      } finally {
+        held.release();
       }
+    } else {
+      if (composition.status !== 'verifying') return composition;
+      if (!told) w.appendLog(`kiln: waiting for another builder verifying ${names} (its claim lapses unless renewed by ${composition.leaseExpiresAt.toISOString()})\n`);
+      told = true;
     }
-    if (composition.status !== 'verifying') return composition;
     await sleep(2000, undefined, { signal: w.signal });
   }
 }
 
-async function verify(w: LayerWork, root: PublishedRoot, layers: readonly ResolvedLayer[], key: string): Promise<CompositionRow> {
+async function verify(w: LayerWork, root: PublishedRoot, layers: readonly ResolvedLayer[], key: string, token: string): Promise<CompositionRow> {
   const { deps, svc, appendLog } = w;
   const started = Date.now();
   const names = layers.map((l) => l.componentKey).join(' + ');
+  const lost = () => new ClaimLost(`the verification of ${names}: another builder took the claim over (its lease had lapsed)`);
   const refuse = async (status: 'conflict' | 'failed', error: string, conflicts: string[]) => {
     appendLog(`kiln: ${names} is not composable: ${error}\n${conflicts.map((c) => `  ${c}\n`).join('')}`);
-    await deps.store.markRefused(key, status, { error, conflicts, verifySeconds: (Date.now() - started) / 1000 });
+    w.signal.throwIfAborted();
+    if (!(await deps.store.markRefused(key, token, status, { error, conflicts, verifySeconds: (Date.now() - started) / 1000 }))) throw lost();
     return (await deps.store.composition(key))!;
   };
   appendLog(`kiln: verifying the combination ${names} (${key.slice(0, 12)})\n`);
@@ -84,7 +98,14 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
   const candidateTag = `candidate-${key.slice(0, 40)}`;
   const candidate = await svc.assemble(
     { repository, tag: candidateTag },
-    { root, layers: svc.stack(root, layers, { mergeDigest: draftLayer.digest, mergeDiffId: draftLayer.diffId, mergeSize: draftLayer.size }), env, labels: { 'dev.kiln.composition': key } },
+    {
+      root,
+      layers: svc.stack(root, layers, { mergeDigest: draftLayer.digest, mergeDiffId: draftLayer.diffId, mergeSize: draftLayer.size }),
+      env,
+      // The claim's token makes this candidate's digest its own: a former holder deleting its candidate (by digest)
+      // cannot delete the one a builder that took the verification over is checking.
+      labels: { 'dev.kiln.composition': key, 'dev.kiln.claim': token },
+    },
     w.signal,
   );
   const ref = `${deps.host}/${repository}:${candidateTag}`;
@@ -129,7 +150,8 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
   );
   await deps.docker.getImage(ref).remove({ noprune: true }).catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
-  await deps.store.markVerified(key, {
+  w.signal.throwIfAborted();
+  const mine = await deps.store.markVerified(key, token, {
     mergeDigest: merge.digest,
     mergeDiffId: merge.diffId,
     mergeSize: merge.size,
@@ -138,6 +160,7 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
     imageDigest: image.digest,
     verifySeconds: seconds,
   });
+  if (!mine) throw lost();
   appendLog(`kiln: ${names} verified in ${seconds.toFixed(1)} s: every smoke test, dpkg --audit and apt-get check passed in the composed image\n`);
   return (await deps.store.composition(key))!;
 }

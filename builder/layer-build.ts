@@ -4,12 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PlannedComponent } from '../core/build-types.ts';
+import type { LeasePolicy } from '../core/claim-lease.ts';
 import { FsView } from '../core/composition/layer-index.ts';
 import { layerRecordKey, serializeRecord } from '../core/composition/layer-record.ts';
 import { MEDIA, composeManifest } from '../core/composition/image-config.ts';
 import type { ComponentLayerRow } from '../core/db/schema/compositions.ts';
 import { BuildFailure, isTransient } from './build-errors.ts';
 import { layersRepository, type CompositionDeps, type CompositionService, type ResolvedLayer } from './composition-service.ts';
+import { ClaimLost, holdClaim } from './claim-holder.ts';
 import type { PublishedRoot } from './composer.ts';
 import { renderLayerDockerfile } from './dockerfile-render.ts';
 import { produceImage } from './image-pipeline.ts';
@@ -18,19 +20,20 @@ import { extractTopLayer, type ExtractedLayer } from './layer-extract.ts';
 export interface LayerWork {
   deps: CompositionDeps;
   svc: CompositionService;
-  /** How long a claim (a layer being built, a combination being verified) may stand before another takes it over. */
-  claimSeconds: number;
+  /**
+   * The lease of a claim (a layer being built, a combination being verified): renewed while the work runs, taken
+   * over by another builder once it lapses — a builder that dies blocks the work for one lease, not one job timeout.
+   */
+  lease: LeasePolicy;
   appendLog: (text: string) => void;
   signal: AbortSignal;
 }
-
-const staleBefore = (w: LayerWork) => new Date(Date.now() - w.claimSeconds * 1000);
 
 /**
  * Builds the layer `row` claimed: FROM the root, the install steps of what it requires (the layer cache answers them
  * when they ran before), its own install step; then its layer out, normalized, into the registry.
  */
-async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayerRow, base: ResolvedLayer[]): Promise<void> {
+async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayerRow, base: ResolvedLayer[], token: string): Promise<void> {
   const { deps, svc } = w;
   const started = Date.now();
   const [name, version] = row.componentKey.split('@') as [string, string];
@@ -71,12 +74,15 @@ async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayer
     w.signal,
   );
   const x = extracted!;
+  // A builder that lost the claim leaves the record and the manifest tag to the one that holds it now.
+  w.signal.throwIfAborted();
   await deps.s3.putText(layerRecordKey(x.diffId), serializeRecord(x.record));
   // A small manifest names the blob, so the registry's garbage collection keeps it (and people can find it).
   const config = await deps.blobs.put(repository, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [x.diffId] } })));
   await deps.blobs.putManifest(repository, row.id, composeManifest({ mediaType: MEDIA.config, ...config }, [{ mediaType: MEDIA.layer, digest: x.digest, size: x.size }]), MEDIA.manifest);
   const sharedPaths = [...x.record.state.keys()];
-  await deps.store.markLayerReady(row.id, {
+  w.signal.throwIfAborted();
+  const mine = await deps.store.markLayerReady(row.id, token, {
     digest: x.digest,
     diffId: x.diffId,
     sizeBytes: x.size,
@@ -88,6 +94,7 @@ async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayer
     droppedMarkers: x.droppedMarkers,
     buildSeconds: (Date.now() - started) / 1000,
   });
+  if (!mine) throw new ClaimLost(`the layer of ${row.componentKey}: another builder took the claim over (its lease had lapsed)`);
   w.appendLog(
     `kiln: layer ${row.componentKey} ready: ${x.digest} (${(x.size / 1e6).toFixed(1)} MB gzipped, ${x.record.index.entries.length} entries, ` +
       `${x.droppedMarkers} opaque markers dropped, ${x.record.index.whiteouts.length} whiteouts kept)\n`,
@@ -99,11 +106,13 @@ async function buildLayer(w: LayerWork, root: PublishedRoot, row: ComponentLayer
  * another builder is building. Returns the ready layers.
  */
 export async function ensureLayers(w: LayerWork, root: PublishedRoot, components: readonly PlannedComponent[]): Promise<ResolvedLayer[]> {
+  const told = new Set<string>();
   for (;;) {
     w.signal.throwIfAborted();
     const r = await w.svc.resolveLayers(root, components);
     if (r.kind === 'ready') return r.layers;
     const { component, base, baseKey } = r.missing;
+    const lease = { token: randomUUID(), policy: w.lease };
     const { layer, claimed } = await w.deps.store.claimLayer(
       {
         id: randomUUID(),
@@ -115,23 +124,31 @@ export async function ensureLayers(w: LayerWork, root: PublishedRoot, components
         baseLayers: base.map(({ row: _row, ...l }) => l),
         repository: layersRepository(w.deps.prefix, root.root),
       },
-      staleBefore(w),
+      lease,
     );
     if (claimed) {
+      const held = holdClaim(() => w.deps.store.renewLayer(layer.id, lease), w.lease, w.signal, `the layer of ${component.key}`);
       try {
-        await buildLayer(w, root, layer, base);
+        await buildLayer({ ...w, signal: held.signal }, root, layer, base, lease.token);
       } catch (err) {
+        const lost = !w.signal.aborted && (err instanceof ClaimLost || held.lost());
         // A recipe that cannot install on this base fails for good; anything else (stopped, the engine or registry
-        // away) leaves the layer for the next one who needs it.
-        const status = w.signal.aborted || isTransient(err) ? 'stale' : 'failed';
-        await w.deps.store.markLayerEnded(layer.id, status, (err as Error).message).catch(() => undefined);
-        throw err;
+        // away) leaves the layer for the next one who needs it. Only while the claim is still this builder's.
+        const status = lost || w.signal.aborted || isTransient(err) ? 'stale' : 'failed';
+        await w.deps.store.markLayerEnded(layer.id, lease.token, status, (err as Error).message).catch(() => undefined);
+        if (!lost) throw err;
+        // Another builder builds it now: wait for it like for any layer someone else builds.
+        w.appendLog(`kiln: ${(held.signal.reason as Error | undefined)?.message ?? (err as Error).message}; waiting for it\n`);
+      } finally {
+        held.release();
       }
     } else if (layer.status === 'failed') {
       throw new BuildFailure(`the layer of ${component.key} failed to build: ${layer.error ?? 'unknown error'}`, false);
     } else if (layer.status === 'building') {
-      w.appendLog(`kiln: waiting for another builder to finish the layer of ${component.key}\n`);
-      while ((await w.deps.store.layer(layer.id))?.status === 'building') await sleep(2000, undefined, { signal: w.signal });
+      // Claimed again each round: a builder that died stops renewing, and its claim is taken over once it lapses.
+      if (!told.has(layer.id)) w.appendLog(`kiln: waiting for another builder to finish the layer of ${component.key}\n`);
+      told.add(layer.id);
+      await sleep(2000, undefined, { signal: w.signal });
     }
   }
 }

@@ -64,8 +64,12 @@ export const componentLayers = pgTable(
     buildSeconds: real('build_seconds'),
     error: text('error'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-    /** When a builder last claimed its building: a claim older than the job timeout is a dead builder's. */
+    /** When a builder last claimed its building. */
     claimedAt: timestamp('claimed_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Which claim holds it while `building` (a builder writes its result only while its token is here). */
+    leaseToken: text('lease_token'),
+    /** Until when that claim stands unless renewed (see core/claim-lease.ts): past it, another builder takes it over. */
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }).notNull().defaultNow(),
     readyAt: timestamp('ready_at', { withTimezone: true }),
     /** When an analysis found its recipe gone from the catalog. */
     retiredAt: timestamp('retired_at', { withTimezone: true }),
@@ -104,8 +108,12 @@ export const compositions = pgTable(
     /** Builds composed from it. */
     hits: integer('hits').notNull().default(0),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-    /** When a builder claimed its verification: a claim older than the job timeout is a dead builder's. */
+    /** When a builder claimed its verification. */
     claimedAt: timestamp('claimed_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Which claim holds it while `verifying` (a builder writes its verdict only while its token is here). */
+    leaseToken: text('lease_token'),
+    /** Until when that claim stands unless renewed (see core/claim-lease.ts): past it, another builder takes it over. */
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }).notNull().defaultNow(),
     verifiedAt: timestamp('verified_at', { withTimezone: true }),
   },
   (t) => [index('compositions_status').on(t.status), index('compositions_component_key').on(t.root, t.componentKey)],
