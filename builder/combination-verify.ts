@@ -86,6 +86,7 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
     { repository, tag: candidateTag },
     { root, layers: svc.stack(root, layers, { mergeDigest: draftLayer.digest, mergeDiffId: draftLayer.diffId, mergeSize: draftLayer.size }), env, labels: { 'dev.kiln.composition': key } },
     w.signal,
+    w.retry,
   );
   const ref = `${deps.host}/${repository}:${candidateTag}`;
   let result;
@@ -119,6 +120,7 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
     { repository, tag: key },
     { root, layers: svc.stack(root, layers, { mergeDigest: merge.digest, mergeDiffId: merge.diffId, mergeSize: merge.size }), env, labels: { 'dev.kiln.composition': key } },
     w.signal,
+    w.retry,
   );
   // The engine keeps the verified image (pulling it now moves only the final merge layer: the rest is the candidate's),
   // as it keeps templates: a layer built on this combination starts FROM it, and images composed of it (or of a

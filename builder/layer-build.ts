@@ -14,6 +14,7 @@ import type { PublishedRoot } from './composer.ts';
 import { renderLayerDockerfile } from './dockerfile-render.ts';
 import { produceImage } from './image-pipeline.ts';
 import { extractTopLayer, type ExtractedLayer } from './layer-extract.ts';
+import type { OutageRetry } from './outage-retry.ts';
 
 export interface LayerWork {
   deps: CompositionDeps;
@@ -22,6 +23,8 @@ export interface LayerWork {
   claimSeconds: number;
   appendLog: (text: string) => void;
   signal: AbortSignal;
+  /** Rides out a registry or S3 outage within the job's time budget; absent: a failed call fails the attempt. */
+  retry?: OutageRetry;
 }
 
 const staleBefore = (w: LayerWork) => new Date(Date.now() - w.claimSeconds * 1000);
