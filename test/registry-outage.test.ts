@@ -107,9 +107,9 @@ describe('a registry restart during a build', { timeout: 600_000 }, () => {
         { uploadId: up.body.id, binaryPath: '/usr/local/bin/hello', entrypoint: ['/usr/local/bin/hello'], image: `outage-installed:${nonce}`, components: ['slow'] },
         `slow-start-${nonce}`,
       );
+      await assertRidden(kiln, build, log, nonce, /^pushing /);
       const pushedAfter = log.indexOf('kiln: pushing ');
       assert.ok(pushedAfter > 0 && log.indexOf('failed at attempt 1') > pushedAfter, `the push met the outage:\n${log}`);
-      await assertRidden(kiln, build, log, nonce, /^pushing /);
     } finally {
       await removeSlowLayers(kiln.infra.docker, nonce);
       await kiln.close();
