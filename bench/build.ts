@@ -27,6 +27,7 @@ import { rootSpecs } from '../stack/root-specs.ts';
 import { ensureLocalStack } from '../stack/local-stack.ts';
 import { call, postBuild, upload, waitForBuild } from '../test/helpers/api-client.ts';
 import { spawnBuilder, stopChild } from '../test/helpers/builder-process.ts';
+import { endOnSignal } from '../test/helpers/end-on-signal.ts';
 import { engineKinds, startSecondEngine, type EngineKind, type SecondEngine } from '../test/helpers/second-engine.ts';
 import { startTestKiln, type TestKiln } from '../test/helpers/test-kiln.ts';
 
@@ -53,6 +54,15 @@ let engineDescription = '';
 let builderA: RunningBuilder | undefined;
 let builderB: ChildProcess | undefined;
 const rows: string[] = [];
+// Ended with SIGTERM or SIGINT, the bench ends what it started, as its `finally` below does (Node runs no `finally` then).
+const endWork = async () => {
+  await builderA?.close(0);
+  await stopChild(builderB);
+  await kiln?.close();
+  await engine2?.stop();
+  await stack.stop();
+};
+const forgetEnd = endOnSignal(endWork);
 try {
   kiln = await startTestKiln({
     db: 'postgres',
@@ -203,11 +213,8 @@ try {
     console.log(rows.at(-1));
   }
 } finally {
-  await builderA?.close(0);
-  await stopChild(builderB);
-  await kiln?.close();
-  await engine2?.stop();
-  await stack.stop();
+  forgetEnd();
+  await endWork();
 }
 
 console.log(`\nend to end through the API (POST → digest recorded), builder on an engine holding only the root (${values.engine}: ${engineDescription}); composed and floor: median of ${runs}`);

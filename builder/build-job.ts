@@ -16,6 +16,7 @@ import { renderDockerfile } from './dockerfile-render.ts';
 import { imageLabels } from '../core/image-labels.ts';
 import { produceImage, uploadOpener, type PipelineDeps, type ProducedImage } from './image-pipeline.ts';
 import type { JobLifecycle } from './job-lifecycle.ts';
+import type { OutageRetry } from './outage-retry.ts';
 
 export interface BuildJobDeps extends PipelineDeps {
   blobs: Pick<BlobStore, 'getStream'>;
@@ -45,6 +46,7 @@ export function runBuild(
   appendLog: (text: string) => void,
   signal: AbortSignal,
   onStep?: (step: LiveStep) => void,
+  retry?: OutageRetry,
 ): Promise<ProducedImage> {
   const { plan } = build;
   const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan), build);
@@ -59,6 +61,7 @@ export function runBuild(
       labels: (base) => imageLabels(build, base, new Date()),
       keepImage: false,
       ...(onStep ? { onStep } : {}),
+      ...(retry ? { retry } : {}),
     },
     appendLog,
     signal,
@@ -106,10 +109,10 @@ export function buildJobHandler(deps: BuildJobDeps, lifecycle: JobLifecycle): Jo
       noun: 'build',
       id: buildId,
       timeoutSeconds: Math.min(found.spec.timeoutSeconds ?? deps.timeouts.defaultSeconds, deps.timeouts.maxSeconds),
-      async run(signal, appendLog) {
+      async run(signal, appendLog, retry) {
         // The route (composed or installed) and the template are chosen when the build starts, from the layers and
         // templates there are then (never a stale one).
-        const work = deps.compose.work(appendLog, signal);
+        const work = { ...deps.compose.work(appendLog, signal), retry };
         const progress = deps.progress(buildId);
         const route = await chooseRoute(work, deps.compose.route, found.plan, () => progress.step({ kind: 'verify', component: 'verify' }));
         if (route.kind === 'composed') {
@@ -123,7 +126,7 @@ export function buildJobHandler(deps: BuildJobDeps, lifecycle: JobLifecycle): Jo
         appendLog(`kiln: installing: ${route.reason}\n`);
         const base = await deps.bases.choose({ root: found.plan.root.name, rootImage: found.plan.root.image, components: found.plan.components });
         const build = await deps.builds.setBase(buildId, { ...found.plan, base });
-        const image = await runBuild(deps, build, appendLog, signal, (s) => progress.step(s));
+        const image = await runBuild(deps, build, appendLog, signal, (s) => progress.step(s), retry);
         await progress.end();
         // What the engine's layer cache spared: the cached steps' install costs, less what the cached steps still took.
         const cached = image.steps.filter((s) => s.cached && s.owner !== 'binary');

@@ -19,6 +19,8 @@ import { splitImageRef } from './docker-engine.ts';
 import { imageLabels } from '../core/image-labels.ts';
 import { uploadOpener } from './image-pipeline.ts';
 import type { LayerWork } from './layer-build.ts';
+import { noOutageRetry } from './outage-retry.ts';
+import type { ContextUpload } from './build-context.ts';
 
 export type Route =
   | { kind: 'composed'; root: PublishedRoot; layers: ResolvedLayer[]; composition: CompositionRow | null; verifiedNow: boolean; verifySeconds: number }
@@ -38,7 +40,7 @@ export async function chooseRoute(w: LayerWork, r: RouteDeps, plan: BuildPlan, o
   if (marked.length > 0) return { kind: 'install', reason: `${marked.join(', ')} ${marked.length > 1 ? 'are' : 'is'} marked not composable in the catalog` };
   let root: PublishedRoot;
   try {
-    root = await w.svc.publishedRoot(plan.root.name);
+    root = await (w.retry ?? noOutageRetry)(`reading root ${plan.root.name} from the registry`, () => w.svc.publishedRoot(plan.root.name));
   } catch (err) {
     if (err instanceof BuildFailure && !err.retryable) return { kind: 'install', reason: err.message };
     throw err;
@@ -95,23 +97,45 @@ export async function composeBuild(
     ? await svc.view(route.root, route.layers, route.composition)
     : new FsView().apply((await svc.rootRecord(route.root)).record.index);
   const placement = view.resolve(plan.binary.path);
-  const upload = await uploadOpener((key, s) => w.uploads.getStream(key, s), plan.binary, isTransient)(w.signal);
+  const retry = w.retry ?? noOutageRetry;
+  const open = uploadOpener((key, s) => w.uploads.getStream(key, s), plan.binary, isTransient);
+  // Opened before the registry is touched, so an upload S3 cannot give fails first; a retried layer upload reads it
+  // again from the start (the previous read, cut off or never begun, is closed).
+  let upload: Promise<ContextUpload> | undefined = retry('reading the upload from S3', () => open(w.signal));
+  let previous: ContextUpload | undefined = await upload;
+  const binaryTar = (): AsyncIterable<Buffer> => {
+    const opened = upload ?? retry('reading the upload from S3 again', () => open(w.signal));
+    upload = undefined;
+    return (async function* () {
+      const next = await opened;
+      if (previous && previous !== next) previous.stream.destroy();
+      previous = next;
+      yield* binaryLayerTar(next, placement, view);
+    })();
+  };
   const { repository: full, tag } = splitImageRef(plan.imageRef);
   const repository = full.slice(full.indexOf('/') + 1);
   w.appendLog(`kiln: composing ${plan.imageRef} from ${route.layers.length ? route.layers.map((l) => l.componentKey).join(', ') : 'the root alone'}: no engine build, no install\n`);
-  const { digest, configDigest } = await svc.assemble(
-    { repository, tag },
-    {
-      root: route.root,
-      layers: route.composition ? svc.stack(route.root, route.layers, route.composition) : [],
-      binary: { tar: () => binaryLayerTar(upload, placement, view), createdBy: `kiln: ${plan.binary.kind === 'tar' ? 'archive' : 'binary'} at ${plan.binary.path} (upload ${plan.binary.sha256})` },
-      env: svc.envOf(route.root, plan.components, plan.env),
-      entrypoint: plan.entrypoint,
-      ...(plan.cmd ? { cmd: plan.cmd } : {}),
-      labels: imageLabels(build, plan.base.kind === 'composed' ? { name: plan.base.image, digest: plan.base.digest } : { name: plan.base.image }, new Date()),
-    },
-    w.signal,
-  );
+  let assembled: { digest: string; configDigest: string };
+  try {
+    assembled = await svc.assemble(
+      { repository, tag },
+      {
+        root: route.root,
+        layers: route.composition ? svc.stack(route.root, route.layers, route.composition) : [],
+        binary: { tar: binaryTar, createdBy: `kiln: ${plan.binary.kind === 'tar' ? 'archive' : 'binary'} at ${plan.binary.path} (upload ${plan.binary.sha256})` },
+        env: svc.envOf(route.root, plan.components, plan.env),
+        entrypoint: plan.entrypoint,
+        ...(plan.cmd ? { cmd: plan.cmd } : {}),
+        labels: imageLabels(build, plan.base.kind === 'composed' ? { name: plan.base.image, digest: plan.base.digest } : { name: plan.base.image }, new Date()),
+      },
+      w.signal,
+      retry,
+    );
+  } finally {
+    previous?.stream.destroy(); // read to its end, or (a failed assembly) never to be read
+  }
+  const { digest, configDigest } = assembled;
   if (route.composition) await w.deps.store.hit(route.composition.key);
   w.appendLog(`kiln: pushed ${plan.imageRef}@${digest}\n`);
   return { digest, imageId: configDigest, seconds: (Date.now() - started) / 1000 };

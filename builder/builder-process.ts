@@ -118,6 +118,7 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
     logs: createBuildLog({ redis: infra.redis('worker'), blobs: infra.blobs, prefix: config.KILN_QUEUE_PREFIX }),
     cancelRequested: async (id) => (await producer.exists(cancelKey(config.KILN_QUEUE_PREFIX, id))) === 1,
     builderName: `${hostname()}:${process.pid}`,
+    outageRetrySeconds: config.KILN_OUTAGE_RETRY_SECONDS,
     log,
     connection: infra.redis('worker'),
     prefix: config.KILN_QUEUE_PREFIX,

@@ -107,6 +107,7 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
       labels: { 'dev.kiln.composition': key, 'dev.kiln.claim': token },
     },
     w.signal,
+    w.retry,
   );
   const ref = `${deps.host}/${repository}:${candidateTag}`;
   let result;
@@ -140,6 +141,7 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
     { repository, tag: key },
     { root, layers: svc.stack(root, layers, { mergeDigest: merge.digest, mergeDiffId: merge.diffId, mergeSize: merge.size }), env, labels: { 'dev.kiln.composition': key } },
     w.signal,
+    w.retry,
   );
   // The engine keeps the verified image (pulling it now moves only the final merge layer: the rest is the candidate's),
   // as it keeps templates: a layer built on this combination starts FROM it, and images composed of it (or of a

@@ -11,6 +11,7 @@ import type { FsView } from '../core/composition/layer-index.ts';
 import type { MergeEntry } from '../core/composition/merge-layer.ts';
 import type { RegistryBlobs } from '../core/registry-blobs.ts';
 import { packArchive, verified, writeEntry, type ContextUpload } from './build-context.ts';
+import { noOutageRetry, type OutageRetry } from './outage-retry.ts';
 
 /** A root as it stands published in the registry: where its layers can be mounted from, and its config. */
 export interface PublishedRoot {
@@ -33,7 +34,7 @@ export interface StackedLayer extends ComposedLayer {
 export interface Assembly {
   root: PublishedRoot;
   layers: readonly StackedLayer[];
-  /** The user's part, written as the last layer; absent for a verification image. */
+  /** The user's part, written as the last layer; absent for a verification image. `tar` makes it anew at each call. */
   binary?: { tar: () => AsyncIterable<Buffer>; createdBy: string };
   env: string[];
   entrypoint?: string[];
@@ -58,22 +59,32 @@ export async function uploadLayer(blobs: Pick<RegistryBlobs, 'upload'>, reposito
   return { mediaType: MEDIA.layer, digest: blob.digest, size: blob.size, diffId: `sha256:${hash.digest('hex')}`, unpackedBytes: unpacked };
 }
 
-/** Assembles the image under repository:tag; returns the manifest's digest and what was written. */
+/**
+ * Assembles the image under repository:tag; returns the manifest's digest and what was written. Every registry call is
+ * idempotent (a mount or put of what is there already is a no-op; the binary layer's tar is made anew), so `retry`
+ * may run each again while the registry is away.
+ */
 export async function assembleImage(
   blobs: Pick<RegistryBlobs, 'mount' | 'upload' | 'put' | 'putManifest'>,
   target: { repository: string; tag: string },
   a: Assembly,
   signal?: AbortSignal,
+  retry: OutageRetry = noOutageRetry,
 ): Promise<{ digest: string; configDigest: string; binaryLayer?: ComposedLayer & { unpackedBytes: number } }> {
-  for (const l of a.root.layers) {
-    if (!(await blobs.mount(target.repository, l.digest, [a.root.repository]))) throw new Error(`root layer ${l.digest} is not in ${a.root.repository}`);
-  }
-  for (const l of a.layers) {
-    if (!(await blobs.mount(target.repository, l.digest, [l.from]))) throw new Error(`layer ${l.digest} (${l.createdBy}) is not in ${l.from}`);
-  }
+  const mount = async (digest: string, from: string, what: string) => {
+    if (!(await retry(`mounting ${digest.slice(0, 19)} into ${target.repository}`, () => blobs.mount(target.repository, digest, [from])))) {
+      throw new Error(`${what} ${digest} is not in ${from}`);
+    }
+  };
+  for (const l of a.root.layers) await mount(l.digest, a.root.repository, 'root layer');
+  for (const l of a.layers) await mount(l.digest, l.from, `layer (${l.createdBy})`);
   signal?.throwIfAborted();
   let binaryLayer: (ComposedLayer & { unpackedBytes: number }) | undefined;
-  if (a.binary) binaryLayer = { ...(await uploadLayer(blobs, target.repository, a.binary.tar(), signal)), createdBy: a.binary.createdBy };
+  const binary = a.binary;
+  if (binary) {
+    const uploaded = await retry(`uploading the binary layer to ${target.repository}`, () => uploadLayer(blobs, target.repository, binary.tar(), signal));
+    binaryLayer = { ...uploaded, createdBy: binary.createdBy };
+  }
   const stacked: ComposedLayer[] = [...a.layers, ...(binaryLayer ? [binaryLayer] : [])];
   const config = composeConfig({
     root: a.root.config,
@@ -84,10 +95,11 @@ export async function assembleImage(
     labels: a.labels,
     created: new Date().toISOString(),
   });
-  const configBlob = await blobs.put(target.repository, Buffer.from(JSON.stringify(config)));
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configBlob = await retry(`storing the image config in ${target.repository}`, () => blobs.put(target.repository, configBytes));
   const manifest = composeManifest({ mediaType: MEDIA.config, ...configBlob }, [...a.root.layers, ...stacked]);
   signal?.throwIfAborted();
-  const digest = await blobs.putManifest(target.repository, target.tag, manifest, MEDIA.manifest);
+  const digest = await retry(`storing the manifest ${target.repository}:${target.tag}`, () => blobs.putManifest(target.repository, target.tag, manifest, MEDIA.manifest));
   return { digest, configDigest: configBlob.digest, ...(binaryLayer ? { binaryLayer } : {}) };
 }
 

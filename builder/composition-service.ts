@@ -19,6 +19,7 @@ import { assembleImage, type PublishedRoot, type StackedLayer } from './composer
 import { CURRENT_ROOT_TAG, ensureBaseImage, publishRoots, rootRepository, type BaseImage } from './docker-engine.ts';
 import type { PipelineDeps } from './image-pipeline.ts';
 import { recordImage } from './layer-extract.ts';
+import type { OutageRetry } from './outage-retry.ts';
 
 export interface CompositionDeps extends PipelineDeps {
   catalog: Catalog;
@@ -149,7 +150,8 @@ export function createCompositionService(deps: CompositionDeps) {
     versionOf,
     key: (root: PublishedRoot, layers: readonly CompositionLayer[]) => compositionKey(root.diffIds, layers.map((l) => l.diffId)),
     /** Assembles an image (verification or user's) from a verified combination; see composer.ts. */
-    assemble: (target: { repository: string; tag: string }, a: Parameters<typeof assembleImage>[2], signal?: AbortSignal) => assembleImage(deps.blobs, target, a, signal),
+    assemble: (target: { repository: string; tag: string }, a: Parameters<typeof assembleImage>[2], signal?: AbortSignal, retry?: OutageRetry) =>
+      assembleImage(deps.blobs, target, a, signal, retry),
   };
 }
 

@@ -10,6 +10,7 @@ import type { LiveStep } from '../core/live-progress.ts';
 import { BuildProgress, type StepTiming } from './build-progress.ts';
 import { buildContext, type ContextUpload } from './build-context.ts';
 import type { RenderedBuild } from './dockerfile-render.ts';
+import { noOutageRetry, type OutageRetry } from './outage-retry.ts';
 import { buildImage, ensureBaseImage, pushImage, removeBuiltImage, splitImageRef, type BaseImage, type Pulled, type PublishedRoots } from './docker-engine.ts';
 
 export interface PipelineDeps {
@@ -42,6 +43,8 @@ export interface ImageRequest {
   publish?: (imageId: string, appendLog: (text: string) => void, signal: AbortSignal) => Promise<{ digest: string; bytes: number | null }>;
   /** Told at each change of step (pull, each plan step, push), for whoever watches the build's progress. */
   onStep?: (step: LiveStep) => void;
+  /** Rides out a registry or S3 outage while the upload is opened and while the image is published. */
+  retry?: OutageRetry;
 }
 
 export interface ProducedImage {
@@ -72,7 +75,9 @@ export async function produceImage(
   });
   signal.throwIfAborted();
   const labels = req.labels(base);
-  const upload = req.openUpload ? await req.openUpload(signal) : undefined;
+  const retry = req.retry ?? noOutageRetry;
+  const openUpload = req.openUpload;
+  const upload = openUpload ? await retry('reading the upload from S3', () => openUpload(signal)) : undefined;
 
   const progress = new BuildProgress(req.rendered.instructions, (owner, cached) => onStep({ kind: cached ? 'cache' : 'install', component: owner }));
   // A stop reaches the engine's build at once while it runs component steps (the engine kills the step's container
@@ -112,7 +117,9 @@ export async function produceImage(
     signal.throwIfAborted();
     onStep({ kind: 'push', component: 'push' });
     const pushStarted = Date.now();
-    const { digest, bytes } = await (req.publish ?? pushWith(deps, req.ref))(imageId, appendLog, signal);
+    const publish = req.publish ?? pushWith(deps, req.ref);
+    // The engine resumes a push: layers the registry got before it went away are not sent again.
+    const { digest, bytes } = await retry(`pushing ${req.ref}`, () => publish(imageId, appendLog, signal));
     pushed = true;
     return { digest, imageId, sizeBytes, steps, pull, push: { seconds: (Date.now() - pushStarted) / 1000, bytes } };
   } finally {

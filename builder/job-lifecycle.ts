@@ -6,6 +6,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { BuildLog } from '../core/build-log.ts';
 import type { Logger } from '../core/logger.ts';
 import { BuildStopped, isTransient, stopReason } from './build-errors.ts';
+import { createOutageRetry, type OutageRetry } from './outage-retry.ts';
 
 /** What the lifecycle needs of the thing being made; each method records one way an attempt ends. */
 export interface JobSubject<R> {
@@ -14,8 +15,11 @@ export interface JobSubject<R> {
   /** The build or template id: its log, its cancel flag. */
   id: string;
   timeoutSeconds: number;
-  /** Runs the attempt (through produceImage); throws BuildFailure, or anything, on failure. */
-  run(signal: AbortSignal, appendLog: (text: string) => void): Promise<R>;
+  /**
+   * Runs the attempt (through produceImage); throws BuildFailure, or anything, on failure. `retry` rides out a
+   * registry or S3 outage within this attempt's time budget, telling the log (outage-retry.ts).
+   */
+  run(signal: AbortSignal, appendLog: (text: string) => void, retry: OutageRetry): Promise<R>;
   succeeded(result: R): Promise<void>;
   canceled(): Promise<void>;
   /** The last attempt failed (or a permanent failure): the record ends failed with `error`. */
@@ -31,6 +35,8 @@ export interface JobLifecycleDeps {
   /** host:pid, written into the log of each attempt, so a reader sees which builder ran it. */
   builderName: string;
   cancelPollMs?: number;
+  /** The longest registry or S3 outage one call of an attempt rides out (KILN_OUTAGE_RETRY_SECONDS); its timeout bounds it too. */
+  outageRetrySeconds: number;
   log: Logger;
 }
 
@@ -56,6 +62,8 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
       if (!controller.signal.aborted) controller.abort(reason);
     };
     active.set(subject.id, controller);
+    const deadline = Date.now() + subject.timeoutSeconds * 1000;
+    const retry = createOutageRetry({ appendLog: out.append, signal: controller.signal, deadline, maxOutageSeconds: deps.outageRetrySeconds });
     const timer = setTimeout(
       () => stop(new BuildStopped('timeout', `the ${subject.noun} ran longer than its timeout of ${subject.timeoutSeconds} s`)),
       subject.timeoutSeconds * 1000,
@@ -71,7 +79,7 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
     try {
       await watchCancel();
       controller.signal.throwIfAborted();
-      const result = await subject.run(controller.signal, out.append);
+      const result = await subject.run(controller.signal, out.append, retry);
       // The whole log is in Redis before the status says the build ended: whoever sees the end reads every line.
       await out.flush();
       await subject.succeeded(result);

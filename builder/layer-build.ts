@@ -16,6 +16,7 @@ import type { PublishedRoot } from './composer.ts';
 import { renderLayerDockerfile } from './dockerfile-render.ts';
 import { produceImage } from './image-pipeline.ts';
 import { extractTopLayer, type ExtractedLayer } from './layer-extract.ts';
+import type { OutageRetry } from './outage-retry.ts';
 
 export interface LayerWork {
   deps: CompositionDeps;
@@ -27,6 +28,8 @@ export interface LayerWork {
   lease: LeasePolicy;
   appendLog: (text: string) => void;
   signal: AbortSignal;
+  /** Rides out a registry or S3 outage within the job's time budget; absent: a failed call fails the attempt. */
+  retry?: OutageRetry;
 }
 
 /**

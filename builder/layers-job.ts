@@ -31,8 +31,8 @@ export function layersJobHandler(deps: LayersJobDeps, lifecycle: JobLifecycle): 
       noun: 'layer build',
       id: job.id!,
       timeoutSeconds: deps.timeoutSeconds,
-      async run(signal, appendLog) {
-        const w = deps.work(appendLog, signal);
+      async run(signal, appendLog, retry) {
+        const w = { ...deps.work(appendLog, signal), retry };
         const published = await w.svc.publishedRoot(root);
         const layers = await ensureLayers(w, published, components);
         if (!verify || layers.length === 0) return { layers: layers.length, composition: null };

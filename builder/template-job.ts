@@ -46,7 +46,7 @@ export function templateJobHandler(deps: TemplateJobDeps, lifecycle: JobLifecycl
       noun: 'template build',
       id: t.id,
       timeoutSeconds: deps.timeoutSeconds,
-      async run(signal, appendLog) {
+      async run(signal, appendLog, retry) {
         const started = Date.now();
         const versions = planVersions(deps.catalog, t);
         const rootImage = rootImageName(deps.rootImagePrefix, t.root);
@@ -60,6 +60,7 @@ export function templateJobHandler(deps: TemplateJobDeps, lifecycle: JobLifecycl
             ref: t.imageRef,
             labels: (identity) => templateLabels(t, identity, new Date()),
             keepImage: true,
+            retry,
           },
           appendLog,
           signal,

@@ -97,6 +97,11 @@ const configFields = z
     KILN_BUILD_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
     /** First retry delay after a transient failure; each further retry waits twice as long. */
     KILN_BUILD_BACKOFF_SECONDS: z.coerce.number().min(0).max(3600).default(2),
+    /**
+     * A call to the registry or S3 that fails because the service is away (a restart, a deploy) is retried within the
+     * attempt, with backoff, for up to this long (and never past the build's timeout) before the attempt fails.
+     */
+    KILN_OUTAGE_RETRY_SECONDS: z.coerce.number().min(0).max(24 * 3600).default(600),
     /** A build running longer is stopped and fails; a build may ask for less or more, up to the max. */
     KILN_BUILD_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(3600),
     KILN_BUILD_TIMEOUT_MAX_SECONDS: z.coerce.number().int().min(10).default(4 * 3600),

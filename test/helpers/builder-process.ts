@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { endOnSignal } from './end-on-signal.ts';
 import type { TestKiln } from './test-kiln.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -11,11 +12,13 @@ const repo = path.resolve(import.meta.dirname, '../..');
  * builder's log (at the kiln's LOG_LEVEL) goes to the test's stderr, where a failure's cause can be read.
  */
 export function spawnBuilder(kiln: TestKiln, env: Record<string, string>, opts: { logs?: boolean } = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'builder/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'builder/main.ts'], {
     cwd: repo,
     env: { ...kiln.env, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', opts.logs ? 2 : 'ignore', 'inherit'], // never stdout: the test runner reads it
   });
+  child.once('exit', endOnSignal(() => stopChild(child)));
+  return child;
 }
 
 /** SIGTERM (the builder's graceful shutdown), then SIGKILL after 30 s. */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
 import { runOk } from '../../stack/process.ts';
+import { endOnSignal } from './end-on-signal.ts';
 import { freePort } from './ports.ts';
 import { startTokenIssuer, type TokenIssuer } from './token-issuer.ts';
 
@@ -29,8 +30,8 @@ export interface ScratchRegistry {
   kilnEnv(opts?: { password?: string; withCa?: boolean }): Record<string, string>;
   /** (Re)starts the registry process on the same port and storage. */
   start(): Promise<void>;
-  /** Stops the process (storage stays). */
-  stop(): Promise<void>;
+  /** Stops the process (storage stays); SIGKILL: as a crash or an OOM kill would. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
   /** Stops everything and removes the storage, certificates and config. */
   remove(): Promise<void>;
 }
@@ -108,6 +109,7 @@ export async function startScratchRegistry(kind: RegistryKind): Promise<ScratchR
   );
 
   let child: ChildProcess | undefined;
+  let forget = () => undefined as void;
   const probe = async (): Promise<boolean> => {
     // Any HTTP answer means it serves (TLS: the openssl client only checks that a handshake completes).
     const url = `${kind === 'tls' ? 'https' : 'http'}://${host}/v2/`;
@@ -135,6 +137,7 @@ export async function startScratchRegistry(kind: RegistryKind): Promise<ScratchR
       if (child && child.exitCode === null) return;
       const out = openSync(path.join(dir, 'registry.log'), 'a');
       child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', out, out] });
+      forget = endOnSignal(() => registry.remove());
       closeSync(out);
       for (let i = 0; i < 150; i++) {
         if (child.exitCode !== null) break;
@@ -144,12 +147,13 @@ export async function startScratchRegistry(kind: RegistryKind): Promise<ScratchR
       const log = await readFile(path.join(dir, 'registry.log'), 'utf8').catch(() => '');
       throw new Error(`the ${kind} registry on ${host} did not start:\n${log.slice(-2000)}`);
     },
-    async stop() {
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      forget();
       const c = child;
       child = undefined;
       if (!c || c.exitCode !== null) return;
       const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
+      c.kill(signal);
       await exited;
     },
     async remove() {

@@ -11,6 +11,7 @@
 // Used by the engine and multi-host tests and by `npm run bench:build`.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { endOnSignal } from './end-on-signal.ts';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -132,7 +133,11 @@ export async function startSecondEngine(opts: { kind?: EngineKind } = {}): Promi
   const logFd = openSync(path.join(dir, 'dockerd.log'), 'a');
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
-  const stop = async () => {
+  let stopping: Promise<void> | undefined;
+  // Once: the owner's own stop and a stop on SIGTERM (end-on-signal.ts) may both ask.
+  const stop = () => (stopping ??= stopOnce().finally(forget));
+  const forget = endOnSignal(stop);
+  const stopOnce = async () => {
     if (child && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM'); // dockerd stops its own containerd and unmounts its layers
       await Promise.race([exited, sleep(30_000, undefined, { ref: false }).then(() => child?.kill('SIGKILL'))]);
