@@ -3,6 +3,7 @@
 // file whose interpreter (`#!` line, an ELF's PT_INTERP) exists; and dpkg's state is sound when the binary wrote
 // into it. Pure: a filesystem is read through `ProgramFs`; running dpkg is the builder's (builder/final-check.ts).
 import { resolveInImage, type FsLookup } from './composition/binary-placement.ts';
+import { DEFAULT_PATH } from './composition/image-config.ts';
 
 /** A failed check: which one, and the image path at fault. */
 export class ImageCheckFailed extends Error {
@@ -16,8 +17,6 @@ export class ImageCheckFailed extends Error {
   }
 }
 
-/** The PATH the engine gives a container whose image sets none (Docker's default). */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * Where dpkg and apt keep their state (and their own programs): a binary layer writing under one of these makes
