@@ -15,6 +15,8 @@ export interface ContextUpload {
   kind?: 'tar';
   entries?: number;
   unpackedSize?: number;
+  /** Told each archive entry's path as it is re-packed (what the final image check needs to know was written). */
+  onEntry?: (path: string) => void;
 }
 
 export type EntryHeader = Parameters<Pack['entry']>[0];
@@ -71,9 +73,26 @@ function repackedHeader(e: ArchiveEntry, mtime: Date, prefix: string): EntryHead
   }
 }
 
-/** Re-packs an archive upload's entries (checked again on the way) under the directory `prefix`, which it writes first. */
-export async function packArchive(pack: Pack, upload: ContextUpload, mtime: Date, prefix = ARCHIVE_CONTEXT_PATH): Promise<void> {
-  await writeEntry(pack, { name: `${prefix}/`, type: 'directory', mode: 0o755, mtime });
+/**
+ * How a composed image's binary layer lays an archive out (see core/composition/binary-placement.ts): the target
+ * directory's own entry (the image's metadata when it holds it), and, per entry, the headers to write — the directories
+ * above it first, then the entry itself, renamed to where it lands. Content goes with the last header.
+ */
+export interface ArchiveLayout {
+  /** null: the target is the image's root, whose metadata a layer must not touch. */
+  root: EntryHeader | null;
+  headers(entry: ArchiveEntry, header: EntryHeader): EntryHeader[];
+  /** Sees each file's content on its way into the pack (e.g. to keep its first bytes). */
+  tap?(path: string, mode: number, content: AsyncIterable<Buffer>): AsyncIterable<Buffer>;
+}
+
+/**
+ * Re-packs an archive upload's entries (checked again on the way) under the directory `prefix`, which it writes first
+ * — or as `layout` lays them out.
+ */
+export async function packArchive(pack: Pack, upload: ContextUpload, mtime: Date, prefix = ARCHIVE_CONTEXT_PATH, layout?: ArchiveLayout): Promise<void> {
+  const root = layout ? layout.root : { name: `${prefix}/`, type: 'directory' as const, mode: 0o755, mtime };
+  if (root) await writeEntry(pack, root);
   // The engine chmods a hardlink with its own header's mode, and so the file it shares an inode with: a hardlink
   // must carry its file's mode, whatever the archive said.
   const fileModes = new Map<string, number>();
@@ -82,10 +101,15 @@ export async function packArchive(pack: Pack, upload: ContextUpload, mtime: Date
   await inspectArchive(
     verified(upload),
     { maxEntries: upload.entries ?? 0, maxUnpackedBytes: upload.unpackedSize ?? 0 },
-    (entry, content) => {
+    async (entry, content) => {
       if (entry.type === 'file') fileModes.set(entry.path, entry.mode);
+      upload.onEntry?.(entry.path);
       const e = entry.type === 'link' ? { ...entry, mode: fileModes.get(entry.linkname!) ?? 0o644 } : entry;
-      return writeEntry(pack, repackedHeader(e, mtime, prefix), entry.type === 'file' ? content : undefined);
+      const headers = layout ? layout.headers(e, repackedHeader(e, mtime, prefix)) : [repackedHeader(e, mtime, prefix)];
+      for (const h of headers.slice(0, -1)) await writeEntry(pack, h);
+      const last = headers.at(-1)!;
+      const body = entry.type === 'file' ? (layout?.tap ? layout.tap(last.name, last.mode ?? 0, content) : content) : undefined;
+      return writeEntry(pack, last, body);
     },
   );
 }

@@ -17,6 +17,8 @@ import { imageLabels } from '../core/image-labels.ts';
 import { produceImage, uploadOpener, type PipelineDeps, type ProducedImage } from './image-pipeline.ts';
 import type { JobLifecycle } from './job-lifecycle.ts';
 import type { OutageRetry } from './outage-retry.ts';
+import { checkInstalledImage } from './final-check.ts';
+import { BINARY_NAME } from '../core/composition/binary-placement.ts';
 
 export interface BuildJobDeps extends PipelineDeps {
   blobs: Pick<BlobStore, 'getStream'>;
@@ -50,13 +52,18 @@ export function runBuild(
 ): Promise<ProducedImage> {
   const { plan } = build;
   const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan), build);
+  const open = uploadOpener((key, s) => deps.blobs.getStream(key, s), plan.binary, isTransient);
+  // What the COPY writes, for the final check: the file (at the path, or inside it when it is a directory), or the
+  // archive's entries, learned as they are re-packed into the context.
+  const written: string[] = plan.binary.kind === 'tar' ? [] : [plan.binary.path, `${plan.binary.path}/${BINARY_NAME}`];
   appendLog(`kiln: building ${plan.imageRef} from ${plan.base.image} with ${plan.components.map((c) => c.key).join(', ') || 'no components'}\n`);
   return produceImage(
     deps,
     {
       base: plan.base.kind === 'template' ? plan.base : { kind: 'root', image: plan.base.image, root: plan.root.name },
       rendered,
-      openUpload: uploadOpener((key, s) => deps.blobs.getStream(key, s), plan.binary, isTransient),
+      openUpload: async (s) => ({ ...(await open(s)), onEntry: (p: string) => written.push(`${plan.binary.path}/${p}`) }),
+      check: (imageId, s) => checkInstalledImage(deps.docker, imageId, { entrypoint: plan.entrypoint, cmd: plan.cmd, env: [] }, written, s),
       ref: plan.imageRef,
       labels: (base) => imageLabels(build, base, new Date()),
       keepImage: false,

@@ -13,9 +13,12 @@ import type { BuildRow } from '../core/db/schema/builds.ts';
 import { LAYERS_JOB, layersJobOptions, type LayersJob } from '../core/queues.ts';
 import { BuildFailure, isTransient } from './build-errors.ts';
 import { ensureVerified } from './combination-verify.ts';
-import { binaryLayerTar, type PublishedRoot } from './composer.ts';
+import { BinaryLayerRecord, binaryLayerTar, type PublishedRoot } from './composer.ts';
+import { placeBinary, PlacementError, type Placement } from '../core/composition/binary-placement.ts';
+import { touchesDpkg } from '../core/image-check.ts';
+import { checkComposedDpkg, checkComposedProgram } from './final-check.ts';
 import type { ResolvedLayer } from './composition-service.ts';
-import { splitImageRef } from './docker-engine.ts';
+import { ensureBaseImage, splitImageRef, type BaseImage } from './docker-engine.ts';
 import { imageLabels } from '../core/image-labels.ts';
 import { uploadOpener } from './image-pipeline.ts';
 import type { LayerWork } from './layer-build.ts';
@@ -96,13 +99,21 @@ export async function composeBuild(
   const view = route.composition
     ? await svc.view(route.root, route.layers, route.composition)
     : new FsView().apply((await svc.rootRecord(route.root)).record.index);
-  const placement = view.resolve(plan.binary.path);
+  let placement: Placement;
+  try {
+    placement = placeBinary(view, plan.binary.path, plan.binary.kind === 'tar' ? 'tar' : 'file');
+  } catch (err) {
+    if (err instanceof PlacementError) throw new BuildFailure(`binaryPath ${plan.binary.path}: ${err.message}`, false);
+    throw err;
+  }
   const retry = w.retry ?? noOutageRetry;
   const open = uploadOpener((key, s) => w.uploads.getStream(key, s), plan.binary, isTransient);
   // Opened before the registry is touched, so an upload S3 cannot give fails first; a retried layer upload reads it
   // again from the start (the previous read, cut off or never begun, is closed).
   let upload: Promise<ContextUpload> | undefined = retry('reading the upload from S3', () => open(w.signal));
   let previous: ContextUpload | undefined = await upload;
+  // What the binary layer holds, for the final check: recorded anew by each attempt at writing the layer.
+  let record = new BinaryLayerRecord();
   const binaryTar = (): AsyncIterable<Buffer> => {
     const opened = upload ?? retry('reading the upload from S3 again', () => open(w.signal));
     upload = undefined;
@@ -110,8 +121,28 @@ export async function composeBuild(
       const next = await opened;
       if (previous && previous !== next) previous.stream.destroy();
       previous = next;
-      yield* binaryLayerTar(next, placement, view);
+      record = new BinaryLayerRecord();
+      yield* binaryLayerTar(next, placement, view, record);
     })();
+  };
+  const env = svc.envOf(route.root, plan.components, plan.env);
+  // The final image is judged before its manifest is written: dpkg's state in a container when the binary wrote into
+  // it (a second read of the upload, through the same layout), then the program the image starts, on the view.
+  const check = async () => {
+    const written = record;
+    if (touchesDpkg(written.entries.filter((e) => e.type !== 'dir').map((e) => e.path))) {
+      const c = route.composition;
+      const base: BaseImage = c?.imageRef && c.imageDigest ? { kind: 'template', image: `${w.deps.host}/${c.imageRef}`, digest: c.imageDigest } : await svc.rootBase(route.root);
+      await ensureBaseImage(w.deps.docker, base, { auth: w.deps.registryAuth, roots: w.deps.roots }, w.signal);
+      w.appendLog(`kiln: the binary writes into dpkg's state: running dpkg --audit and apt-get check on the image\n`);
+      const again = await retry('reading the upload from S3 for the dpkg check', () => open(w.signal));
+      try {
+        await checkComposedDpkg(w.deps.docker, base.image, written, () => binaryLayerTar(again, placement, view), w.signal);
+      } finally {
+        again.stream.destroy();
+      }
+    }
+    checkComposedProgram(view, written, { entrypoint: plan.entrypoint, cmd: plan.cmd, env, workdir: route.root.config.config?.WorkingDir });
   };
   const { repository: full, tag } = splitImageRef(plan.imageRef);
   const repository = full.slice(full.indexOf('/') + 1);
@@ -124,7 +155,8 @@ export async function composeBuild(
         root: route.root,
         layers: route.composition ? svc.stack(route.root, route.layers, route.composition) : [],
         binary: { tar: binaryTar, createdBy: `kiln: ${plan.binary.kind === 'tar' ? 'archive' : 'binary'} at ${plan.binary.path} (upload ${plan.binary.sha256})` },
-        env: svc.envOf(route.root, plan.components, plan.env),
+        check,
+        env,
         entrypoint: plan.entrypoint,
         ...(plan.cmd ? { cmd: plan.cmd } : {}),
         labels: imageLabels(build, plan.base.kind === 'composed' ? { name: plan.base.image, digest: plan.base.digest } : { name: plan.base.image }, new Date()),

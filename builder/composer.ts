@@ -10,7 +10,9 @@ import { posix } from 'node:path';
 import type { FsView } from '../core/composition/layer-index.ts';
 import type { MergeEntry } from '../core/composition/merge-layer.ts';
 import type { RegistryBlobs } from '../core/registry-blobs.ts';
-import { packArchive, verified, writeEntry, type ContextUpload } from './build-context.ts';
+import { ArchivePlacer, dirMeta, type Placement } from '../core/composition/binary-placement.ts';
+import { cleanPath, type IndexEntry, type LayerIndex } from '../core/composition/layer-index.ts';
+import { packArchive, verified, writeEntry, type ArchiveLayout, type ContextUpload, type EntryHeader } from './build-context.ts';
 import { noOutageRetry, type OutageRetry } from './outage-retry.ts';
 
 /** A root as it stands published in the registry: where its layers can be mounted from, and its config. */
@@ -36,6 +38,8 @@ export interface Assembly {
   layers: readonly StackedLayer[];
   /** The user's part, written as the last layer; absent for a verification image. `tar` makes it anew at each call. */
   binary?: { tar: () => AsyncIterable<Buffer>; createdBy: string };
+  /** Judges the image once its binary layer is written and before any manifest names it; throws to push nothing. */
+  check?: () => Promise<void>;
   env: string[];
   entrypoint?: string[];
   cmd?: string[];
@@ -85,6 +89,8 @@ export async function assembleImage(
     const uploaded = await retry(`uploading the binary layer to ${target.repository}`, () => uploadLayer(blobs, target.repository, binary.tar(), signal));
     binaryLayer = { ...uploaded, createdBy: binary.createdBy };
   }
+  await a.check?.();
+  signal?.throwIfAborted();
   const stacked: ComposedLayer[] = [...a.layers, ...(binaryLayer ? [binaryLayer] : [])];
   const config = composeConfig({
     root: a.root.config,
@@ -118,23 +124,106 @@ function parentDirs(paths: readonly string[], view: FsView): { name: string; mod
   });
 }
 
+/** Executables whose first bytes the binary layer keeps for the final check, and how many bytes of each. */
+const HEAD_FILES = 1024;
+const HEAD_BYTES = 4096;
+
 /**
- * The binary layer, as COPY would have made it: the file (mode 0755) or the archive's entries at `path` — already
- * resolved through the image's symlinked directories — with the directories on the way that do not exist yet.
+ * What a binary layer wrote, for the check of the final image (core/image-check.ts): its entries as a layer index, and
+ * the first bytes of its executables (a `#!` line, an ELF's interpreter), at most HEAD_FILES of them.
  */
-export function binaryLayerTar(upload: ContextUpload, placement: { path: string }, view: FsView): AsyncIterable<Buffer> {
+export class BinaryLayerRecord {
+  readonly entries: IndexEntry[] = [];
+  readonly heads = new Map<string, Buffer>();
+
+  add(h: EntryHeader): void {
+    const type = h.type === 'directory' ? 'dir' : h.type === 'symlink' ? 'symlink' : h.type === 'link' ? 'link' : 'file';
+    const p = cleanPath(h.name);
+    if (p === '') return;
+    this.entries.push({ path: p, type, mode: h.mode ?? 0o644, uid: h.uid ?? 0, gid: h.gid ?? 0, size: h.size ?? 0, ...(h.linkname ? { linkname: type === 'link' ? cleanPath(h.linkname) : h.linkname } : {}) });
+  }
+
+  /** Passes `content` through, keeping its first bytes when it is an executable. */
+  tap(name: string, mode: number, content: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+    if ((mode & 0o111) === 0 || this.heads.size >= HEAD_FILES) return content;
+    const heads = this.heads;
+    const p = cleanPath(name);
+    return (async function* () {
+      let head = Buffer.alloc(0);
+      for await (const chunk of content) {
+        if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
+        yield chunk;
+      }
+      heads.set(p, head);
+    })();
+  }
+
+  index(): LayerIndex {
+    return { entries: this.entries, whiteouts: [], opaque: [] };
+  }
+}
+
+/**
+ * The binary layer, as COPY would have made it (core/composition/binary-placement.ts): the file (mode 0755) at its
+ * placement, or the archive's entries in its directory — each resolved through the image's symlinked directories,
+ * never replacing a directory or link the image holds — with the directories on the way, which keep the image's
+ * metadata where the image holds them.
+ */
+export function binaryLayerTar(upload: ContextUpload, placement: Placement, view: FsView, record = new BinaryLayerRecord()): AsyncIterable<Buffer> {
   const pack = tarPack();
+  const write = (h: EntryHeader, content?: AsyncIterable<Buffer>) => {
+    record.add(h);
+    return writeEntry(pack, h, content);
+  };
   void (async () => {
     try {
-      for (const d of parentDirs([placement.path], view)) await writeEntry(pack, { ...d, type: 'directory', mtime: FIXED_MTIME });
-      if (upload.kind === 'tar') await packArchive(pack, upload, FIXED_MTIME, placement.path);
-      else await writeEntry(pack, { name: placement.path, size: upload.size, mode: 0o755, mtime: FIXED_MTIME }, verified(upload));
+      for (const d of parentDirs([placement.path], view)) await write({ ...d, type: 'directory', mtime: FIXED_MTIME });
+      if (placement.kind === 'dir') await packArchive(pack, upload, FIXED_MTIME, placement.path, archiveLayout(placement, view, record));
+      else {
+        const h: EntryHeader = { name: placement.path, size: upload.size, mode: 0o755, mtime: FIXED_MTIME };
+        await write(h, record.tap(h.name, 0o755, verified(upload)));
+      }
       pack.finalize();
     } catch (err) {
       pack.destroy(err as Error);
     }
   })();
   return pack as unknown as AsyncIterable<Buffer>;
+}
+
+/** An archive laid out over the image: see ArchivePlacer. */
+function archiveLayout(placement: Extract<Placement, { kind: 'dir' }>, view: FsView, record: BinaryLayerRecord): ArchiveLayout {
+  const placer = new ArchivePlacer(view, placement.path);
+  // The target and the directories above it are written first (parentDirs); an entry placed elsewhere through a link
+  // gets the directories above it written before it, once each.
+  const written = new Set<string>(['']);
+  for (let d = placement.path; d !== '' && d !== '.'; d = posix.dirname(d)) written.add(d);
+  const meta = placement.existing ? dirMeta(view, placement.path) : { mode: 0o755, uid: 0, gid: 0 };
+  const root: EntryHeader | null = placement.path === '' ? null : { name: `${placement.path}/`, type: 'directory', ...meta, mtime: FIXED_MTIME };
+  if (root) record.add(root);
+  return {
+    root,
+    headers(entry, header) {
+      const placed = placer.place(entry);
+      const out: EntryHeader[] = [];
+      const above: string[] = [];
+      for (let d = posix.dirname(placed.path); d !== '.' && d !== '' && !written.has(d); d = posix.dirname(d)) above.unshift(d);
+      for (const d of above) {
+        written.add(d);
+        out.push({ name: `${d}/`, type: 'directory', ...dirMeta(view, d), mtime: FIXED_MTIME });
+      }
+      if (entry.type === 'directory') written.add(placed.path);
+      out.push({
+        ...header,
+        name: entry.type === 'directory' ? `${placed.path}/` : placed.path,
+        ...(placed.keep ?? {}),
+        ...(entry.type === 'link' ? { linkname: placer.landed(entry.linkname!) } : {}),
+      });
+      for (const h of out) record.add(h);
+      return out;
+    },
+    tap: (name, mode, content) => record.tap(name, mode, content),
+  };
 }
 
 /** The merge layer's tar: its files, links and whiteouts, in order, with fixed times (same inputs, same bytes). */

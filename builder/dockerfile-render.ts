@@ -4,6 +4,7 @@ import type { BuildPlan } from '../core/build-types.ts';
 import type { ComponentVersion } from '../core/catalog/catalog.ts';
 import { execInstruction, userEnvInstruction } from '../core/dockerfile-lines.ts';
 import { BUILD_ID_LABEL } from '../core/image-labels.ts';
+import { BINARY_NAME } from '../core/composition/binary-placement.ts';
 
 export interface Instruction {
   text: string;
@@ -18,7 +19,7 @@ export interface RenderedBuild {
 }
 
 /** Where the user's binary sits in the build context. */
-export const BINARY_CONTEXT_PATH = 'binary';
+export const BINARY_CONTEXT_PATH = BINARY_NAME;
 /** Where the entries of an archive upload sit in the build context (a folder COPY puts into the target directory). */
 export const ARCHIVE_CONTEXT_PATH = 'archive';
 

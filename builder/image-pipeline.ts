@@ -41,6 +41,8 @@ export interface ImageRequest {
    * uploaded as one blob (layer-build.ts).
    */
   publish?: (imageId: string, appendLog: (text: string) => void, signal: AbortSignal) => Promise<{ digest: string; bytes: number | null }>;
+  /** Judges the built image before it is pushed (builder/final-check.ts); throws to push nothing. */
+  check?: (imageId: string, signal: AbortSignal) => Promise<void>;
   /** Told at each change of step (pull, each plan step, push), for whoever watches the build's progress. */
   onStep?: (step: LiveStep) => void;
   /** Rides out a registry or S3 outage while the upload is opened and while the image is published. */
@@ -113,6 +115,7 @@ export async function produceImage(
     const sizeBytes = (await deps.docker.getImage(imageId).inspect()).Size;
     await addStepBytes(deps.docker, req.base.image, progress, steps);
 
+    if (req.check) await req.check(imageId, signal);
     // Past this point a cancel still stops the push; once the registry holds the manifest the image is made.
     signal.throwIfAborted();
     onStep({ kind: 'push', component: 'push' });

@@ -46,6 +46,8 @@ export class ArchiveRefused extends Error {
   }
 }
 
+/** The prefix the OCI layer format reserves for whiteouts (core/composition/layer-index.ts reads it). */
+const WHITEOUT_PREFIX = '.wh.';
 const MAX_PATH_BYTES = 4096;
 const MAX_SEGMENT_BYTES = 255;
 const MAX_SYMLINK_HOPS = 40;
@@ -67,6 +69,9 @@ export function normalizeEntryName(raw: string): { path: string } | { problem: s
     if (segment === '..') return { problem: 'escapes the target directory (a ".." segment)' };
     if (segment === '' || segment === '.') return { problem: 'has an empty or "." segment in its name' };
     if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) return { problem: `has a name segment longer than ${MAX_SEGMENT_BYTES} bytes` };
+    // An image layer reads `.wh.<name>` as "delete <name> from the layers below" (and `.wh..wh..opq` as "hide this
+    // directory's lower content"): unpacked into a layer, such an entry deletes the image's files instead of adding one.
+    if (segment.startsWith(WHITEOUT_PREFIX)) return { problem: `has a name segment starting with "${WHITEOUT_PREFIX}", which image layers reserve for deletions (whiteouts)` };
   }
   return { path: name };
 }

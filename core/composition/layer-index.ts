@@ -94,28 +94,4 @@ export class FsView {
     const e = this.entries.get(dir);
     return e ? e.type === 'dir' : this.dirs.has(dir);
   }
-
-  /**
-   * Where `p` really lands: each directory on the way that is a symlink here is followed (as the engine's COPY
-   * follows them, e.g. Debian's /bin → usr/bin). Returns the resolved path and which of its parents do not exist yet.
-   */
-  resolve(p: string): { path: string; missingDirs: string[] } {
-    const parts = cleanPath(p).split('/').filter(Boolean);
-    const leaf = parts.pop() ?? '';
-    let at = '';
-    for (let hops = 0; parts.length > 0; ) {
-      const next = at ? `${at}/${parts.shift()!}` : parts.shift()!;
-      const e = this.entries.get(next);
-      if (e?.type === 'symlink' && e.linkname !== undefined && hops++ < 40) {
-        const target = e.linkname.startsWith('/') ? cleanPath(e.linkname) : cleanPath(path.join(path.dirname(next), e.linkname));
-        parts.unshift(...target.split('/').filter(Boolean));
-        at = '';
-        continue;
-      }
-      at = next;
-    }
-    const missingDirs: string[] = [];
-    for (let d = at; d !== '' && !this.hasDir(d); d = path.dirname(d) === '.' ? '' : path.dirname(d)) missingDirs.unshift(d);
-    return { path: at ? `${at}/${leaf}` : leaf, missingDirs };
-  }
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { composeConfig, composeEnv, DEFAULT_PATH, expandEnv } from '../../core/composition/image-config.ts';
+import { placeBinary } from '../../core/composition/binary-placement.ts';
 import { findConflicts } from '../../core/composition/layer-conflicts.ts';
 import { classifyName, FsView, type IndexEntry, type LayerIndex } from '../../core/composition/layer-index.ts';
 import { planMergeLayer, type StateFile } from '../../core/composition/merge-layer.ts';
@@ -26,8 +27,8 @@ describe('filesystem view', () => {
   const root = layer([dir('usr'), dir('usr/bin'), { ...file('bin'), type: 'symlink', linkname: 'usr/bin' }, file('usr/bin/sh'), dir('opt')]);
   it('follows a symlinked parent the way COPY does, and names the directories to create', () => {
     const view = new FsView().apply(root);
-    assert.deepEqual(view.resolve('/bin/hello'), { path: 'usr/bin/hello', missingDirs: [] });
-    assert.deepEqual(view.resolve('/opt/app/bin/run'), { path: 'opt/app/bin/run', missingDirs: ['opt/app', 'opt/app/bin'] });
+    assert.deepEqual(placeBinary(view, '/bin/hello', 'file'), { kind: 'file', path: 'usr/bin/hello' });
+    assert.deepEqual(placeBinary(view, '/opt/app/bin/run', 'file'), { kind: 'file', path: 'opt/app/bin/run' });
   });
   it('applies whiteouts and opaque directories of upper layers', () => {
     const view = new FsView().apply(root).apply(layer([file('opt/x')])).apply(layer([], { whiteouts: ['usr/bin/sh'], opaque: ['opt'] }));

@@ -23,6 +23,14 @@ describe('tar archive rules', () => {
     for (const bad of ['/abs', 'a/../../b', '..', 'a//b', 'a/./b', 'a\nb', 'a\\..\\b', '']) assert.ok('problem' in normalizeEntryName(bad), bad);
   });
 
+  it('refuses names image layers reserve for whiteouts (.wh.), in any path segment, naming the entry', async () => {
+    for (const bad of ['.wh.info', 'var/.wh.info', '.wh..wh..opq', 'a/.wh..wh..opq', '.wh.dir/x']) assert.match((normalizeEntryName(bad) as { problem: string }).problem, /reserve for deletions/, bad);
+    assert.deepEqual(normalizeEntryName('a.wh.b/.whx'), { path: 'a.wh.b/.whx' });
+    const err = await refusal(await makeTar([{ name: 'status', content: 'x' }, { name: '.wh.info', content: '' }, { name: '.wh..wh..opq', content: '' }]));
+    assert.equal(err.reason, 'entry');
+    assert.deepEqual(err.entry, { index: 1, name: '.wh.info' });
+  });
+
   it('caps the number of entries (413 material)', async () => {
     const tar = await makeTar(Array.from({ length: 101 }, (_, i) => ({ name: `f${i}`, content: '' })), { gzip: true });
     const err = await refusal(tar);
