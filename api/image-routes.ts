@@ -5,9 +5,11 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ImageFilters, ImageStore, PageCursor } from '../core/db/image-store.ts';
 import { imageStatuses, type ImageRow } from '../core/db/schema/images.ts';
-import { NotFoundError, ValidationError } from '../core/errors.ts';
+import { ForbiddenError, NotFoundError, ValidationError } from '../core/errors.ts';
+import { isKilnNamespace } from '../core/kiln-repositories.ts';
 import type { ImageDeletion } from '../core/images/image-deletion.ts';
 import { idParams, isUuid, problemSchema } from './api-schemas.ts';
+import { atField } from './error-handler.ts';
 
 export const imageSchema = z
   .object({
@@ -144,10 +146,13 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, o
           'digest, nothing is deleted and the answer is 409 naming those tags. Deleting an image already deleted answers it as it is.',
         tags: ['images'],
         params: idParams,
-        response: { 200: imageSchema, 400: problemSchema, 401: problemSchema, 404: problemSchema, 409: problemSchema, 503: problemSchema },
+        response: { 200: imageSchema, 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 409: problemSchema, 503: problemSchema },
       },
     },
     async (req) => {
+      if (isKilnNamespace(req.auth.project)) {
+        throw atField(new ForbiddenError(`project "${req.auth.project}" may not delete images: its namespace is one of kiln's own repositories`), 'project');
+      }
       if (!isUuid(req.params.id)) throw new NotFoundError(`no image "${req.params.id}"`);
       return imageView(await opts.deletion.deleteImage(req.auth.project, req.params.id));
     },

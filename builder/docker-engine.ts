@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import type { ImagePushOptions } from 'dockerode';
 import { BuildFailure, isTransient } from './build-errors.ts';
 import type { ImageBase } from '../core/image-labels.ts';
+import { kilnRepository } from '../core/kiln-repositories.ts';
 import type { Logger } from '../core/logger.ts';
 import type { RegistryAuth, RegistryClient } from '../core/registry-client.ts';
 import type { EngineEvent } from './build-progress.ts';
@@ -136,7 +137,7 @@ export interface PublishedRoots {
 }
 
 /** The registry repository (without host) of a root's published image. */
-export const rootRepository = (prefix: string, root: string) => `${prefix}/kiln-roots/${root}`;
+export const rootRepository = (prefix: string, root: string) => kilnRepository(prefix, 'roots', root);
 
 /**
  * The tag each publisher moves to the root its engine holds. A builder without the root resolves it to a digest once
