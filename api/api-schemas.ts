@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { buildPriorities } from '../core/build-types.ts';
 import { stepKinds } from '../core/db/schema/builds.ts';
+import { storableTextRule } from '../core/db/storable-values.ts';
 
 export const problemSchema = z
   .object({
@@ -111,6 +112,7 @@ export const buildSpecSchema = z
     source: z
       .url({ protocol: /^https?$/, error: 'an http(s) URL' })
       .max(500)
+      .refine(...storableTextRule)
       .optional()
       .describe('where the source lives, e.g. https://git.example.com/team/app: the org.opencontainers.image.source label'),
     revision: z

@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ImageFilters, ImageStore, PageCursor } from '../core/db/image-store.ts';
+import { dateProblem, storableDateTime } from '../core/db/storable-values.ts';
 import { imageStatuses, type ImageRow } from '../core/db/schema/images.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '../core/errors.ts';
 import { isKilnNamespace } from '../core/kiln-repositories.ts';
@@ -51,7 +52,8 @@ function decodeCursor(text: string): PageCursor {
   try {
     const [at, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as [string, string];
     const pushedAt = new Date(at);
-    if (typeof id === 'string' && isUuid(id) && !Number.isNaN(pushedAt.getTime())) return { pushedAt, id };
+    // A date the database cannot compare with (year 0, ±270,000) is no cursor this list made.
+    if (typeof id === 'string' && isUuid(id) && dateProblem(pushedAt) === undefined) return { pushedAt, id };
   } catch {
     /* reported below */
   }
@@ -70,8 +72,8 @@ const listQuery = z.object({
   template: z.uuid().optional().describe('images built FROM this template'),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits').optional().describe('images holding the upload with this sha256'),
   status: z.enum(imageStatuses).optional(),
-  since: z.iso.datetime({ offset: true }).optional().describe('pushed at or after (ISO 8601)'),
-  until: z.iso.datetime({ offset: true }).optional().describe('pushed before (ISO 8601)'),
+  since: storableDateTime().optional().describe('pushed at or after (ISO 8601, years 0001–9999)'),
+  until: storableDateTime().optional().describe('pushed before (ISO 8601, years 0001–9999)'),
   limit: z.coerce.number().int().min(1).max(200).default(50).describe('at most this many items (1–200, default 50)'),
   cursor: z.string().max(200).optional().describe("the previous page's nextCursor"),
 });
