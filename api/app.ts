@@ -41,6 +41,7 @@ import { createEtaService } from './eta-service.ts';
 import { createBuildService } from './build-service.ts';
 import { installAuth, PROJECT_HEADER } from './auth.ts';
 import { installErrorHandler, sendProblem } from './error-handler.ts';
+import { installExpectContinue } from './expect-continue.ts';
 import { serverTimeouts } from './http-timeouts.ts';
 import { installInputHygiene } from './input-hygiene.ts';
 import { documentProblemMediaType } from './openapi-document.ts';
@@ -97,6 +98,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       });
     },
   });
+  // A client that asks before sending its body hears "continue" only once kiln reads it, not before a refusal.
+  installExpectContinue(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app, { lingerMs: deps.config.KILN_HTTP_LINGER_SECONDS * 1000 });
