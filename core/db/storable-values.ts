@@ -43,8 +43,11 @@ export function textProblem(value: string): string | undefined {
   return undefined;
 }
 
-/** For `.refine(...storableTextRule)` on any string schema (a URL, a name): one line of well-formed text. */
-export const storableTextRule = [(v: string) => textProblem(v) === undefined, { error: (issue: { input?: unknown }) => textProblem(String(issue.input)) ?? 'is invalid' }] as const;
+/**
+ * For `.refine(...storableTextRule)` on any string schema: one line of well-formed text. Put it before checks that
+ * rewrite the value (zod's url() drops tabs and newlines silently): it must see the text as it was sent.
+ */
+export const storableTextRule = [(v: string) => textProblem(v) === undefined, { error: (issue: { input?: unknown }) => textProblem(String(issue.input)) ?? 'is invalid', abort: true }] as const;
 
 /** One line of well-formed text, without control characters. */
 export const storableText = () => z.string().refine(...storableTextRule);
