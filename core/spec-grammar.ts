@@ -59,6 +59,6 @@ export function checkPlainText(value: string, max: number): string | undefined {
 export function checkProjectName(value: string): string | undefined {
   if (value.length > 63) return 'is longer than 63 characters';
   const reserved = reservedNameOf(value);
-  if (reserved) return `"${value}" is reserved: ${reserved} is where kiln keeps its own images (reserved, in any case and with any separators: ${RESERVED_NAMES.join(', ')})`;
+  if (reserved) return `"${value}" is reserved for kiln's own images: it reads as ${reserved} (reserved in any case and with any separators: ${RESERVED_NAMES.join(', ')})`;
   return new RegExp(`^${repoComponent}$`).test(value) ? undefined : 'must be lowercase letters and digits, separated by ".", "_" or "-", e.g. team-a';
 }

@@ -27,13 +27,13 @@ describe("kiln's own repositories are reserved", () => {
   after(() => kiln?.close());
 
   it('refuses every name kiln pushes to as a project, in any case and with any separators, naming it', async () => {
-    for (const reserved of Object.values(KILN_REPOSITORIES)) {
+    for (const reserved of Object.values(KILN_REPOSITORIES).reverse()) {
       for (const name of [reserved, reserved.replace('-', '.'), reserved.replace('-', '_'), reserved.replace('-', '__'), reserved.replace('-', '')]) {
         const res = await post(admin, '/v1/projects', { name });
         assert.equal(res.status, 400, `${name}: ${await res.clone().text()}`);
         const [p] = await problems(res);
         assert.equal(p?.field, 'name');
-        assert.match(p!.message, new RegExp(`reserved: ${reserved} is where kiln keeps its own images`), p!.message);
+        assert.match(p!.message, new RegExp(`reserved for kiln's own images: it reads as ${reserved}`), p!.message);
       }
     }
     assert.equal((await createProjectStore(kiln.infra.database.db).listProjects()).filter((p) => p.name.replace(/[._-]/g, '').startsWith('kiln')).length, 0);
