@@ -7,6 +7,7 @@ import { resolveComponents } from '../core/catalog/component-resolver.ts';
 import { changedRecipes, currentRecipeHashes, type Catalog } from '../core/catalog/catalog.ts';
 import type { Config } from '../core/config.ts';
 import type { TemplateStore } from '../core/db/template-store.ts';
+import { kilnRepository } from '../core/kiln-repositories.ts';
 import type { Logger } from '../core/logger.ts';
 import { TEMPLATE_JOB, templateJobOptions, type TemplateJob } from '../core/queues.ts';
 import type { RegistryClient } from '../core/registry-client.ts';
@@ -65,7 +66,7 @@ export interface AnalyzerRunResult {
 }
 
 /** Templates are kiln's own images, outside every project's namespace. */
-export const templateRepository = (config: Pick<Config, 'REGISTRY_PREFIX'>, root: string) => `${config.REGISTRY_PREFIX}/kiln-templates/${root}`;
+export const templateRepository = (config: Pick<Config, 'REGISTRY_PREFIX'>, root: string) => kilnRepository(config.REGISTRY_PREFIX, 'templates', root);
 
 export function createAnalyzer(deps: AnalyzerDeps) {
   const now = deps.now ?? (() => new Date());

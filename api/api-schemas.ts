@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { buildPriorities } from '../core/build-types.ts';
 import { stepKinds } from '../core/db/schema/builds.ts';
+import { storableTextRule } from '../core/db/storable-values.ts';
 
 export const problemSchema = z
   .object({
@@ -93,6 +94,15 @@ export const buildPlanSchema = z.object({
   imageRef: z.string(),
 });
 
+/** An absolute http(s) URL, as sent (zod's url() would strip tabs and newlines before anything saw them). */
+const isHttpUrl = (v: string): boolean => {
+  try {
+    return /^https?:$/.test(new URL(v).protocol) && /^https?:\/\//i.test(v);
+  } catch {
+    return false;
+  }
+};
+
 export const buildSpecSchema = z
   .strictObject({
     root: z.string().max(64).default('debian-bookworm').describe('catalog root, e.g. debian-bookworm'),
@@ -109,8 +119,11 @@ export const buildSpecSchema = z
       .describe('interactive (default for REST and the form) starts before every queued ci build; webhooks and the CLI under CI send ci'),
     timeoutSeconds: z.number().int().min(10).optional().describe('stop the build after this many seconds (default and max: server config)'),
     source: z
-      .url({ protocol: /^https?$/, error: 'an http(s) URL' })
+      .string()
       .max(500)
+      .refine(...storableTextRule)
+      .refine(isHttpUrl, { error: 'an http(s) URL' })
+      .meta({ format: 'uri' })
       .optional()
       .describe('where the source lives, e.g. https://git.example.com/team/app: the org.opencontainers.image.source label'),
     revision: z

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import { createTokenService } from '../core/auth/token-service.ts';
 import type { BlobStore } from '../core/blob-store.ts';
 import { createBuildLog } from '../core/build-log.ts';
+import { binaryBytesOf } from '../core/build-types.ts';
 import type { Catalog } from '../core/catalog/catalog.ts';
 import type { Config } from '../core/config.ts';
 import { createBuildStore } from '../core/db/build-store.ts';
@@ -40,6 +41,7 @@ import { createEtaService } from './eta-service.ts';
 import { createBuildService } from './build-service.ts';
 import { installAuth, PROJECT_HEADER } from './auth.ts';
 import { installErrorHandler, sendProblem } from './error-handler.ts';
+import { installExpectContinue } from './expect-continue.ts';
 import { serverTimeouts } from './http-timeouts.ts';
 import { installInputHygiene } from './input-hygiene.ts';
 import { documentProblemMediaType } from './openapi-document.ts';
@@ -96,6 +98,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       });
     },
   });
+  // A client that asks before sending its body hears "continue" only once kiln reads it, not before a refusal.
+  installExpectContinue(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app, { lingerMs: deps.config.KILN_HTTP_LINGER_SECONDS * 1000 });
@@ -165,7 +169,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const buildService = createBuildService({
     // The route a queued build will most likely take is the preview's: the same records the builder reads.
     estimate: async (build, position, ahead) =>
-      eta.submit(requestOfPreview(build.plan.root.name, await preview(build.plan.root.name, build.plan.components.map((c) => c.key)), build.plan.binary.size), position, ahead),
+      eta.submit(requestOfPreview(build.plan.root.name, await preview(build.plan.root.name, build.plan.components.map((c) => c.key)), binaryBytesOf(build.plan.binary)), position, ahead),
     catalog: deps.catalog,
     builds,
     uploads,

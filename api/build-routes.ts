@@ -91,6 +91,7 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
           }),
           400: problemSchema,
           401: problemSchema,
+          403: problemSchema,
           409: problemSchema,
           413: problemSchema,
           429: problemSchema,

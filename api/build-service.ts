@@ -22,10 +22,12 @@ export interface QueueAhead {
   queued: Pick<BuildRow, 'estimate'>[];
 }
 import type { UploadStore } from '../core/db/upload-store.ts';
-import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../core/errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError, UnavailableError, ValidationError } from '../core/errors.ts';
+import { isKilnNamespace } from '../core/kiln-repositories.ts';
 import type { Logger } from '../core/logger.ts';
 import { BUILD_JOB, buildJobOptions, cancelKey, type BuildJob } from '../core/queues.ts';
 import { isUuid } from './api-schemas.ts';
+import { atField } from './error-handler.ts';
 
 export interface BuildServiceDeps {
   catalog: Catalog;
@@ -103,6 +105,10 @@ export function createBuildService(deps: BuildServiceDeps) {
 
   /** Plans a spec as the caller's project would get it; ValidationError with every problem when it cannot be built. */
   const plan = async (project: string, spec: BuildSpec) => {
+    // Its images would land among kiln's own (layers, roots, templates) and replace what other builds are made of.
+    if (isKilnNamespace(project)) {
+      throw atField(new ForbiddenError(`project "${project}" may not build: its namespace is kiln's own repository ${deps.config.REGISTRY_PREFIX}/${project}`), 'project');
+    }
     const upload = isUuid(spec.uploadId) ? await deps.uploads.get(project, spec.uploadId) : undefined;
     const result = planBuild(spec, {
       catalog: deps.catalog,
@@ -147,6 +153,7 @@ export function createBuildService(deps: BuildServiceDeps) {
      */
     async create(project: string, spec: BuildSpec, opts: { idempotencyKey?: string } = {}): Promise<{ build: BuildRow; replayed: boolean }> {
       const key = opts.idempotencyKey;
+      if (isKilnNamespace(project)) await plan(project, spec); // refused before any replay
       const requestHash = canonicalHash(spec);
       if (key !== undefined) {
         const claim = await deps.idempotency.find(project, key);

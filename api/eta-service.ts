@@ -3,7 +3,7 @@
 // is learned from the database at most every `refreshMs` and shared by every request meanwhile; a build seen to have
 // succeeded since it was learned makes it stale at once (who watched a build end and asks again gets it counted).
 import type { Redis } from 'ioredis';
-import type { BuildPlan } from '../core/build-types.ts';
+import { binaryBytesOf, type BuildPlan } from '../core/build-types.ts';
 import type { Catalog } from '../core/catalog/catalog.ts';
 import type { EtaStore } from '../core/db/eta-store.ts';
 import type { BuildRow, BuildStepRow } from '../core/db/schema/builds.ts';
@@ -57,7 +57,7 @@ export function requestOfPlan(plan: BuildPlan, templateBytes: number | null): Ru
     templateId: base.kind === 'template' ? base.templateId : null,
     templateBytes,
     verified: base.kind === 'composed' ? !base.verifiedNow : null,
-    binaryBytes: plan.binary.size,
+    binaryBytes: binaryBytesOf(plan.binary),
   };
 }
 

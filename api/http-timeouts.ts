@@ -42,6 +42,26 @@ export function holdOpen(req: FastifyRequest): () => void {
 }
 
 /**
+ * For a route that streams its body through kiln's own work (an upload hashed, inspected and stored as it arrives).
+ * The idle timeout is there for clients that stop sending, so here it runs only while kiln waits for the client: not
+ * while kiln holds the body back because its own work is behind (a gzip archive that unpacks to gigabytes pauses the
+ * request), nor once the whole body has arrived and kiln is finishing before it answers. KILN_HTTP_REQUEST_TIMEOUT_SECONDS
+ * still bounds the time the body takes to arrive.
+ */
+export function idleClockOnlyForClient(req: FastifyRequest, body: NodeJS.ReadableStream): void {
+  const socket = req.raw.socket;
+  const idleMs = req.server.server.timeout;
+  const stop = () => {
+    if (!socket.destroyed) socket.setTimeout(0);
+  };
+  body.on('pause', stop);
+  body.on('end', stop);
+  body.on('resume', () => {
+    if (!socket.destroyed && !req.raw.readableEnded) socket.setTimeout(idleMs);
+  });
+}
+
+/**
  * For a refusal sent while the client is still sending its body. node ends a `connection: close` answer by destroying
  * the socket once the answer is flushed: what the client sends after that meets a reset, and a client that is still
  * writing can lose the answer with it (EPIPE instead of the 413). So, as RFC 9112 §9.6 asks: half-close after the

@@ -4,10 +4,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ImageFilters, ImageStore, PageCursor } from '../core/db/image-store.ts';
+import { dateProblem, storableDateTime } from '../core/db/storable-values.ts';
 import { imageStatuses, type ImageRow } from '../core/db/schema/images.ts';
-import { NotFoundError, ValidationError } from '../core/errors.ts';
+import { ForbiddenError, NotFoundError, ValidationError } from '../core/errors.ts';
+import { isKilnNamespace } from '../core/kiln-repositories.ts';
 import type { ImageDeletion } from '../core/images/image-deletion.ts';
 import { idParams, isUuid, problemSchema } from './api-schemas.ts';
+import { atField } from './error-handler.ts';
 
 export const imageSchema = z
   .object({
@@ -49,7 +52,8 @@ function decodeCursor(text: string): PageCursor {
   try {
     const [at, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as [string, string];
     const pushedAt = new Date(at);
-    if (typeof id === 'string' && isUuid(id) && !Number.isNaN(pushedAt.getTime())) return { pushedAt, id };
+    // A date the database cannot compare with (year 0, ±270,000) is no cursor this list made.
+    if (typeof id === 'string' && isUuid(id) && dateProblem(pushedAt) === undefined) return { pushedAt, id };
   } catch {
     /* reported below */
   }
@@ -68,8 +72,8 @@ const listQuery = z.object({
   template: z.uuid().optional().describe('images built FROM this template'),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits').optional().describe('images holding the upload with this sha256'),
   status: z.enum(imageStatuses).optional(),
-  since: z.iso.datetime({ offset: true }).optional().describe('pushed at or after (ISO 8601)'),
-  until: z.iso.datetime({ offset: true }).optional().describe('pushed before (ISO 8601)'),
+  since: storableDateTime().optional().describe('pushed at or after (ISO 8601, years 0001–9999)'),
+  until: storableDateTime().optional().describe('pushed before (ISO 8601, years 0001–9999)'),
   limit: z.coerce.number().int().min(1).max(200).default(50).describe('at most this many items (1–200, default 50)'),
   cursor: z.string().max(200).optional().describe("the previous page's nextCursor"),
 });
@@ -144,10 +148,13 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, o
           'digest, nothing is deleted and the answer is 409 naming those tags. Deleting an image already deleted answers it as it is.',
         tags: ['images'],
         params: idParams,
-        response: { 200: imageSchema, 400: problemSchema, 401: problemSchema, 404: problemSchema, 409: problemSchema, 503: problemSchema },
+        response: { 200: imageSchema, 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 409: problemSchema, 503: problemSchema },
       },
     },
     async (req) => {
+      if (isKilnNamespace(req.auth.project)) {
+        throw atField(new ForbiddenError(`project "${req.auth.project}" may not delete images: its namespace is one of kiln's own repositories`), 'project');
+      }
       if (!isUuid(req.params.id)) throw new NotFoundError(`no image "${req.params.id}"`);
       return imageView(await opts.deletion.deleteImage(req.auth.project, req.params.id));
     },

@@ -6,14 +6,18 @@ import { z } from 'zod';
 import type { ImageStore } from '../core/db/image-store.ts';
 import type { ProjectStore } from '../core/db/project-store.ts';
 import type { RetentionRuleRow } from '../core/db/schema/images.ts';
+import { storableReal } from '../core/db/storable-values.ts';
 import { NotFoundError } from '../core/errors.ts';
 import type { ImageDeletion } from '../core/images/image-deletion.ts';
 import { problemSchema } from './api-schemas.ts';
 
+/** Less than this (about a minute and a half) is no retention period anyone means; far less would not even store. */
+const MIN_KEEP_DAYS = 0.001;
+
 const ruleBody = z
   .strictObject({
     keepNewest: z.number().int().min(1).max(100_000).nullable().default(null).describe("keep each repository's newest N tags"),
-    keepDays: z.number().gt(0).max(36_500).nullable().default(null).describe('keep tags pushed less than D days ago'),
+    keepDays: storableReal().min(MIN_KEEP_DAYS).max(36_500).nullable().default(null).describe(`keep tags pushed less than D days ago (${MIN_KEEP_DAYS}–36500)`),
   })
   .refine((r) => r.keepNewest !== null || r.keepDays !== null, { message: 'give keepNewest, keepDays or both', path: ['keepNewest'] });
 

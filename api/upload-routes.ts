@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { UploadRow } from '../core/db/schema/uploads.ts';
 import { idParams, listLimit, problemSchema, rawBody, uploadSchema } from './api-schemas.ts';
+import { idleClockOnlyForClient } from './http-timeouts.ts';
 import type { UploadService } from './upload-service.ts';
 
 const view = (u: UploadRow) => ({
@@ -64,6 +65,7 @@ export const uploadRoutes: FastifyPluginAsync<{ uploads: UploadService; limitByt
     async (req, reply) => {
       const length = req.headers['content-length'];
       const archive = req.query.archive === 'tar' || archiveTypes.has(mediaType(req.headers['content-type']));
+      idleClockOnlyForClient(req, req.body as Readable);
       const upload = await opts.uploads.upload({
         project: req.auth.project,
         body: req.body as Readable,

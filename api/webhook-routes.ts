@@ -58,7 +58,7 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRoutesOptions> = async (ap
           'definition as `repository:<commit id>`; a wrong or missing signature gets 401 and starts nothing.',
         tags: ['webhooks'],
         body: z.strictObject({ name: z.string().max(100).default('push'), definition: definitionSchema }),
-        response: { 201: webhookSchema.extend({ secret: z.string() }), 400: problemSchema, 401: problemSchema },
+        response: { 201: webhookSchema.extend({ secret: z.string() }), 400: problemSchema, 401: problemSchema, 403: problemSchema },
       },
     },
     async (req, reply) => {
@@ -158,6 +158,7 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRoutesOptions> = async (ap
             202: z.object({ started: z.literal(true), detail: z.string(), build: z.object({ id: z.uuid(), status: z.string(), imageRef: z.string() }) }),
             400: problemSchema,
             401: problemSchema,
+            403: problemSchema,
             404: problemSchema,
             413: problemSchema,
             429: problemSchema,

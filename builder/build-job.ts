@@ -2,7 +2,7 @@
 // attempt (a re-delivered job of an ended build does nothing), renders its plan and records the outcome.
 import { UnrecoverableError } from 'bullmq';
 import type { BlobStore } from '../core/blob-store.ts';
-import type { BuildPlan } from '../core/build-types.ts';
+import { binaryBytesOf, type BuildPlan } from '../core/build-types.ts';
 import { changedRecipes, currentRecipeHashes, type Catalog, type ComponentVersion } from '../core/catalog/catalog.ts';
 import type { BuildStore, NewBuildStep } from '../core/db/build-store.ts';
 import type { BuildRow } from '../core/db/schema/builds.ts';
@@ -128,7 +128,7 @@ export function buildJobHandler(deps: BuildJobDeps, lifecycle: JobLifecycle): Jo
           progress.step({ kind: 'assemble', component: 'binary' });
           const image = await composeBuild({ ...work, uploads: deps.blobs }, build, route);
           await progress.end();
-          return { image, steps: composedSteps(route, image.seconds, build.plan.binary.size), cacheSaved: undefined };
+          return { image, steps: composedSteps(route, image.seconds, binaryBytesOf(build.plan.binary)), cacheSaved: undefined };
         }
         appendLog(`kiln: installing: ${route.reason}\n`);
         const base = await deps.bases.choose({ root: found.plan.root.name, rootImage: found.plan.root.image, components: found.plan.components });

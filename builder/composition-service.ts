@@ -11,6 +11,7 @@ import { compositionKey } from '../core/composition/layer-plan.ts';
 import { layerRecordKey, parseRecord, rootRecordKey, serializeRecord, type LayerRecord } from '../core/composition/layer-record.ts';
 import type { CompositionStore } from '../core/db/composition-store.ts';
 import type { ComponentLayerRow, CompositionLayer, CompositionRow } from '../core/db/schema/compositions.ts';
+import { kilnRepository } from '../core/kiln-repositories.ts';
 import type { Logger } from '../core/logger.ts';
 import type { RegistryBlobs } from '../core/registry-blobs.ts';
 import type { RegistryClient } from '../core/registry-client.ts';
@@ -34,8 +35,8 @@ export interface CompositionDeps extends PipelineDeps {
   log: Logger;
 }
 
-export const layersRepository = (prefix: string, root: string) => `${prefix}/kiln-layers/${root}`;
-export const compositionsRepository = (prefix: string, root: string) => `${prefix}/kiln-compositions/${root}`;
+export const layersRepository = (prefix: string, root: string) => kilnRepository(prefix, 'layers', root);
+export const compositionsRepository = (prefix: string, root: string) => kilnRepository(prefix, 'compositions', root);
 
 export type { ResolvedLayer } from '../core/composition/layer-lookup.ts';
 

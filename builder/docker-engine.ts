@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import type { ImagePushOptions } from 'dockerode';
 import { BuildFailure, isTransient } from './build-errors.ts';
 import type { ImageBase } from '../core/image-labels.ts';
+import { kilnRepository } from '../core/kiln-repositories.ts';
 import type { Logger } from '../core/logger.ts';
 import type { RegistryAuth, RegistryClient } from '../core/registry-client.ts';
 import type { EngineEvent } from './build-progress.ts';
@@ -136,7 +137,7 @@ export interface PublishedRoots {
 }
 
 /** The registry repository (without host) of a root's published image. */
-export const rootRepository = (prefix: string, root: string) => `${prefix}/kiln-roots/${root}`;
+export const rootRepository = (prefix: string, root: string) => kilnRepository(prefix, 'roots', root);
 
 /**
  * The tag each publisher moves to the root its engine holds. A builder without the root resolves it to a digest once
@@ -275,35 +276,64 @@ export async function publishRoots(
 ): Promise<{ root: string; ref: string; digest: string }[]> {
   const published: { root: string; ref: string; digest: string }[] = [];
   const host = target.auth.serveraddress;
+  const inFlight = publishing.get(docker) ?? new Map<string, Promise<PublishedRootRef | undefined>>();
+  publishing.set(docker, inFlight);
   for (const { root, image } of rootImages) {
     if (signal?.aborted) break;
     const repository = `${host}/${rootRepository(target.prefix, root)}`;
-    const tags: string[] = [];
-    try {
-      const info = await docker.getImage(image).inspect().catch((err: { statusCode?: number }) => {
-        if (err.statusCode === 404) return undefined;
-        throw err;
-      });
-      if (!info) continue;
-      const idTag = info.Id.replace(/^sha256:/, '').slice(0, 12);
-      for (const tag of [idTag, CURRENT_ROOT_TAG]) {
-        await docker.getImage(image).tag({ repo: repository, tag });
-        tags.push(tag);
-      }
-      let digest = '';
-      // The id tag first: `current` only ever names a manifest that is already complete under its own tag.
-      for (const tag of tags) digest = (await pushImage(docker, { repository, tag, registry: host }, target.auth, () => undefined, signal)).digest;
-      published.push({ root, ref: `${repository}:${idTag}`, digest });
-      log.info({ root, image, ref: `${repository}:${idTag}`, digest }, 'root published to the registry');
-    } catch (err) {
-      if (signal?.aborted) log.info({ root, registry: host }, 'root publishing stopped: the builder is closing');
-      else log.warn({ err: (err as Error).message, root, image, registry: host }, 'could not publish a root to the registry; builders without it cannot build from it until it is');
-    } finally {
-      // The engine keeps the root under its own name; the registry names were only needed for the push.
-      for (const tag of tags) await docker.getImage(`${repository}:${tag}`).remove({ noprune: true }).catch(() => undefined);
+    // One publisher per root and engine: a second one (a builder starting while a composed build publishes) would
+    // remove the tags the first is pushing. It waits for the first instead.
+    let flight = inFlight.get(repository);
+    if (!flight) {
+      flight = publishRoot(docker, { root, image, repository, host }, target.auth, log, signal).finally(() => inFlight.delete(repository));
+      inFlight.set(repository, flight);
     }
+    const done = await flight;
+    if (done) published.push(done);
   }
   return published;
+}
+
+type PublishedRootRef = { root: string; ref: string; digest: string };
+const publishing = new WeakMap<Docker, Map<string, Promise<PublishedRootRef | undefined>>>();
+
+async function publishRoot(
+  docker: Docker,
+  r: { root: string; image: string; repository: string; host: string },
+  auth: RegistryAuth,
+  log: Pick<Logger, 'info' | 'warn'>,
+  signal?: AbortSignal,
+): Promise<PublishedRootRef | undefined> {
+  const { root, image, repository, host } = r;
+  const tags: string[] = [];
+  try {
+    const info = await docker.getImage(image).inspect().catch((err: { statusCode?: number }) => {
+      if (err.statusCode === 404) return undefined;
+      throw err;
+    });
+    if (!info) return undefined;
+    const idTag = info.Id.replace(/^sha256:/, '').slice(0, 12);
+    for (const tag of [idTag, CURRENT_ROOT_TAG]) {
+      await docker.getImage(image).tag({ repo: repository, tag });
+      tags.push(tag);
+    }
+    let digest = '';
+    // The id tag first: `current` only ever names a manifest that is already complete under its own tag.
+    for (const tag of tags) digest = (await pushImage(docker, { repository, tag, registry: host }, auth, () => undefined, signal)).digest;
+    log.info({ root, image, ref: `${repository}:${idTag}`, digest }, 'root published to the registry');
+    return { root, ref: `${repository}:${idTag}`, digest };
+  } catch (err) {
+    const message = (err as Error).message;
+    if (signal?.aborted) log.info({ root, registry: host }, 'root publishing stopped: the builder is closing');
+    // Another process on this engine published the same root and removed its (same-named) tags as it ended: nothing
+    // failed, the root is in the registry or on its way there.
+    else if (/tag does not exist/i.test(message)) log.info({ root, image, registry: host }, 'root being published by another process on this engine');
+    else log.warn({ err: message, root, image, registry: host }, 'could not publish a root to the registry; builders without it cannot build from it until it is');
+    return undefined;
+  } finally {
+    // The engine keeps the root under its own name; the registry names were only needed for the push.
+    for (const tag of tags) await docker.getImage(`${repository}:${tag}`).remove({ noprune: true }).catch(() => undefined);
+  }
 }
 
 /**

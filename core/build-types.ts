@@ -84,3 +84,9 @@ export interface BuildPlan {
   /** Full reference the image is pushed to: registry/prefix/repository:tag. */
   imageRef: string;
 }
+
+/**
+ * The bytes a build's binary puts into the image, which is what copying, assembling and pushing it cost: an archive's
+ * unpacked size (a 4 MB gzip can hold 4 GiB), a file's size.
+ */
+export const binaryBytesOf = (binary: Pick<BuildPlan['binary'], 'size' | 'unpackedSize'>): number => binary.unpackedSize ?? binary.size;

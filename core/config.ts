@@ -56,8 +56,17 @@ const configFields = z
     S3_FORCE_PATH_STYLE: z.stringbool().default(true),
     /** Where images go (host[:port]); no default: a production registry has a name, the local stack sets its own. */
     REGISTRY_HOST: z.string({ error: 'required: the registry images are pushed to, host[:port]' }).regex(hostPort, 'host[:port]'),
-    /** Harbor robot accounts look like `robot$project+name`: any characters are fine here. Empty counts as unset. */
-    REGISTRY_USERNAME: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+    /**
+     * Harbor robot accounts look like `robot$project+name`: any characters but a colon, which Basic auth cannot carry
+     * in a user name (RFC 7617: the first colon ends it). Empty counts as unset.
+     */
+    REGISTRY_USERNAME: z.preprocess(
+      (v) => (v === '' ? undefined : v),
+      z
+        .string()
+        .regex(/^[^:]*$/, 'must not contain ":" (Basic auth ends the user name at the first colon, so the registry would see another user)')
+        .optional(),
+    ),
     REGISTRY_PASSWORD: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
     /**
      * Hosts spoken to over plain HTTP: the registry (if listed) and a token service on a listed host. Every other host

@@ -1,4 +1,5 @@
 // Strict grammars for every user string that reaches an image: what does not match is refused, never escaped into shape.
+import { RESERVED_NAMES, reservedNameOf } from './kiln-repositories.ts';
 
 /** One path component of a repository name, as the OCI distribution spec defines it. */
 const repoComponent = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
@@ -51,14 +52,13 @@ export function checkPlainText(value: string, max: number): string | undefined {
 }
 
 /**
- * Repository names kiln itself pushes under REGISTRY_PREFIX (templates, published roots). A project of that name would
- * share their path and could replace the images other builds start FROM.
+ * A project name is one repository path component (it becomes the image namespace), at most 63 characters, and not
+ * one of the repositories kiln pushes its own images to (a project of that name would share their path and could
+ * replace the images other builds start FROM or are assembled from) — nor a look-alike of one.
  */
-export const RESERVED_PROJECT_NAMES: readonly string[] = ['kiln-templates', 'kiln-roots'];
-
-/** A project name is one repository path component (it becomes the image namespace), at most 63 characters. */
 export function checkProjectName(value: string): string | undefined {
   if (value.length > 63) return 'is longer than 63 characters';
-  if (RESERVED_PROJECT_NAMES.includes(value)) return `is reserved for kiln's own images (${RESERVED_PROJECT_NAMES.join(', ')})`;
+  const reserved = reservedNameOf(value);
+  if (reserved) return `"${value}" is reserved for kiln's own images: it reads as ${reserved} (reserved in any case and with any separators: ${RESERVED_NAMES.join(', ')})`;
   return new RegExp(`^${repoComponent}$`).test(value) ? undefined : 'must be lowercase letters and digits, separated by ".", "_" or "-", e.g. team-a';
 }

@@ -1,5 +1,7 @@
 // GitHub's webhook signature convention: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { textProblem } from '../db/storable-values.ts';
+import { ValidationError } from '../errors.ts';
 
 export function generateWebhookSecret(): string {
   return randomBytes(32).toString('hex');
@@ -28,9 +30,17 @@ export function pushCommitId(payload: unknown): string | undefined {
   return id;
 }
 
-/** The pushed repository's web address (`repository.html_url`, GitLab's `project.web_url`), if it is an http(s) URL. */
+/**
+ * The pushed repository's web address (`repository.html_url`, GitLab's `project.web_url`), if it is an http(s) URL.
+ * It becomes the image's source label and is stored with the build: an address that is not well-formed text (a
+ * control character, a lone surrogate) is refused, naming the field; any other kind of address is left out.
+ */
 export function pushSourceUrl(payload: unknown): string | undefined {
   const p = payload as { repository?: { html_url?: unknown } | null; project?: { web_url?: unknown } | null } | null;
-  const url = typeof p?.repository?.html_url === 'string' ? p.repository.html_url : typeof p?.project?.web_url === 'string' ? p.project.web_url : undefined;
-  return url && url.length <= 500 && /^https?:\/\/[^\s]+$/.test(url) ? url : undefined;
+  const [field, url] =
+    typeof p?.repository?.html_url === 'string' ? ['body.repository.html_url', p.repository.html_url] : typeof p?.project?.web_url === 'string' ? ['body.project.web_url', p.project.web_url] : [];
+  if (!field || url === undefined) return undefined;
+  const problem = textProblem(url);
+  if (problem) throw new ValidationError([{ field, message: problem }]);
+  return url.length <= 500 && /^https?:\/\/[^\s]+$/.test(url) ? url : undefined;
 }

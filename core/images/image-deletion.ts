@@ -3,7 +3,8 @@
 // deleted — a user is told which tags, retention keeps it back and says why.
 import type { ImageStore } from '../db/image-store.ts';
 import type { ImageRow } from '../db/schema/images.ts';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
+import { isKilnNamespace } from '../kiln-repositories.ts';
 import type { Logger } from '../logger.ts';
 import type { RegistryClient } from '../registry-client.ts';
 import { decideRetention } from './retention-rule.ts';
@@ -56,6 +57,9 @@ export function createImageDeletion(deps: ImageDeletionDeps) {
 
   /** Deletes the manifest unless a tag other than the image's own points at it; the other tags otherwise. */
   async function deleteManifest(image: ImageRow, index: ReturnType<typeof tagIndex>, by: 'user' | 'retention'): Promise<{ others: string[] }> {
+    // A project named like one of kiln's repositories (made before the names were reserved) shares its path: what
+    // sits there are kiln's layers, roots or templates, whatever the project's records say.
+    if (isKilnNamespace(image.project)) throw new ForbiddenError(`project "${image.project}" may not delete images: its namespace is kiln's own repository ${deps.registryPrefix}/${image.project}`);
     const repository = registryRepository(deps.registryPrefix, image.project, image.repository);
     const others = (await index.tagsAt(repository, image.digest)).filter((t) => t !== image.tag);
     if (others.length > 0) return { others };

@@ -94,4 +94,11 @@ describe('config', () => {
     assert.equal(s.KILN_ROOT_IMAGE_PREFIX, 'my-root');
     assert.throws(() => loadStackConfig({ KILN_ADMIN_TOKEN: 'short' }), /KILN_ADMIN_TOKEN: at least 32 characters/);
   });
+
+  it('refuses a REGISTRY_USERNAME with a colon, which Basic auth cannot carry, and keeps robot names', () => {
+    const problems = problemsOf(() => loadConfig({ ...minimal, REGISTRY_USERNAME: 'team:robot', REGISTRY_PASSWORD: 'secret' }));
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /^REGISTRY_USERNAME: must not contain ":"/);
+    assert.equal(loadConfig({ ...minimal, REGISTRY_USERNAME: 'robot$team+ci', REGISTRY_PASSWORD: 'pa:ss' }).REGISTRY_USERNAME, 'robot$team+ci');
+  });
 });

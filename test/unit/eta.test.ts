@@ -6,6 +6,8 @@ import type { BuildSample, RunRequest, StepSample } from '../../core/eta/estimat
 import { estimateQueue, estimateRun } from '../../core/eta/estimator.ts';
 import { learn } from '../../core/eta/eta-knowledge.ts';
 import { runProgress } from '../../core/eta/progress.ts';
+import { requestOfPlan } from '../../api/eta-service.ts';
+import type { BuildPlan } from '../../core/build-types.ts';
 
 const now = 1_800_000_000;
 const MB = 1e6;
@@ -97,6 +99,24 @@ describe('estimator', () => {
     const push = (components: string[]) => estimateRun(k, req({ components, binaryBytes: 0 })).steps.find((s) => s.kind === 'push')!.seconds;
     near(push(['jdk@17']), 1 + 500 / 50, 0.05, 'a 500 MB push');
     near(push(['jdk@17', 'gcc@12']), 1 + 1500 / 50, 0.05, 'a 1.5 GB push');
+  });
+
+  it('an archive build is priced by what it unpacks to, not by its gzip size', () => {
+    const assembles = [10, 50, 200].map((mb) => step({ kind: 'assemble', component: 'binary', seconds: 0.8 + mb / 100, bytes: mb * MB }));
+    const k = learn(assembles, [], catalog, now);
+    const plan = (binary: Partial<BuildPlan['binary']>): BuildPlan => ({
+      root: { name: 'debian-bookworm', image: 'kiln-root:debian-bookworm' },
+      base: { kind: 'composed', image: 'x', digest: 'sha256:x', compositionKey: 'k', layers: [], merge: null, verifiedNow: false, secondsSaved: 0 },
+      components: [],
+      binary: { uploadId: 'u', sha256: 's', size: 4 * MB, s3Key: 'k', path: '/opt/app', ...binary },
+      entrypoint: ['/opt/app/run'],
+      env: {},
+      imageRef: 'r/p/app:1',
+    });
+    const assemble = (p: BuildPlan) => estimateRun(k, requestOfPlan(p, null)).steps.find((s) => s.kind === 'assemble')!.seconds;
+    // 4 MB of gzip holding 4,000 MB of tar: assembling it is assembling 4,000 MB (0.8 s + 40 s on the line learned).
+    near(assemble(plan({ kind: 'tar', entries: 1, unpackedSize: 4000 * MB })), 0.8 + 4000 / 100, 0.1, 'assembling a 4 MB archive of 4,000 MB');
+    near(assemble(plan({})), 0.8 + 4 / 100, 0.1, 'assembling a 4 MB file');
   });
 
   it('queue: a wait of `position` departures at the rate the queue drained while builds waited', () => {
