@@ -11,6 +11,7 @@ import { kilnRepository } from '../core/kiln-repositories.ts';
 import type { Logger } from '../core/logger.ts';
 import { TEMPLATE_JOB, templateJobOptions, type TemplateJob } from '../core/queues.ts';
 import type { RegistryClient } from '../core/registry-client.ts';
+import { previousAnalysis, recordedLosingSince } from './analysis-memory.ts';
 import { defaultAnalysisOptions } from './analyzer-settings.ts';
 import { componentCosts, measuredComponents } from '../core/templates/component-costs.ts';
 import { demandBuilds, filterDemandHours } from '../core/templates/demand-hours.ts';
@@ -58,6 +59,11 @@ export interface AnalyzerRunResult {
     /** The recency weighting chosen (half-life in days) and every weighting's validation score. */
     halfLifeDays: number;
     weightingScores: { halfLifeDays: number; score: number }[] | null;
+    /**
+     * Templates kept only by the hold between runs (every analysis since then wanted them dropped), and since when:
+     * the next run reads this and `halfLifeDays` back (analyzer/analysis-memory.ts).
+     */
+    losingSince: Record<string, string>;
     historyBuilds: number;
     imagesDeleted: string[];
     /** Composition: layers queued to build, combinations queued to verify, layers retired. */
@@ -90,6 +96,7 @@ export function createAnalyzer(deps: AnalyzerDeps) {
       const costs = componentCosts(deps.catalog, samples);
       const measured = measuredComponents(samples);
       const existing = await deps.templates.list();
+      const previous = previousAnalysis(await deps.templates.lastFinishedRunDecisions());
       const builtKeys = new Set(
         existing
           .filter((t) => t.status === 'ready' && changedRecipes(t.components, current).length === 0)
@@ -108,6 +115,7 @@ export function createAnalyzer(deps: AnalyzerDeps) {
         // Real sizes of the templates built so far, spread over their components, beat the default guess.
         sizes: componentSizes(existing),
         built: builtKeys,
+        previous,
       });
       const selection = analysis.templates;
       const estimated = new Set([...costs.keys()].filter((k) => !measured.has(k)));
@@ -160,6 +168,7 @@ export function createAnalyzer(deps: AnalyzerDeps) {
         estimatedCosts: [...estimated].sort(),
         halfLifeDays: analysis.halfLife / 86400,
         weightingScores: analysis.scores?.map((s) => ({ halfLifeDays: s.halfLife / 86400, score: s.score })) ?? null,
+        losingSince: recordedLosingSince(analysis.losingSince),
         historyBuilds: builds,
         imagesDeleted,
         ...(layers ? { layers } : {}),

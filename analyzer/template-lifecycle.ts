@@ -46,7 +46,9 @@ export function decideTemplates(
       (guessed.length ? ` (estimated: the catalog's cost for ${guessed.join(', ')}, never measured installing here)` : ' (measured costs)');
     const have = liveCurrent.get(s.key);
     if (have) {
-      d.keep.push({ id: have.id, key: s.key, reason: `${have.status}; ${why}` });
+      // A held template would be dropped by this analysis alone; the reason says so, and since when.
+      const held = s.heldSince === undefined ? '' : `held: every analysis since ${new Date(s.heldSince * 1000).toISOString()} would drop it; `;
+      d.keep.push({ id: have.id, key: s.key, reason: `${have.status}; ${held}${why}` });
       continue;
     }
     const components = canonical(s.root, s.components);

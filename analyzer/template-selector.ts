@@ -24,6 +24,11 @@ export interface SelectOptions extends Omit<ScoreOptions, 'now' | 'halfLifeSecon
    * (hysteresis: a template is not dropped and re-added unless that pays for the rebuild).
    */
   keepBonus?: ReadonlyMap<string, number>;
+  /**
+   * setKeys of built templates the set must keep whatever they score (hysteresis between runs: a template is dropped
+   * only once analyses have wanted it dropped for a while, see analysis.ts). They take their share of the budget first.
+   */
+  pinned?: ReadonlySet<string>;
   /** Improving swaps tried after greedy, at most this many times the budget (0 = plain greedy). */
   swapPasses?: number;
   /** How many of the best unchosen candidates each swap round considers. */
@@ -47,6 +52,8 @@ export interface ChosenTemplate {
   /** Its cost in the objective (build from parent, unless already built, plus storage). */
   cost: number;
   installSeconds: number;
+  /** Kept only by the hold between runs: the analyses have wanted it dropped since then (analysis time, seconds). */
+  heldSince?: number;
 }
 
 export interface Selection {
@@ -163,15 +170,34 @@ export function solve(p: Problem): number[] {
     return g - addedCost(c);
   };
 
-  // Max-heap on the last computed gain; `round` says against how many chosen templates it was computed. Nothing is
-  // chosen yet, so a candidate's first gain is its support × its install seconds, less what it costs alone.
+  const take = (index: number) => {
+    const c = cands[index]!;
+    for (let x = 0; x < chosen.length; x++) {
+      const t = chosen[x]!;
+      if (t.root === c.root && t.components.length > c.components.length && c.cost > parentCost[x]! && isSubset(c.components, t.set)) parentCost[x] = c.cost;
+    }
+    let parent = 0;
+    for (const t of chosen) if (t.root === c.root && t.components.length < c.components.length && t.cost > parent && isSubset(t.components, c.set)) parent = t.cost;
+    picked.push(index);
+    chosen.push(c);
+    parentCost.push(parent);
+    bytes += c.bytes;
+    for (const i of c.cover) if (c.cost > best[i]!) best[i] = c.cost;
+  };
+  const pinned = pinnedIndices(p);
+  for (const i of pinned) take(i);
+
+  // Max-heap on the last computed gain; `round` says against how many chosen templates it was computed. Before any
+  // free choice, a candidate's first gain is its support × its install seconds, less what it costs alone (recomputed
+  // against the pinned ones when it reaches the top).
   const heap = new MaxHeap();
   cands.forEach((c, i) => {
+    if (pinned.has(i)) return;
     let support = p.support?.[i] ?? 0;
     if (!p.support) for (let j = 0; j < c.cover.length; j++) support += weights[c.cover[j]!]!;
     // Thresholds apply to the costs as they stand now (measured where measured), built templates included.
     if (c.cost < p.opts.minTemplateSeconds || (support + 1e-9 < p.opts.minSupport && !c.built)) return;
-    heap.push(support * c.cost - addedCost(c), i, 0);
+    heap.push(support * c.cost - addedCost(c), i, pinned.size > 0 ? -1 : 0);
   });
   while (picked.length < p.opts.maxTemplates && heap.size > 0) {
     const top = heap.pop()!;
@@ -182,23 +208,29 @@ export function solve(p: Problem): number[] {
       continue;
     }
     if (top.key <= 1e-9) break;
-    for (let x = 0; x < chosen.length; x++) {
-      const t = chosen[x]!;
-      if (t.root === c.root && t.components.length > c.components.length && c.cost > parentCost[x]! && isSubset(c.components, t.set)) parentCost[x] = c.cost;
-    }
-    let parent = 0;
-    for (const t of chosen) if (t.root === c.root && t.components.length < c.components.length && t.cost > parent && isSubset(t.components, c.set)) parent = t.cost;
-    picked.push(top.index);
-    chosen.push(c);
-    parentCost.push(parent);
-    bytes += c.bytes;
-    for (const i of c.cover) if (c.cost > best[i]!) best[i] = c.cost;
+    take(top.index);
   }
   if ((p.opts.swapPasses ?? 2) === 0) return picked;
   // The best unchosen candidates by their last known gain are the ones worth trying in a swap.
   const pool: number[] = [];
   while (pool.length < (p.opts.swapCandidates ?? 100) && heap.size > 0) pool.push(heap.pop()!.index);
-  return localSearch(p, picked, pool);
+  return localSearch(p, picked, pool, pinned);
+}
+
+/** The candidates the set must keep (p.opts.pinned), as indices; empty when they do not fit the budget together. */
+export function pinnedIndices(p: Problem): Set<number> {
+  const keys = p.opts.pinned;
+  if (!keys || keys.size === 0) return new Set();
+  const out = new Set<number>();
+  let bytes = 0;
+  p.cands.forEach((c, i) => {
+    if (keys.has(c.key) && c.built) {
+      out.add(i);
+      bytes += c.bytes;
+    }
+  });
+  // A budget lowered since they were built cannot hold them all: then the selection decides alone.
+  return fits(p, bytes, out.size) ? out : new Set();
 }
 
 /** Weighted install seconds a set spares: each combination gets its best template. */

@@ -1,9 +1,10 @@
 // Local search after greedy: the best move among dropping one template, adding one, or swapping one chosen template for
 // one of the best unchosen candidates, repeated while it improves the objective. Each move is scored incrementally from
-// every combination's best and second-best saving, so a round costs one pass over each pooled candidate's cover. Pure.
+// every combination's best and second-best saving, so a round costs one pass over each pooled candidate's cover. Pinned
+// templates (kept by hysteresis) are never dropped or swapped out. Pure.
 import { setCost, type Problem } from './template-selector.ts';
 
-export function localSearch(p: Problem, picked: readonly number[], pool: readonly number[]): number[] {
+export function localSearch(p: Problem, picked: readonly number[], pool: readonly number[], pinned: ReadonlySet<number> = new Set()): number[] {
   const { cands, weights } = p;
   let set = [...picked];
   const waiting = new Set(pool);
@@ -42,7 +43,8 @@ export function localSearch(p: Problem, picked: readonly number[], pool: readonl
       }
     };
 
-    set.forEach((_, x) => {
+    set.forEach((i, x) => {
+      if (pinned.has(i)) return;
       const without = set.filter((__, y) => y !== x);
       consider(savings - loss[x]! - costOfSet(without), without);
     });
@@ -58,7 +60,8 @@ export function localSearch(p: Problem, picked: readonly number[], pool: readonl
       }
       if (add <= 0 && !set.some((_, x) => extra[x]! > 0)) continue;
       if (set.length < p.opts.maxTemplates) consider(savings + add - costOfSet([...set, i]), [...set, i]);
-      set.forEach((_, x) => {
+      set.forEach((j, x) => {
+        if (pinned.has(j)) return;
         const next = [...set.filter((__, y) => y !== x), i];
         consider(savings - loss[x]! + add + extra[x]! - costOfSet(next), next);
       });

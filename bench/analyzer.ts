@@ -5,7 +5,10 @@
 // ahead of demand, and by it within half of all layers' bytes), then per template budget every policy's net
 // install-seconds saved, as a share of all install time and of the proven ceiling, and its runtime (`--composition-only`
 // stops after the first part). `-- --scale` times one analysis on a large synthetic history instead; `-- --sensitivity`
-// prints how kiln's share of the clairvoyant moves when each setting is halved or doubled.
+// prints how kiln's share of the clairvoyant moves when each setting is halved or doubled. `-- --hourly [--budgets 5,10]`
+// replays at the service's cadence (every hour) the held-out generated traces and those in test/traces/ (or --trace),
+// with and without the hysteresis between runs: drop-and-re-add pairs within a week, templates built, net savings;
+// `-- --hourly-sensitivity [--margins 0,0.02,0.05,0.1] [--hold-hours 0,6,12,24,48]` prints them over those constants.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,6 +16,7 @@ import { defaultAnalysisOptions } from '../analyzer/analyzer-settings.ts';
 import { configSchema } from '../core/config.ts';
 import type { Costs, HistoryBuild } from '../core/templates/savings.ts';
 import { compositionTable } from './analyzer/composition-replay.ts';
+import { heldOutShapes, heldOutTrace, hourlyTable, hysteresisSensitivity } from './analyzer/hourly-replay.ts';
 import { parseJsonLines, realisticSizes } from './analyzer/trace-generator.ts';
 import { policyTable, type PolicyTable } from './analyzer/policy-table.ts';
 import { scaleBench } from './analyzer/scale.ts';
@@ -34,6 +38,10 @@ const { values } = parseArgs({
     scale: { type: 'boolean', default: false },
     sensitivity: { type: 'boolean', default: false },
     runs: { type: 'string', default: '3' },
+    hourly: { type: 'boolean', default: false },
+    'hourly-sensitivity': { type: 'boolean', default: false },
+    margins: { type: 'string', default: '0,0.02,0.05,0.1' },
+    'hold-hours': { type: 'string', default: '0,6,12,24,48' },
   },
 });
 const list = (s: string) => s.split(',').map(Number);
@@ -57,6 +65,28 @@ if (values.sensitivity) {
     const { trace, costs } = await load(file);
     console.log(`\ntrace ${path.basename(file)}: kiln / daily clairvoyant at 10 templates, each setting halved and doubled`);
     for (const line of await sensitivity(trace, costs, { sizes, periodSeconds: Number(values['period-hours']) * 3600 })) console.log(line);
+  }
+  process.exit(0);
+}
+
+if (values.hourly || values['hourly-sensitivity']) {
+  const named = [
+    ...Object.entries(heldOutShapes).map(([name, shape]) => ({ name: `held-out ${name}`, load: async () => heldOutTrace(shape) })),
+    ...traces.map((file) => ({ name: path.basename(file), load: () => load(file) })),
+  ];
+  const budgets = values['budgets'] === '5,10,20' ? [5, 10] : list(values.budgets);
+  for (const { name, load: get } of values.trace ? named.slice(-1) : named) {
+    const { trace, costs } = await get();
+    console.log(`
+=== ${name}: ${trace.length} builds over ${((trace.at(-1)!.t - trace[0]!.t) / 86400).toFixed(0)} days; pairs: a template dropped and added again within 7 days (a rebuild each)`);
+    const defaults = defaultAnalysisOptions();
+    if (values.hourly) {
+      console.log(`  before: no hysteresis between runs; after: half-life margin ${defaults.halfLifeMargin}, hold ${(defaults.dropAfterSeconds ?? 0) / 3600} h`);
+      for (const line of hourlyTable(trace, costs, budgets)) console.log(line);
+    }
+    if (values['hourly-sensitivity']) {
+      for (const line of hysteresisSensitivity(trace, costs, 10, list(values.margins), list(values['hold-hours']))) console.log(line);
+    }
   }
   process.exit(0);
 }

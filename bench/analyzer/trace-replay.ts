@@ -3,7 +3,7 @@
 // the same first scored period, and the same accounting — each build is charged the install seconds its best template
 // does not cover (and, with a layer cache, that the cache does not cover either), and every template build, re-adds
 // included, is charged the template's full install seconds (with a layer cache, those the cache does not cover). Pure.
-import { analyzeDemand, type AnalysisOptions } from '../../analyzer/analysis.ts';
+import { analyzeDemand, type AnalysisOptions, type AnalysisState } from '../../analyzer/analysis.ts';
 import { aggregateDemand, countsBetween } from '../../analyzer/demand.ts';
 import { selectOnWeights, selectTemplates } from '../../analyzer/template-selector.ts';
 import { bestTemplateFor, costOf, estimatedBytes, setKey, type Costs, type HistoryBuild, type TemplateSet } from '../../core/templates/savings.ts';
@@ -45,8 +45,14 @@ export interface ReplayResult {
   runtimeSeconds: number;
 }
 
-/** Decides the template set for the next period from what it may know. */
-export type Policy = (ctx: { past: HistoryBuild[]; next: HistoryBuild[]; now: number; current: TemplateSet[] }) => TemplateSet[];
+/**
+ * Decides the template set for the next period from what it may know. `memory` is the policy's own, kept from one
+ * analysis to the next within one replay (what the service keeps in its database between runs).
+ */
+export type Policy = (ctx: { past: HistoryBuild[]; next: HistoryBuild[]; now: number; current: TemplateSet[]; memory: PolicyMemory }) => TemplateSet[];
+export interface PolicyMemory {
+  analysis?: AnalysisState;
+}
 
 const keyOf = (t: TemplateSet) => setKey(t.root, t.components);
 
@@ -71,6 +77,7 @@ export function replay(name: string, trace: readonly HistoryBuild[], costs: Cost
   const dropped = new Map<string, number>();
   let current: TemplateSet[] = [];
   const seen: HistoryBuild[] = [];
+  const memory: PolicyMemory = {};
   const warmup = opts.warmupPeriods ?? 1;
   for (const [index, { start, builds }] of periods(trace, opts.periodSeconds).entries()) {
     if (index < warmup) {
@@ -79,7 +86,7 @@ export function replay(name: string, trace: readonly HistoryBuild[], costs: Cost
       continue;
     }
     const past = seen.filter((b) => b.t >= start - opts.windowSeconds);
-    const next = policy({ past, next: builds, now: start, current });
+    const next = policy({ past, next: builds, now: start, current, memory });
     const had = new Set(current.map(keyOf));
     const keeps = new Set(next.map(keyOf));
     for (const t of current) if (!keeps.has(keyOf(t))) dropped.set(keyOf(t), start);
@@ -141,16 +148,20 @@ export const policies = {
       swapPasses: 0,
     }).templates,
 
-  /** The service's own analysis (analyzer/analysis.ts), not a copy. */
-  kiln: (costs: Costs, opts: ReplayOptions): Policy => ({ past, now, current }) =>
-    analyzeDemand(aggregateDemand(past, costs), costs, {
+  /** The service's own analysis (analyzer/analysis.ts), not a copy, handed what its previous run left as the service does. */
+  kiln: (costs: Costs, opts: ReplayOptions): Policy => ({ past, now, current, memory }) => {
+    const a = analyzeDemand(aggregateDemand(past, costs), costs, {
       ...opts.analysis,
       ...(opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes }),
       now,
       windowSeconds: opts.windowSeconds,
       maxTemplates: opts.maxTemplates,
       built: built(current),
-    }).templates.templates,
+      ...(memory.analysis ? { previous: memory.analysis } : {}),
+    });
+    memory.analysis = { halfLife: a.halfLife, losingSince: a.losingSince };
+    return a.templates.templates;
+  },
 
   /**
    * The daily clairvoyant heuristic: knows exactly which builds the next period brings and chooses for them, paying

@@ -227,6 +227,16 @@ export function createTemplateStore(db: Db) {
     async finishRun(id: string, decisions: unknown, summary: string): Promise<void> {
       await db.update(analyzerRuns).set({ decisions, summary, finishedAt: new Date() }).where(eq(analyzerRuns.id, id));
     },
+    /** What the latest finished analysis decided (the analyzer's memory between runs), if any finished. */
+    async lastFinishedRunDecisions(): Promise<unknown> {
+      const [row] = await db
+        .select({ decisions: analyzerRuns.decisions })
+        .from(analyzerRuns)
+        .where(isNotNull(analyzerRuns.finishedAt))
+        .orderBy(desc(analyzerRuns.finishedAt))
+        .limit(1);
+      return row?.decisions;
+    },
     async runs(limit: number) {
       return db.select().from(analyzerRuns).orderBy(desc(analyzerRuns.startedAt)).limit(limit);
     },
