@@ -47,7 +47,7 @@ export function runBuild(
   onStep?: (step: LiveStep) => void,
 ): Promise<ProducedImage> {
   const { plan } = build;
-  const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan), build);
+  const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan));
   appendLog(`kiln: building ${plan.imageRef} from ${plan.base.image} with ${plan.components.map((c) => c.key).join(', ') || 'no components'}\n`);
   return produceImage(
     deps,
