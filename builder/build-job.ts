@@ -51,7 +51,7 @@ export function runBuild(
   retry?: OutageRetry,
 ): Promise<ProducedImage> {
   const { plan } = build;
-  const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan), build);
+  const rendered = renderDockerfile(plan, planVersions(deps.catalog, plan));
   const open = uploadOpener((key, s) => deps.blobs.getStream(key, s), plan.binary, isTransient);
   // What the COPY writes, for the final check: the file (at the path, or inside it when it is a directory), or the
   // archive's entries, learned as they are re-packed into the context.

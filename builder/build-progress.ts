@@ -1,6 +1,6 @@
 // Follows the classic builder's event stream: which step is running, how long each took, whether it came from the
 // layer cache, the image id, and the first error. Pure (time is passed in), so it is tested on recorded events.
-import type { Instruction } from './dockerfile-render.ts';
+import { LANE_OWNER, type Instruction } from './dockerfile-render.ts';
 
 /** One JSON object of the engine's build (or push) stream. */
 export interface EngineEvent {
@@ -60,11 +60,11 @@ export class BuildProgress {
           this.closeStep(now);
           this.current = { index: Number(m[1]) - 1, startedAt: now, cached: false };
           const owner = this.ownerOf(this.current.index);
-          if (owner !== previous && owner !== 'base') this.onStep(owner, false);
+          if (owner !== previous && owner !== 'base' && owner !== LANE_OWNER) this.onStep(owner, false);
         } else if (line.trim() === '---> Using cache' && this.current) {
           this.current.cached = true;
           const owner = this.ownerOf(this.current.index);
-          if (owner !== 'base') this.onStep(owner, true);
+          if (owner !== 'base' && owner !== LANE_OWNER) this.onStep(owner, true);
         } else if (this.current) {
           const image = resultLine.exec(line.trimEnd());
           if (image) this.current.image = image[1]!;
@@ -102,7 +102,8 @@ export class BuildProgress {
 
   /**
    * The images the user's part of the build left (its COPY, ENV, ENTRYPOINT and label steps), last first. They hold
-   * this build's binary and serve no other build, unlike the component steps' images, which are the layer cache.
+   * this build's binary and serve no other build, unlike the component steps' images, which are the layer cache, and
+   * the lane step's image they stand on, which stays (engine-lanes.ts).
    */
   binaryStepImages(): string[] {
     return this.done
@@ -116,7 +117,7 @@ export class BuildProgress {
     const last = new Map<string, string | undefined>();
     for (const s of this.done) {
       const owner = this.ownerOf(s.index);
-      if (owner !== 'base') last.set(owner, s.image ?? last.get(owner));
+      if (owner !== 'base' && owner !== LANE_OWNER) last.set(owner, s.image ?? last.get(owner));
     }
     return [...last].map(([owner, image]) => ({ owner, image }));
   }
@@ -128,7 +129,7 @@ export class BuildProgress {
     for (const s of this.done) {
       // Steps past the Dockerfile's own (the engine adds one for build labels) belong to the user's part.
       const owner = this.instructions[s.index]?.owner ?? 'binary';
-      if (owner === 'base') continue;
+      if (owner === 'base' || owner === LANE_OWNER) continue;
       const t = byOwner.get(owner);
       if (t) {
         t.seconds += s.seconds;

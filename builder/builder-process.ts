@@ -19,6 +19,7 @@ import type { LayerWork } from './layer-build.ts';
 import { createBaseResolver } from './base-resolver.ts';
 import { createBuildWorker } from './build-worker.ts';
 import { publishRoots } from './docker-engine.ts';
+import { createEngineLanes } from './engine-lanes.ts';
 import { startOpsServer, processMetrics, type OpsServer } from '../core/ops-server.ts';
 import { builderReadiness } from './builder-health.ts';
 import { provisionRoots } from './root-provision.ts';
@@ -58,6 +59,7 @@ export async function startBuilder(infra: Infrastructure): Promise<RunningBuilde
   const published = new Promise<void>((resolve) => (rootsPublished = resolve));
   const pipeline = {
     docker: infra.docker,
+    lanes: createEngineLanes(),
     registryAuth: infra.registryAuth,
     roots: { host: config.REGISTRY_HOST, prefix: config.REGISTRY_PREFIX, registry: infra.registry, published },
   };

@@ -3,7 +3,6 @@
 import type { BuildPlan } from '../core/build-types.ts';
 import type { ComponentVersion } from '../core/catalog/catalog.ts';
 import { execInstruction, userEnvInstruction } from '../core/dockerfile-lines.ts';
-import { BUILD_ID_LABEL } from '../core/image-labels.ts';
 import { BINARY_NAME } from '../core/composition/binary-placement.ts';
 
 export interface Instruction {
@@ -67,15 +66,10 @@ const assemble = (instructions: Instruction[]): RenderedBuild => ({
  * `versions` are the catalog entries of plan.components, in the same order. The caller checks that their recipe
  * hashes still match the plan, so an image is never built from a recipe other than the one recorded.
  */
-export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[], build?: { id: string }): RenderedBuild {
+export function renderDockerfile(plan: BuildPlan, versions: ComponentVersion[]): RenderedBuild {
   // A template base already holds some components (with the same recipe hashes): install only the rest.
   const covered = new Set(plan.base.kind === 'template' ? plan.base.covers : []);
   const instructions = componentInstructions(plan.base.image, versions, covered);
-
-  // The user's steps start with this build's id, so their images belong to this build alone: the engine never serves
-  // them from cache to a concurrent build of the same binary, whose parent would vanish when this build cleans up
-  // ("unknown parent image ID"). The component steps above stay shared; a COPY of the binary is cheap to redo.
-  if (build) instructions.push({ text: `LABEL ${JSON.stringify(BUILD_ID_LABEL)}=${JSON.stringify(build.id)}`, owner: 'binary' });
 
   // An archive was re-packed, entry by entry, under a context folder: COPY puts that folder's contents into the
   // target directory. Never ADD, whose auto-extract would unpack whatever the archive holds.
@@ -103,4 +97,23 @@ export function renderTemplateDockerfile(baseImage: string, versions: ComponentV
  */
 export function renderLayerDockerfile(rootImage: string, base: ComponentVersion[], version: ComponentVersion): RenderedBuild {
   return assemble([...componentInstructions(rootImage, base, new Set()), { text: installInstruction(version), owner: version.key }]);
+}
+
+/** The owner of the lane step: neither a component nor the user's, and never a step of the build's record. */
+export const LANE_OWNER = 'lane';
+
+/** The ARG that names an engine lane (builder/engine-lanes.ts); its value is `<hex>.<digits>`, never user input. */
+export const ENGINE_LANE_ARG = 'KILN_ENGINE_LANE';
+
+/**
+ * The rendered build with the lane step put where its own steps start (before the first `binary` instruction, or at
+ * the end when the engine's label step is its only own step): the shared steps above it stay the layer cache, and
+ * every image this build removes afterwards stands on the lane's image. Pure.
+ */
+export function withEngineLane(rendered: RenderedBuild, lane: string): RenderedBuild {
+  if (!/^[0-9a-f]+\.[0-9]+$/.test(lane)) throw new Error(`not an engine lane: ${lane}`);
+  const at = rendered.instructions.findIndex((i) => i.owner === 'binary');
+  const instructions = [...rendered.instructions];
+  instructions.splice(at === -1 ? instructions.length : at, 0, { text: `ARG ${ENGINE_LANE_ARG}=${lane}`, owner: LANE_OWNER });
+  return assemble(instructions);
 }

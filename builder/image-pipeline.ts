@@ -9,12 +9,15 @@ import { BuildFailure, stepFailed } from './build-errors.ts';
 import type { LiveStep } from '../core/live-progress.ts';
 import { BuildProgress, type StepTiming } from './build-progress.ts';
 import { buildContext, type ContextUpload } from './build-context.ts';
-import type { RenderedBuild } from './dockerfile-render.ts';
+import { withEngineLane, type RenderedBuild } from './dockerfile-render.ts';
+import type { EngineLanes } from './engine-lanes.ts';
 import { noOutageRetry, type OutageRetry } from './outage-retry.ts';
 import { buildImage, ensureBaseImage, pushImage, removeBuiltImage, splitImageRef, type BaseImage, type Pulled, type PublishedRoots } from './docker-engine.ts';
 
 export interface PipelineDeps {
   docker: Docker;
+  /** This process's engine lanes: where each engine build's own steps start (engine-lanes.ts). */
+  lanes: EngineLanes;
   registryAuth: RegistryAuth;
   /** Where a root this engine lacks is pulled from. */
   roots: PublishedRoots;
@@ -81,7 +84,11 @@ export async function produceImage(
   const openUpload = req.openUpload;
   const upload = openUpload ? await retry('reading the upload from S3', () => openUpload(signal)) : undefined;
 
-  const progress = new BuildProgress(req.rendered.instructions, (owner, cached) => onStep({ kind: cached ? 'cache' : 'install', component: owner }));
+  // The lane is held from the engine build to the end of its cleanup: no other build of this process starts its own
+  // steps on the lane's image while this one's stand there.
+  const lane = deps.lanes.acquire();
+  const rendered = withEngineLane(req.rendered, lane.id);
+  const progress = new BuildProgress(rendered.instructions, (owner, cached) => onStep({ kind: cached ? 'cache' : 'install', component: owner }));
   // A stop reaches the engine's build at once while it runs component steps (the engine kills the step's container
   // and keeps nothing of it). Once the build's own steps may have begun, the engine's build is let finish — a COPY
   // and a few metadata steps — so that every image it commits is one this attempt knows of and removes below; a step
@@ -97,7 +104,7 @@ export async function produceImage(
   try {
     await buildImage(
       deps.docker,
-      buildContext(req.rendered, upload),
+      buildContext(rendered, upload),
       { tag: req.ref, labels, signal: engineStop.signal },
       (ev) => appendLog(progress.onEvent(ev, Date.now())),
     );
@@ -130,11 +137,14 @@ export async function produceImage(
     // Whatever happened (pushed, failed, canceled, timed out), the engine keeps only the components' layers, which
     // are the layer cache: the image's tag and the layers of the user's own steps go. A retry rebuilds those from the
     // cache in a second. A template that was pushed stays whole.
+    // Removing them is safe for every other build on the engine: they stand on this attempt's lane, not on an image
+    // other builds' cache lookups list (engine-lanes.ts).
     if (!(pushed && req.keepImage)) {
       await removeBuiltImage(deps.docker, req.ref, progress.imageId, progress.binaryStepImages()).catch((err: unknown) =>
         appendLog(`kiln: could not remove this attempt's image from the engine (it keeps it): ${(err as Error).message}\n`),
       );
     }
+    lane.release();
   }
 }
 

@@ -79,3 +79,22 @@ describe('build progress', () => {
     assert.equal(template.ownStepsBegun(), true);
   });
 });
+
+describe('build progress with the lane step', () => {
+  it('keeps the lane step out of the removed images, the recorded steps and the step listener', () => {
+    const laned = [...instructions.slice(0, 3), { text: 'ARG KILN_ENGINE_LANE=ab.0', owner: 'lane' }, ...instructions.slice(3)];
+    const heard: string[] = [];
+    const p = new BuildProgress(laned, (owner) => heard.push(owner));
+    p.onEvent({ stream: 'Step 1/6 : FROM r\n ---> 0123456789ab\n' }, 0);
+    p.onEvent({ stream: 'Step 2/6 : RUN a\n ---> Using cache\n ---> aaaaaaaaaaaa\n' }, 1);
+    p.onEvent({ stream: 'Step 3/6 : ENV J=1\n ---> Using cache\n ---> bbbbbbbbbbbb\n' }, 2);
+    p.onEvent({ stream: 'Step 4/6 : ARG KILN_ENGINE_LANE=ab.0\n ---> Using cache\n ---> 111111111111\n' }, 3);
+    assert.equal(p.ownStepsBegun(), true, 'the lane step has its image: the COPY may be running');
+    p.onEvent({ stream: 'Step 5/6 : COPY b\n ---> cccccccccccc\n' }, 4);
+    p.onEvent({ stream: 'Step 6/6 : ENTRYPOINT ["b"]\n ---> dddddddddddd\n' }, 5);
+    assert.deepEqual(p.finish(6).map((s) => s.owner), ['jdk@17', 'binary']);
+    assert.deepEqual(p.binaryStepImages(), ['dddddddddddd', 'cccccccccccc']);
+    assert.deepEqual(p.stepImages(), [{ owner: 'jdk@17', image: 'bbbbbbbbbbbb' }, { owner: 'binary', image: 'dddddddddddd' }]);
+    assert.ok(!heard.includes('lane'), heard.join(','));
+  });
+});

@@ -6,7 +6,7 @@ import type { BuildPlan } from '../../core/build-types.ts';
 import { loadCatalog } from '../../core/catalog/catalog-loader.ts';
 import type { Catalog } from '../../core/catalog/catalog.ts';
 import { planVersions } from '../../builder/build-job.ts';
-import { renderDockerfile, renderLayerDockerfile, renderTemplateDockerfile } from '../../builder/dockerfile-render.ts';
+import { LANE_OWNER, renderDockerfile, renderLayerDockerfile, renderTemplateDockerfile, withEngineLane } from '../../builder/dockerfile-render.ts';
 import { quoteEnvValue } from '../../core/dockerfile-lines.ts';
 
 let catalog: Catalog;
@@ -53,15 +53,22 @@ describe('dockerfile renderer', () => {
     assert.deepEqual(instructions.map((i) => i.owner), ['base', 'jdk@17', 'jdk@17', 'openssl@3', 'binary', 'binary', 'binary', 'binary']);
   });
 
-  it("starts the user's steps with the build's id, so two builds of one binary share component steps and nothing after", () => {
-    const a = renderDockerfile(plan, planVersions(catalog, plan), { id: '0b6f3c1e-1111-4a4a-8a8a-000000000001' });
-    const b = renderDockerfile(plan, planVersions(catalog, plan), { id: '0b6f3c1e-1111-4a4a-8a8a-000000000002' });
-    const own = (r: typeof a) => r.instructions.filter((i) => i.owner === 'binary').map((i) => i.text);
-    const shared = (r: typeof a) => r.instructions.filter((i) => i.owner !== 'binary').map((i) => i.text);
+  it("puts the lane step where the user's steps start: shared steps above it, the build's own below it", () => {
+    const rendered = renderDockerfile(plan, planVersions(catalog, plan));
+    const a = withEngineLane(rendered, '0a1b2c.0');
+    const b = withEngineLane(rendered, '0a1b2c.1');
+    const own = (r: typeof a) => r.instructions.slice(r.instructions.findIndex((i) => i.owner === LANE_OWNER)).map((i) => i.text);
+    const shared = (r: typeof a) => r.instructions.slice(0, r.instructions.findIndex((i) => i.owner === LANE_OWNER)).map((i) => i.text);
     assert.deepEqual(shared(a), shared(b));
-    assert.equal(own(a)[0], 'LABEL "dev.kiln.build-id"="0b6f3c1e-1111-4a4a-8a8a-000000000001"');
+    assert.deepEqual(shared(a), rendered.instructions.filter((i) => i.owner !== 'binary').map((i) => i.text));
+    assert.equal(own(a)[0], 'ARG KILN_ENGINE_LANE=0a1b2c.0');
     assert.equal(own(a)[1], 'COPY ["binary","/opt/app/app.jar"]');
-    assert.notDeepEqual(own(a)[0], own(b)[0]);
+    assert.notEqual(own(a)[0], own(b)[0]);
+    assert.match(a.dockerfile, /\nARG KILN_ENGINE_LANE=0a1b2c\.0\nCOPY /);
+    // A template or a layer has no step of the user's: the lane goes last, under the engine's label step.
+    const template = withEngineLane(renderTemplateDockerfile('kiln-root:debian-bookworm', planVersions(catalog, plan), new Set()), '0a1b2c.0');
+    assert.equal(template.instructions.at(-1)?.text, 'ARG KILN_ENGINE_LANE=0a1b2c.0');
+    assert.throws(() => withEngineLane(rendered, 'x\nRUN rm -rf /'), /not an engine lane/);
   });
 
   it('escapes what the builder would expand in ENV values', () => {
