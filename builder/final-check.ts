@@ -4,7 +4,7 @@
 // the built image. A failure is a BuildFailure that names the check and the path; nothing is pushed.
 import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { FsView } from '../core/composition/layer-index.ts';
+import type { FsView } from '../core/composition/layer-index.ts';
 import { checkProgram, ImageCheckFailed, interpreterOf, touchesDpkg } from '../core/image-check.ts';
 import { BuildFailure } from './build-errors.ts';
 import type { BinaryLayerRecord } from './composer.ts';
