@@ -2,13 +2,13 @@
 // image is judged from its filesystem view, with no engine, unless the binary wrote into dpkg's state: then dpkg runs
 // in a container of the composed base with the binary layer put in. An installed image is judged in containers of
 // the built image. A failure is a BuildFailure that names the check and the path; nothing is pushed.
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { FsView } from '../core/composition/layer-index.ts';
 import { checkProgram, ImageCheckFailed, interpreterOf, touchesDpkg } from '../core/image-check.ts';
 import { BuildFailure } from './build-errors.ts';
 import type { BinaryLayerRecord } from './composer.ts';
-import { parseVerification } from './verification-run.ts';
+import { parseVerification, runToEnd } from './verification-run.ts';
 
 const MARK = '@@kiln-final';
 
@@ -68,17 +68,9 @@ export async function runInImage(docker: Docker, image: string, script: string, 
   opts.signal.addEventListener('abort', stop, { once: true });
   try {
     if (opts.layer) await container.putArchive(Readable.from(opts.layer()) as unknown as NodeJS.ReadableStream, { path: '/' });
-    const out = new PassThrough();
-    const chunks: Buffer[] = [];
-    out.on('data', (c: Buffer) => chunks.push(c));
-    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-    container.modem.demuxStream(stream, out, out);
-    const ended = new Promise((resolve) => stream.once('end', resolve));
-    await container.start();
-    await container.wait();
-    await ended;
+    const output = await runToEnd(container);
     opts.signal.throwIfAborted();
-    return Buffer.concat(chunks).toString('utf8');
+    return output;
   } finally {
     opts.signal.removeEventListener('abort', stop);
     await container.remove({ force: true }).catch(() => undefined);

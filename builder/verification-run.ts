@@ -75,20 +75,8 @@ export async function runVerification(
   opts.signal.addEventListener('abort', stop, { once: true });
   try {
     await container.putArchive(await filesTar(files), { path: '/' });
-    const out = new PassThrough();
-    const chunks: Buffer[] = [];
-    out.on('data', (c: Buffer) => {
-      chunks.push(c);
-      opts.onOutput?.(c.toString('utf8'));
-    });
-    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-    container.modem.demuxStream(stream, out, out);
-    const ended = new Promise((resolve) => stream.once('end', resolve));
-    await container.start();
-    await container.wait();
-    await ended;
+    const output = await runToEnd(container, opts.onOutput);
     opts.signal.throwIfAborted();
-    const output = Buffer.concat(chunks).toString('utf8');
     const regenerated = new Map<string, StateFile>();
     for (const p of REGENERATED) regenerated.set(p, await readFile(container, `/${p}`));
     return { failures: parseVerification(output), regenerated, output };
@@ -96,6 +84,26 @@ export async function runVerification(
     opts.signal.removeEventListener('abort', stop);
     await container.remove({ force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * Starts a created container and waits for it to exit; its stdout and stderr as one text, in the order written
+ * (attached before the start, so nothing a short script prints is missed), each chunk also given to `onOutput`.
+ */
+export async function runToEnd(container: Docker.Container, onOutput?: (text: string) => void): Promise<string> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => {
+    chunks.push(c);
+    onOutput?.(c.toString('utf8'));
+  });
+  const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+  container.modem.demuxStream(stream, out, out);
+  const ended = new Promise((resolve) => stream.once('end', resolve));
+  await container.start();
+  await container.wait();
+  await ended;
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** One file out of a (stopped) container, with its mode and owner; null when it does not exist. */

@@ -13,6 +13,7 @@ import { rootRepository } from '../builder/docker-engine.ts';
 import { call, logUntil, postBuild, upload, waitFor, waitForBuild, type BuildView } from './helpers/api-client.ts';
 import { spawnBuilder, stopChild } from './helpers/builder-process.ts';
 import { runImage } from './helpers/docker-run.ts';
+import { removeImagesMarked } from './helpers/catalogs.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
 /** What a user is promised: a build whose builder was killed mid-verification succeeds this soon after a restart. */
@@ -58,28 +59,7 @@ async function removeRunLeftovers(docker: Docker, nonce: string, kilnId: string)
   for (const c of await docker.listContainers({ all: true })) {
     if (c.Command.includes(nonce) || c.Image.includes(`kiln-test/${kilnId}/`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   }
-  const images = (await docker.listImages({ all: true })).sort((a, b) => b.Created - a.Created);
-  const marked = new Set<string>();
-  for (const img of images) {
-    const info = await docker.getImage(img.Id).inspect().catch(() => undefined);
-    const cmd = [...(info?.ContainerConfig?.Cmd ?? []), ...(info?.Config?.Cmd ?? [])].join(' ');
-    if (cmd.includes(nonce)) marked.add(img.Id);
-  }
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const img of images) {
-      if (!marked.has(img.Id) && img.ParentId && marked.has(img.ParentId)) {
-        marked.add(img.Id);
-        grew = true;
-      }
-    }
-  }
-  for (let left = [...marked]; left.length > 0; ) {
-    const failed: string[] = [];
-    for (const id of left) await docker.getImage(id).remove({ force: true, noprune: true }).catch(() => failed.push(id));
-    if (failed.length === left.length) break;
-    left = failed;
-  }
+  await removeImagesMarked(docker, [nonce]);
 }
 
 describe('claims are leases: a builder killed holding one blocks nothing for long', { timeout: 1_200_000 }, () => {

@@ -44,7 +44,11 @@ export async function slowCatalog(parent: string, opts: { seconds: number; nonce
  * them — newest first. They can never serve another build (the nonce is in the recipe), so a test removes them.
  */
 export async function removeSlowLayers(docker: Docker, ...nonces: string[]): Promise<void> {
-  const markers = nonces.map((n) => `slow-1-${n}`);
+  await removeImagesMarked(docker, nonces.map((n) => `slow-1-${n}`));
+}
+
+/** Removes the engine's images whose step command holds one of `markers`, and every image built on them. */
+export async function removeImagesMarked(docker: Docker, markers: string[]): Promise<void> {
   const images = (await docker.listImages({ all: true })).sort((a, b) => b.Created - a.Created);
   const marked = new Set<string>();
   for (const img of images) {
