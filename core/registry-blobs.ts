@@ -22,6 +22,56 @@ export class BlobError extends Error {
   }
 }
 
+/** How long a stopped upload waits for the registry to take the end of its body before the request is cut off. */
+const STOP_GRACE_MS = 10_000;
+/** How long canceling an upload session may take (a registry that hangs must not hold up the build's end). */
+const CANCEL_TIMEOUT_MS = 15_000;
+
+/**
+ * The chunks of `body` until `signal` aborts or `body` fails: then the chunks end (the request carrying them completes,
+ * and the registry answers with what it received) and `stopped()` tells why. A chunk awaited when the abort comes is
+ * not waited for.
+ */
+export function stoppableBody(body: AsyncIterable<Buffer>, signal?: AbortSignal): { chunks: AsyncIterable<Buffer>; stopped: () => { reason: unknown } | undefined } {
+  let stopped: { reason: unknown } | undefined;
+  const ABORTED = Symbol('aborted');
+  const next = (it: AsyncIterator<Buffer>): Promise<IteratorResult<Buffer> | typeof ABORTED> => {
+    if (!signal) return it.next();
+    if (signal.aborted) return Promise.resolve(ABORTED);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => resolve(ABORTED);
+      signal.addEventListener('abort', onAbort, { once: true });
+      it.next().then(
+        (r) => (signal.removeEventListener('abort', onAbort), resolve(r)),
+        (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
+      );
+    });
+  };
+  async function* chunks() {
+    const it = body[Symbol.asyncIterator]();
+    let ended = false;
+    try {
+      for (;;) {
+        const r = await next(it);
+        if (r === ABORTED) {
+          stopped = { reason: signal!.reason };
+          return;
+        }
+        if (r.done) return void (ended = true);
+        yield r.value;
+      }
+    } catch (err) {
+      ended = true;
+      stopped = { reason: err };
+    } finally {
+      // A source left early (a stop, or the request cut off) is let go without waiting: a chunk it is still producing
+      // may never come.
+      if (!ended) void it.return?.()?.catch(() => undefined);
+    }
+  }
+  return { chunks: chunks(), stopped: () => stopped };
+}
+
 export function createRegistryBlobs(transport: RegistryTransport) {
   const fail = async (what: string, res: Response): Promise<never> => {
     const body = (await res.text().catch(() => '')).slice(0, 300);
@@ -39,6 +89,14 @@ export function createRegistryBlobs(transport: RegistryTransport) {
     const res = await transport.request(`/${repository}/blobs/uploads/`, { method: 'POST', scopes: [push(repository)], ...(signal ? { signal } : {}) });
     if (res.status !== 202) await fail(`starting an upload to ${repository}`, res);
     return locationOf(res);
+  };
+
+  /** Cancels an upload session, best effort: the error that ended the upload is the one that counts. */
+  const cancelUpload = async (repository: string, location: string): Promise<void> => {
+    const res = await transport
+      .request(location, { method: 'DELETE', scopes: [push(repository)], signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS) })
+      .catch(() => undefined);
+    await res?.body?.cancel().catch(() => undefined);
   };
 
   const api = {
@@ -65,34 +123,57 @@ export function createRegistryBlobs(transport: RegistryTransport) {
       return false;
     },
 
-    /** Uploads a stream as one blob; its digest and size are computed while it streams. */
+    /**
+     * Uploads a stream as one blob; its digest and size are computed while it streams. An upload that does not complete
+     * (stopped by `signal`, its stream failed, the registry refused it) has its session canceled, best effort; the
+     * original error is what is thrown.
+     */
     async upload(repository: string, body: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<BlobRef> {
       const location = await startUpload(repository, signal);
+      // The session's location as the registry last handed it out. Distribution signs the offset it has received into
+      // the location (`_state`) and refuses every later request whose offset is stale, a DELETE included (2.8 then
+      // keeps the session for good): a session can only be canceled with the location of the last answer.
+      let current = location;
       const hash = createHash('sha256');
       let size = 0;
+      const stream = stoppableBody(body, signal);
       async function* counted() {
-        for await (const chunk of body) {
+        for await (const chunk of stream.chunks) {
           hash.update(chunk);
           size += chunk.length;
           yield chunk;
         }
       }
+      // A stop ends the body cleanly, so the registry answers with the offset it holds; a registry that does not take
+      // the rest in time has the request cut off instead.
+      const hard = new AbortController();
+      const cutOff = () => setTimeout(() => hard.abort(signal?.reason), STOP_GRACE_MS).unref();
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => void (timer = cutOff());
+      signal?.addEventListener('abort', onAbort, { once: true });
       try {
         const patched = await transport.stream(location, {
           method: 'PATCH',
           headers: { 'content-type': 'application/octet-stream' },
           body: counted(),
           scopes: [push(repository)],
-          ...(signal ? { signal } : {}),
+          signal: hard.signal,
         });
+        if (patched.status === 202 && patched.headers.get('location')) current = locationOf(patched);
+        const stopped = stream.stopped();
+        if (stopped) throw stopped.reason;
         if (patched.status !== 202) throw new BlobError(`registry ${transport.host} answered ${patched.status} receiving a blob for ${repository}: ${patched.text.slice(0, 300)}`, patched.status);
+        signal?.throwIfAborted();
         const digest = `sha256:${hash.digest('hex')}`;
-        const done = await transport.request(withDigest(locationOf(patched), digest), { method: 'PUT', scopes: [push(repository)], ...(signal ? { signal } : {}) });
+        const done = await transport.request(withDigest(current, digest), { method: 'PUT', scopes: [push(repository)], ...(signal ? { signal } : {}) });
         if (done.status !== 201) await fail(`completing blob ${digest} in ${repository}`, done);
         return { digest, size };
       } catch (err) {
-        await transport.request(location, { method: 'DELETE', scopes: [push(repository)] }).catch(() => undefined);
-        throw err;
+        await cancelUpload(repository, current);
+        throw stream.stopped()?.reason ?? err;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
       }
     },
 
@@ -107,7 +188,10 @@ export function createRegistryBlobs(transport: RegistryTransport) {
         body: new Uint8Array(bytes),
         scopes: [push(repository)],
       });
-      if (res.status !== 201) await fail(`storing blob ${digest} in ${repository}`, res);
+      if (res.status !== 201) {
+        await cancelUpload(repository, location);
+        await fail(`storing blob ${digest} in ${repository}`, res);
+      }
       return { digest, size: bytes.length };
     },
 
