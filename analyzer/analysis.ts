@@ -44,6 +44,13 @@ export interface AnalysisOptions extends SelectOptions {
    * later) costs little.
    */
   holdRebuilds?: number;
+  /**
+   * The hold applies only between runs closer than this. What keeping a template loses is charged from the previous
+   * run's choice, so the first interval of a losing streak is free (that choice still kept it): between hourly runs an
+   * hour goes unmeasured, between daily runs a whole day. Runs this far apart see enough builds each that one run's
+   * noise is not the hold's to smooth: a template the selection wants gone goes, as without the hold.
+   */
+  holdWithinSeconds?: number;
   /** What the previous analysis left (the service reads it from the last analyzer run; absent: the first run). */
   previous?: AnalysisState;
 }
@@ -97,7 +104,9 @@ export function analyzeDemand(demand: Demand, costs: Costs, opts: AnalysisOption
   const result = { halfLife, scores, keepBonus: Object.fromEntries(keepBonus), choice };
   const kept = new Set(choice);
   const losing = [...(opts.built ?? [])].filter((key) => !kept.has(key));
-  if (losing.length === 0 || !((opts.holdRebuilds ?? 0) > 0)) return { ...result, templates: free, held: {} };
+  const gap = opts.previous?.at === undefined ? 0 : opts.now - opts.previous.at;
+  const holding = (opts.holdRebuilds ?? 0) > 0 && gap < (opts.holdWithinSeconds ?? Infinity);
+  if (losing.length === 0 || !holding) return { ...result, templates: free, held: {} };
   const rebuild = new Map(cands.filter((c) => losing.includes(c.key)).map((c) => [c.key, c.cost]));
   const held = holds(losing.map((key) => ({ key, rebuildSeconds: rebuild.get(key) ?? 0 })), rent(demand, costs, halfLife, opts), opts);
   // Nothing held: the free choice stands. Else the held ones stay and the rest of the budget is chosen around them.

@@ -21,6 +21,8 @@ export function defaultAnalysisOptions(): Omit<AnalysisOptions, 'now' | 'maxTemp
     // (`npm run bench:analyzer -- --hourly`, `-- --hourly-sensitivity`).
     halfLifeMargin: 0.05,
     holdRebuilds: 1,
+    // ... between runs less than a day apart (the service's hourly cadence); runs a day apart drop a loser at once.
+    holdWithinSeconds: DAY,
     // Keeping a GiB of template around is charged like 60 s of installing, per analysis horizon.
     storageSecondsPerGiB: 60,
     sizes: new Map(),

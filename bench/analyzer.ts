@@ -82,7 +82,7 @@ if (values.hourly || values['hourly-sensitivity']) {
 === ${name}: ${trace.length} builds over ${((trace.at(-1)!.t - trace[0]!.t) / 86400).toFixed(0)} days; pairs: a template dropped and added again within 7 days (a rebuild each)`);
     const defaults = defaultAnalysisOptions();
     if (values.hourly) {
-      console.log(`  before: no hysteresis between runs; after: half-life margin ${defaults.halfLifeMargin}, a losing template held until it has lost ${defaults.holdRebuilds ?? 0}× its rebuild`);
+      console.log(`  before: no hysteresis between runs; after: half-life margin ${defaults.halfLifeMargin}, a losing template held until it has lost ${defaults.holdRebuilds ?? 0}× its rebuild (between runs less than ${(defaults.holdWithinSeconds ?? Infinity) / 3600} h apart)`);
       for (const line of hourlyTable(trace, costs, budgets)) console.log(line);
     }
     if (values['hourly-sensitivity']) {
