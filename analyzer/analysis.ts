@@ -1,13 +1,14 @@
 // One analysis, as a pure function of the demand and of what the previous analysis left (`previous`): choose how fast
 // to forget (among several recency weightings, the one whose choices would have served the last hours best, the
 // previous one unless another is clearly better), then decide the templates under that weighting, with hysteresis for
-// the ones that exist (a rebuild charge within a run, a hold between runs). Other decisions made from the same demand (which component layers to prebuild,
+// the ones that exist (a rebuild charge within a run; between runs, a losing template is rented until what keeping it
+// has lost pays for building it again). Other decisions made from the same demand (which component layers to prebuild,
 // which combinations to pre-verify, once images compose) belong beside `templates` in `Analysis`, under the same
 // chosen weighting and candidates.
-import type { Costs } from '../core/templates/savings.ts';
+import { costOf, estimatedBytes, type Costs, type TemplateSet } from '../core/templates/savings.ts';
 import { mineCandidates } from './candidate-mining.ts';
-import { countsBetween, weightsAt, type Demand } from './demand.ts';
-import { builtSets, savings, scoreCandidates, selectOnWeights, solve, supports, type Selection, type SelectOptions } from './template-selector.ts';
+import { countsBetween, weightsAt, type Combination, type Demand } from './demand.ts';
+import { builtSets, savings, type ChosenTemplate, scoreCandidates, selectOnWeights, solve, supports, type Selection, type SelectOptions } from './template-selector.ts';
 
 export interface AnalysisOptions extends SelectOptions {
   /** Analysis time (seconds, the demand's epoch). */
@@ -35,21 +36,39 @@ export interface AnalysisOptions extends SelectOptions {
    */
   halfLifeMargin?: number;
   /**
-   * A built template the selection would drop is kept until every analysis over this many seconds has wanted it
-   * dropped (0: dropped at the first). One analysis preferring another set is often noise an hour later.
+   * Rent or buy between runs: a built template the selection would drop is kept (rented) until the savings keeping it
+   * has lost since it started losing reach this many times its rebuild (0: dropped at once). At 1 this is the ski
+   * rental rule — in that model of the one decision, whatever demand does next, holding and then dropping costs at most
+   * twice the better in hindsight of dropping at once and keeping — and it needs no time constant: a template losing by a lot goes at
+   * the first analysis, one losing by a hair is held, and one analysis preferring another set (often noise an hour
+   * later) costs little.
    */
-  dropAfterSeconds?: number;
+  holdRebuilds?: number;
+  /**
+   * The hold applies only between runs closer than this. What keeping a template loses is charged from the previous
+   * run's choice, so the first interval of a losing streak is free (that choice still kept it): between hourly runs an
+   * hour goes unmeasured, between daily runs a whole day. Runs this far apart see enough builds each that one run's
+   * noise is not the hold's to smooth: a template the selection wants gone goes, as without the hold.
+   */
+  holdWithinSeconds?: number;
   /** What the previous analysis left (the service reads it from the last analyzer run; absent: the first run). */
   previous?: AnalysisState;
 }
 
 /** What one analysis hands the next: the hysteresis between runs needs nothing else. */
 export interface AnalysisState {
+  /** When it ran (analysis time, seconds): the next one charges held templates for the time between. */
+  at?: number;
   /** The half-life chosen (seconds). */
   halfLife?: number;
-  /** Per built template (setKey) the selection wanted dropped but the hold kept: since when (analysis time, seconds). */
-  losingSince?: Readonly<Record<string, number>>;
+  /** The templates (setKeys) it would have chosen without the hold: the next one charges the hold what they would have spared. */
+  choice?: readonly string[];
+  /** Per built template (setKey) the selection wanted dropped but the hold kept. */
+  held?: Readonly<Record<string, Held>>;
 }
+
+/** A template kept only by the hold: since when every analysis has wanted it dropped, what keeping it has lost. */
+export type Held = NonNullable<ChosenTemplate['held']>;
 
 export interface Analysis {
   templates: Selection;
@@ -58,8 +77,10 @@ export interface Analysis {
   scores: { halfLife: number; score: number }[] | null;
   /** Built templates whose drop would be charged their rebuild. */
   keepBonus: Record<string, number>;
-  /** Built templates kept only by the hold (the selection alone would drop them): since when they have been losing. */
-  losingSince: Record<string, number>;
+  /** The templates (setKeys) chosen without the hold between runs. */
+  choice: string[];
+  /** Built templates kept only by the hold (the selection alone would drop them). */
+  held: Record<string, Held>;
 }
 
 export function analyzeDemand(demand: Demand, costs: Costs, opts: AnalysisOptions): Analysis {
@@ -77,16 +98,74 @@ export function analyzeDemand(demand: Demand, costs: Costs, opts: AnalysisOption
   const scores = validate(demand, cands, opts);
   const halfLife = chooseHalfLife(scores, opts);
   const weights = weightings[opts.halfLives.indexOf(halfLife)] ?? now(halfLife);
-  const free = selectOnWeights(combos, weights, costs, { ...opts, keepBonus }, cands);
-  const { pinned, losingSince } = holds(free, opts);
-  return {
-    // Nothing held: the free choice stands. Else the held ones stay and the rest of the budget is chosen around them.
-    templates: pinned.size === 0 ? free : markHeld(selectOnWeights(combos, weights, costs, { ...opts, keepBonus, pinned }, cands), losingSince),
-    halfLife,
-    scores,
-    keepBonus: Object.fromEntries(keepBonus),
-    losingSince,
-  };
+  const select = (pinned?: Set<string>) => selectOnWeights(combos, weights, costs, { ...opts, keepBonus, ...(pinned ? { pinned } : {}) }, cands);
+  const free = select();
+  const choice = free.templates.map((t) => t.key);
+  const result = { halfLife, scores, keepBonus: Object.fromEntries(keepBonus), choice };
+  const kept = new Set(choice);
+  const losing = [...(opts.built ?? [])].filter((key) => !kept.has(key));
+  const gap = opts.previous?.at === undefined ? 0 : opts.now - opts.previous.at;
+  const holding = (opts.holdRebuilds ?? 0) > 0 && gap < (opts.holdWithinSeconds ?? Infinity);
+  if (losing.length === 0 || !holding) return { ...result, templates: free, held: {} };
+  const rebuild = new Map(cands.filter((c) => losing.includes(c.key)).map((c) => [c.key, c.cost]));
+  const held = holds(losing.map((key) => ({ key, rebuildSeconds: rebuild.get(key) ?? 0 })), rent(demand, costs, halfLife, opts), opts);
+  // Nothing held: the free choice stands. Else the held ones stay and the rest of the budget is chosen around them.
+  const templates = Object.keys(held).length === 0 ? free : markHeld(select(new Set([...kept, ...Object.keys(held)])), held);
+  return { ...result, templates, held };
+}
+
+/**
+ * The rent of the time since the last analysis, per template the hold kept through it (built, but not in that
+ * analysis's free choice): the install seconds that choice would have spared the builds that came since, beyond the
+ * templates that stood (built), plus the storage the kept ones took meanwhile, shared evenly among them (each held one
+ * took a place the choice gave another). Both sets were decided before those builds came: no hindsight. Nothing to
+ * charge on a first run.
+ */
+export function rent(
+  demand: Demand,
+  costs: Costs,
+  halfLife: number,
+  opts: Pick<AnalysisOptions, 'now' | 'windowSeconds' | 'built' | 'previous' | 'sizes' | 'defaultSizeBytes' | 'storageSecondsPerGiB'>,
+): Map<string, number> {
+  const { at, choice } = opts.previous ?? {};
+  const kept = [...(opts.built ?? [])].filter((key) => !choice?.includes(key));
+  if (at === undefined || choice === undefined || at >= opts.now || kept.length === 0) return new Map();
+  const lately = countsBetween(demand, at, opts.now, 'exposed');
+  const stood = [...(opts.built ?? [])].map(parseKey);
+  const wanted = choice.map(parseKey);
+  const storageRent = ((storage(stood, opts) - storage(wanted, opts)) * (opts.now - at)) / horizonSeconds(demand, halfLife, opts);
+  const total = Math.max(0, spared(wanted, demand, lately, costs) - spared(stood, demand, lately, costs) + storageRent);
+  return new Map(kept.map((key) => [key, total / kept.length]));
+}
+
+const parseKey = (key: string) => builtSets({ built: new Set([key]) })[0]!;
+
+/** Install seconds a set spares the builds counted in `counts` (per combination): each gets its best template. */
+function spared(set: readonly TemplateSet[], demand: Demand, counts: Float64Array, costs: Costs): number {
+  let n = 0;
+  demand.combos.forEach((c, g) => {
+    if (counts[g]! <= 0) return;
+    let best = 0;
+    for (const t of set) {
+      if (t.root !== c.root || !t.components.every((k) => c.components.includes(k))) continue;
+      best = Math.max(best, costOf(t.components, costs));
+    }
+    n += counts[g]! * best;
+  });
+  return n;
+}
+
+/** What a set's storage is charged per analysis horizon. */
+const storage = (set: readonly TemplateSet[], opts: Pick<AnalysisOptions, 'sizes' | 'defaultSizeBytes' | 'storageSecondsPerGiB'>) =>
+  set.reduce((n, t) => n + (estimatedBytes(t.components, opts) / 1024 ** 3) * opts.storageSecondsPerGiB, 0);
+
+/**
+ * How many seconds of demand a weighting's weighted sums stand for: a steady stream of builds, each weighted
+ * 0.5^(age / halfLife) over the window (or the history, if shorter), weighs that many seconds' worth of them.
+ */
+export function horizonSeconds(demand: Pick<Demand, 'first' | 'builds'>, halfLife: number, opts: Pick<AnalysisOptions, 'now' | 'windowSeconds'>): number {
+  const span = Math.max(3600, Math.min(opts.windowSeconds, opts.now - (demand.builds > 0 ? demand.first : opts.now)));
+  return (halfLife / Math.LN2) * (1 - Math.pow(0.5, span / halfLife));
 }
 
 /**
@@ -104,28 +183,28 @@ export function chooseHalfLife(scores: Analysis['scores'], opts: Pick<AnalysisOp
 }
 
 /**
- * Which built templates the free selection drops but the hold keeps (losing for less than `dropAfterSeconds`), and
- * the clocks to hand on. A template the free selection keeps has no clock: losing must be uninterrupted.
+ * Rent or buy: which losing built templates the hold keeps. Each adds its rent of the time since the last analysis to
+ * what it lost before in the same streak, and is dropped once the total reaches `holdRebuilds` times its rebuild. A
+ * template the free selection keeps is not passed in: its streak, and what it lost, end.
  */
-export function holds(free: Selection, opts: Pick<AnalysisOptions, 'built' | 'now' | 'dropAfterSeconds' | 'previous'>): { pinned: Set<string>; losingSince: Record<string, number> } {
-  const hold = opts.dropAfterSeconds ?? 0;
-  const kept = new Set(free.templates.map((t) => t.key));
-  const losing = [...(opts.built ?? [])].filter((key) => !kept.has(key));
-  const losingSince: Record<string, number> = {};
-  for (const key of losing) {
-    const since = Math.min(opts.previous?.losingSince?.[key] ?? opts.now, opts.now);
-    if (opts.now - since < hold) losingSince[key] = since;
+export function holds(
+  losing: readonly { key: string; rebuildSeconds: number }[],
+  rent: ReadonlyMap<string, number>,
+  opts: Pick<AnalysisOptions, 'now' | 'holdRebuilds' | 'previous'>,
+): Record<string, Held> {
+  const share = opts.holdRebuilds ?? 0;
+  const held: Record<string, Held> = {};
+  for (const { key, rebuildSeconds } of losing) {
+    const before = opts.previous?.held?.[key];
+    const h = { since: Math.min(before?.since ?? opts.now, opts.now), lostSeconds: (before?.lostSeconds ?? 0) + (rent.get(key) ?? 0), rebuildSeconds };
+    if (h.lostSeconds < share * rebuildSeconds) held[key] = h;
   }
-  if (Object.keys(losingSince).length === 0) return { pinned: new Set(), losingSince };
-  // Every built template not due to go is pinned, not only the held ones: otherwise the second selection could drop
-  // one the free selection kept, with no hold at all.
-  const pinned = new Set([...(opts.built ?? [])].filter((key) => kept.has(key) || key in losingSince));
-  return { pinned, losingSince };
+  return held;
 }
 
-const markHeld = (s: Selection, losingSince: Record<string, number>): Selection => ({
+const markHeld = (s: Selection, held: Record<string, Held>): Selection => ({
   ...s,
-  templates: s.templates.map((t) => (t.key in losingSince ? { ...t, heldSince: losingSince[t.key]! } : t)),
+  templates: s.templates.map((t) => (t.key in held ? { ...t, held: held[t.key]! } : t)),
 });
 
 /** Every weighting's discounted savings over the last validation windows, or null while history is too short. */

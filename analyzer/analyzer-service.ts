@@ -11,7 +11,7 @@ import { kilnRepository } from '../core/kiln-repositories.ts';
 import type { Logger } from '../core/logger.ts';
 import { TEMPLATE_JOB, templateJobOptions, type TemplateJob } from '../core/queues.ts';
 import type { RegistryClient } from '../core/registry-client.ts';
-import { previousAnalysis, recordedLosingSince } from './analysis-memory.ts';
+import { previousAnalysis, recordedHeld, type RecordedHeld } from './analysis-memory.ts';
 import { defaultAnalysisOptions } from './analyzer-settings.ts';
 import { componentCosts, measuredComponents } from '../core/templates/component-costs.ts';
 import { demandBuilds, filterDemandHours } from '../core/templates/demand-hours.ts';
@@ -59,11 +59,16 @@ export interface AnalyzerRunResult {
     /** The recency weighting chosen (half-life in days) and every weighting's validation score. */
     halfLifeDays: number;
     weightingScores: { halfLifeDays: number; score: number }[] | null;
+    /** The analysis time: the next run charges held templates the rent of the time since. */
+    analyzedAt: string;
+    /** The templates (setKeys) this analysis would have chosen without the hold: what the next run charges it against. */
+    choice: string[];
     /**
-     * Templates kept only by the hold between runs (every analysis since then wanted them dropped), and since when:
-     * the next run reads this and `halfLifeDays` back (analyzer/analysis-memory.ts).
+     * Templates kept only by the hold between runs (every analysis since `losingSince` wanted them dropped), what
+     * keeping each has lost so far and what its rebuild costs (it goes when the first reaches the second): the next
+     * run reads this, `analyzedAt` and `halfLifeDays` back (analyzer/analysis-memory.ts).
      */
-    losingSince: Record<string, string>;
+    held: Record<string, RecordedHeld>;
     historyBuilds: number;
     imagesDeleted: string[];
     /** Composition: layers queued to build, combinations queued to verify, layers retired. */
@@ -168,7 +173,9 @@ export function createAnalyzer(deps: AnalyzerDeps) {
         estimatedCosts: [...estimated].sort(),
         halfLifeDays: analysis.halfLife / 86400,
         weightingScores: analysis.scores?.map((s) => ({ halfLifeDays: s.halfLife / 86400, score: s.score })) ?? null,
-        losingSince: recordedLosingSince(analysis.losingSince),
+        analyzedAt: at.toISOString(),
+        choice: analysis.choice,
+        held: recordedHeld(analysis.held),
         historyBuilds: builds,
         imagesDeleted,
         ...(layers ? { layers } : {}),

@@ -15,11 +15,14 @@ export function defaultAnalysisOptions(): Omit<AnalysisOptions, 'now' | 'maxTemp
     validationDiscount: 0.5,
     // A template a build wanted this past week is not dropped unless the change also pays for building it again.
     hysteresisSeconds: 7 * DAY,
-    // Between hourly runs: the half-life changes only for a validation score 5 % better than the current one's, and a
-    // built template goes only once every analysis for a day has wanted it gone. Chosen on two traces (seeds 7 and 101)
-    // and checked on held-out ones (`npm run bench:analyzer -- --hourly`, `-- --hourly-sensitivity`).
+    // Between hourly runs: the half-life changes only for a validation score 5 % better than the current one's (chosen
+    // on two traces, seeds 7 and 101), and a built template the selection wants gone is kept until keeping it has lost
+    // as many install seconds as building it again costs (rent or buy: no constant to tune). Checked on held-out traces
+    // (`npm run bench:analyzer -- --hourly`, `-- --hourly-sensitivity`).
     halfLifeMargin: 0.05,
-    dropAfterSeconds: DAY,
+    holdRebuilds: 1,
+    // ... between runs less than a day apart (the service's hourly cadence); runs a day apart drop a loser at once.
+    holdWithinSeconds: DAY,
     // Keeping a GiB of template around is charged like 60 s of installing, per analysis horizon.
     storageSecondsPerGiB: 60,
     sizes: new Map(),

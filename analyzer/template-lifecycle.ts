@@ -47,7 +47,9 @@ export function decideTemplates(
     const have = liveCurrent.get(s.key);
     if (have) {
       // A held template would be dropped by this analysis alone; the reason says so, and since when.
-      const held = s.heldSince === undefined ? '' : `held: every analysis since ${new Date(s.heldSince * 1000).toISOString()} would drop it; `;
+      const held = s.held
+        ? `held: every analysis since ${new Date(s.held.since * 1000).toISOString()} would drop it, keeping it has lost ${s.held.lostSeconds.toFixed(0)} s of the ${s.held.rebuildSeconds.toFixed(0)} s a rebuild costs; `
+        : '';
       d.keep.push({ id: have.id, key: s.key, reason: `${have.status}; ${held}${why}` });
       continue;
     }

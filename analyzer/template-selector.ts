@@ -52,8 +52,11 @@ export interface ChosenTemplate {
   /** Its cost in the objective (build from parent, unless already built, plus storage). */
   cost: number;
   installSeconds: number;
-  /** Kept only by the hold between runs: the analyses have wanted it dropped since then (analysis time, seconds). */
-  heldSince?: number;
+  /**
+   * Kept only by the hold between runs (analysis.ts): every analysis since `since` (analysis time, seconds) has wanted
+   * it dropped, keeping it has lost `lostSeconds` of install seconds so far, and it goes once they reach its rebuild.
+   */
+  held?: { since: number; lostSeconds: number; rebuildSeconds: number };
 }
 
 export interface Selection {

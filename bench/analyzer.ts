@@ -8,7 +8,8 @@
 // prints how kiln's share of the clairvoyant moves when each setting is halved or doubled. `-- --hourly [--budgets 5,10]`
 // replays at the service's cadence (every hour) the held-out generated traces and those in test/traces/ (or --trace),
 // with and without the hysteresis between runs: drop-and-re-add pairs within a week, templates built, net savings;
-// `-- --hourly-sensitivity [--margins 0,0.02,0.05,0.1] [--hold-hours 0,6,12,24,48]` prints them over those constants.
+// `-- --hourly-sensitivity [--margins 0,0.02,0.05,0.1] [--hold-rebuilds 0,0.5,1,2] [--budgets 10]` prints them over
+// those settings.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,7 +42,7 @@ const { values } = parseArgs({
     hourly: { type: 'boolean', default: false },
     'hourly-sensitivity': { type: 'boolean', default: false },
     margins: { type: 'string', default: '0,0.02,0.05,0.1' },
-    'hold-hours': { type: 'string', default: '0,6,12,24,48' },
+    'hold-rebuilds': { type: 'string', default: '0,0.5,1,2' },
   },
 });
 const list = (s: string) => s.split(',').map(Number);
@@ -81,11 +82,11 @@ if (values.hourly || values['hourly-sensitivity']) {
 === ${name}: ${trace.length} builds over ${((trace.at(-1)!.t - trace[0]!.t) / 86400).toFixed(0)} days; pairs: a template dropped and added again within 7 days (a rebuild each)`);
     const defaults = defaultAnalysisOptions();
     if (values.hourly) {
-      console.log(`  before: no hysteresis between runs; after: half-life margin ${defaults.halfLifeMargin}, hold ${(defaults.dropAfterSeconds ?? 0) / 3600} h`);
+      console.log(`  before: no hysteresis between runs; after: half-life margin ${defaults.halfLifeMargin}, a losing template held until it has lost ${defaults.holdRebuilds ?? 0}× its rebuild (between runs less than ${(defaults.holdWithinSeconds ?? Infinity) / 3600} h apart)`);
       for (const line of hourlyTable(trace, costs, budgets)) console.log(line);
     }
     if (values['hourly-sensitivity']) {
-      for (const line of hysteresisSensitivity(trace, costs, 10, list(values.margins), list(values['hold-hours']))) console.log(line);
+      for (const k of budgets) for (const line of hysteresisSensitivity(trace, costs, k, list(values.margins), list(values['hold-rebuilds']))) console.log(line);
     }
   }
   process.exit(0);

@@ -25,10 +25,10 @@ export function heldOutTrace(shape: Partial<TraceSpec>): { trace: HistoryBuild[]
 
 export interface Hysteresis {
   halfLifeMargin: number;
-  dropAfterSeconds: number;
+  holdRebuilds: number;
 }
 /** Today's policy before the hysteresis between runs: the best half-life always decides, a losing template goes at once. */
-export const noHysteresis: Hysteresis = { halfLifeMargin: 0, dropAfterSeconds: 0 };
+export const noHysteresis: Hysteresis = { halfLifeMargin: 0, holdRebuilds: 0 };
 
 /** kiln replayed at `periodSeconds` (1 h: the service's cadence) with the given hysteresis (default: the service's). */
 export function replayKiln(trace: readonly HistoryBuild[], costs: Costs, o: { maxTemplates: number; periodSeconds?: number; hysteresis?: Hysteresis; sizes?: ReadonlyMap<string, number> }): ReplayResult {
@@ -63,13 +63,19 @@ export function hourlyTable(trace: readonly HistoryBuild[], costs: Costs, budget
   return out;
 }
 
-/** Pairs and net change (against no hysteresis) at K templates, hourly, over a grid of the two constants. */
-export function hysteresisSensitivity(trace: readonly HistoryBuild[], costs: Costs, k: number, margins: readonly number[], holdHours: readonly number[]): string[] {
+/**
+ * Pairs and net change (against no hysteresis) at K templates, hourly, over a grid of the two settings: the half-life
+ * margin, and how many rebuilds' worth of lost savings a losing template is held for (1: rent or buy).
+ */
+export function hysteresisSensitivity(trace: readonly HistoryBuild[], costs: Costs, k: number, margins: readonly number[], holdRebuilds: readonly number[]): string[] {
   const base = replayKiln(trace, costs, { maxTemplates: k, hysteresis: noHysteresis });
-  const out = [`  no hysteresis: ${base.rebuilds} pairs, net ${base.netSeconds.toFixed(0)}; cells: pairs / net change, hourly at K=${k}`, `  ${'margin \\ hold'.padEnd(14)}${holdHours.map((h) => `${h} h`.padStart(17)).join('')}`];
+  const out = [
+    `  no hysteresis: ${base.rebuilds} pairs, net ${base.netSeconds.toFixed(0)}; cells: pairs / net change, hourly at K=${k}`,
+    `  ${'margin \\ hold'.padEnd(14)}${holdRebuilds.map((h) => `${h}× rebuild`.padStart(17)).join('')}`,
+  ];
   for (const m of margins) {
-    const cells = holdHours.map((h) => {
-      const r = replayKiln(trace, costs, { maxTemplates: k, hysteresis: { halfLifeMargin: m, dropAfterSeconds: h * HOUR } });
+    const cells = holdRebuilds.map((h) => {
+      const r = replayKiln(trace, costs, { maxTemplates: k, hysteresis: { halfLifeMargin: m, holdRebuilds: h } });
       return `${r.rebuilds} / ${pct(r.netSeconds, base.netSeconds)}`.padStart(17);
     });
     out.push(`  ${String(m).padEnd(14)}${cells.join('')}`);

@@ -10,7 +10,7 @@ export async function sensitivity(trace: readonly HistoryBuild[], costs: Costs, 
   const clairvoyant = replay('clairvoyant', trace, costs, policies.clairvoyant(costs, opts(base)), opts(base)).netSeconds;
   const share = (a: ReplayOptions['analysis']) => replay('kiln', trace, costs, policies.kiln(costs, opts(a)), opts(a)).netSeconds / clairvoyant;
   const out = [`  defaults: ${share(base).toFixed(3)}`];
-  const numeric = ['defaultHalfLife', 'validationSeconds', 'validationWindows', 'validationDiscount', 'hysteresisSeconds', 'halfLifeMargin', 'dropAfterSeconds', 'storageSecondsPerGiB', 'minSupport', 'minTemplateSeconds', 'swapPasses', 'swapCandidates', 'maxCandidates'] as const;
+  const numeric = ['defaultHalfLife', 'validationSeconds', 'validationWindows', 'validationDiscount', 'hysteresisSeconds', 'halfLifeMargin', 'holdRebuilds', 'storageSecondsPerGiB', 'minSupport', 'minTemplateSeconds', 'swapPasses', 'swapCandidates', 'maxCandidates'] as const;
   for (const key of numeric) {
     const v = base[key] as number;
     const cell = (f: number) => share({ ...base, [key]: key === 'validationDiscount' ? Math.min(1, v * f) : Math.max(0, Math.round(v * f * 1000) / 1000) }).toFixed(3);

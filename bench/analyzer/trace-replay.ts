@@ -159,7 +159,7 @@ export const policies = {
       built: built(current),
       ...(memory.analysis ? { previous: memory.analysis } : {}),
     });
-    memory.analysis = { halfLife: a.halfLife, losingSince: a.losingSince };
+    memory.analysis = { at: now, halfLife: a.halfLife, choice: a.choice, held: a.held };
     return a.templates.templates;
   },
 

@@ -3,8 +3,9 @@
 // that prevents it must not cost savings. Seed 808 was not among the traces the hysteresis constants were chosen on.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseHalfLife, holds } from '../../analyzer/analysis.ts';
-import { previousAnalysis, recordedLosingSince } from '../../analyzer/analysis-memory.ts';
+import { chooseHalfLife, holds, horizonSeconds, rent, type AnalysisState, type Held } from '../../analyzer/analysis.ts';
+import { previousAnalysis, recordedHeld } from '../../analyzer/analysis-memory.ts';
+import { aggregateDemand } from '../../analyzer/demand.ts';
 import { defaultAnalysisOptions } from '../../analyzer/analyzer-settings.ts';
 import { selectTemplates } from '../../analyzer/template-selector.ts';
 import { costsOf, defaultSpec, generateTrace, realisticSizes } from '../../bench/analyzer/trace-generator.ts';
@@ -25,7 +26,7 @@ describe('hourly analysis', () => {
     };
     const base = { ...defaultAnalysisOptions(), sizes: new Map(Object.entries(realisticSizes)) };
     // Today's policy before the hysteresis between runs, and the service's defaults, in the same process.
-    const before = run({ ...base, halfLifeMargin: 0, dropAfterSeconds: 0 });
+    const before = run({ ...base, halfLifeMargin: 0, holdRebuilds: 0 });
     const after = run(base);
     const seen = `pairs ${before.rebuilds} → ${after.rebuilds}, templates built ${before.templatesBuilt} → ${after.templatesBuilt}, net ${before.netSeconds} → ${after.netSeconds}`;
     assert.ok(before.rebuilds > 5, `the trace must show the flip-flop without hysteresis: ${seen}`);
@@ -42,7 +43,7 @@ describe('hourly analysis', () => {
     assert.equal(chooseHalfLife(null, { ...o, previous: { halfLife: 7 * DAY } }), 14 * DAY, 'too little history: the default');
   });
 
-  it('keeps a built template the selection drops until it has lost for the hold, then drops it; a win resets the clock', () => {
+  it('keeps a built template the selection drops until keeping it has lost its rebuild (rent or buy), then drops it', () => {
     const costs = new Map([['gcc@12', 1800], ['jdk@17', 300], ['cuda@11.8', 1200]]);
     const gcc = setKey('r', ['gcc@12']);
     const cuda = setKey('r', ['cuda@11.8', 'gcc@12']);
@@ -55,19 +56,48 @@ describe('hourly analysis', () => {
     const keys = (pinned?: Set<string>) => selectTemplates(history, costs, { ...opts, now: 200, ...(pinned ? { pinned } : {}) }).templates.map((t) => t.key);
     assert.deepEqual(keys(), [cuda]);
     assert.deepEqual(keys(new Set([gcc])), [gcc], 'pinned: kept whatever it scores');
-    const free = selectTemplates(history, costs, { ...opts, now: 200 });
-    const at = (now: number, losingSince?: Record<string, number>) => holds(free, { built: opts.built, now, dropAfterSeconds: DAY, previous: losingSince ? { losingSince } : {} });
-    assert.deepEqual(at(200), { pinned: new Set([gcc]), losingSince: { [gcc]: 200 } }, 'first loss: held, clock starts');
-    assert.deepEqual(at(200 + DAY - 1, { [gcc]: 200 }).pinned, new Set([gcc]), 'still within the hold');
-    assert.deepEqual(at(200 + DAY, { [gcc]: 200 }), { pinned: new Set(), losingSince: {} }, 'lost for a whole day: dropped');
-    assert.deepEqual(holds(free, { built: opts.built, now: 200, dropAfterSeconds: 0 }).pinned, new Set(), 'no hold: dropped at once');
+
+    const losing = [{ key: gcc, rebuildSeconds: 1800 }];
+    const at = (now: number, rent: number, before?: Held, holdRebuilds = 1) =>
+      holds(losing, new Map([[gcc, rent]]), { now, holdRebuilds, previous: before ? { held: { [gcc]: before } } : {} });
+    assert.deepEqual(at(200, 0), { [gcc]: { since: 200, lostSeconds: 0, rebuildSeconds: 1800 } }, 'first loss: held, nothing lost yet');
+    assert.deepEqual(at(200 + HOUR, 1000, { since: 200, lostSeconds: 0, rebuildSeconds: 1800 }), { [gcc]: { since: 200, lostSeconds: 1000, rebuildSeconds: 1800 } }, 'lost less than a rebuild: held');
+    assert.deepEqual(at(200 + 2 * HOUR, 800, { since: 200, lostSeconds: 1000, rebuildSeconds: 1800 }), {}, 'lost a rebuild: dropped');
+    assert.deepEqual(at(200 + HOUR, 1, { since: 200, lostSeconds: 0, rebuildSeconds: 1800 }), { [gcc]: { since: 200, lostSeconds: 1, rebuildSeconds: 1800 } }, 'losing by a hair: held');
+    assert.deepEqual(at(200 + HOUR, 5000, { since: 200, lostSeconds: 0, rebuildSeconds: 1800 }), {}, 'losing by a lot: dropped at the next analysis');
+    assert.deepEqual(at(200 + 2 * HOUR, 800, { since: 200, lostSeconds: 1000, rebuildSeconds: 1800 }, 2), { [gcc]: { since: 200, lostSeconds: 1800, rebuildSeconds: 1800 } }, 'held for two rebuilds: still held');
+    assert.deepEqual(at(200, 0, undefined, 0), {}, 'no hold: dropped at once');
+  });
+
+  it('charges the hold what the previous free choice would have spared the builds since, shared among the templates it kept', () => {
+    const costs = new Map([['gcc@12', 1800], ['jdk@17', 300], ['cuda@11.8', 1200]]);
+    const gcc = setKey('r', ['gcc@12']);
+    const jdk = setKey('r', ['jdk@17']);
+    const cuda = setKey('r', ['cuda@11.8', 'gcc@12']);
+    const t0 = 10 * DAY;
+    // Three builds of gcc + cuda in the hour since the last analysis; one before it (not charged again).
+    const demand = aggregateDemand(
+      [t0 - 60, t0 + 60, t0 + 600, t0 + 1800].map((t) => ({ t, root: 'r', components: ['gcc@12', 'cuda@11.8'] })),
+      costs,
+    );
+    const o = { ...defaultAnalysisOptions(), storageSecondsPerGiB: 0, now: t0 + HOUR, windowSeconds: 28 * DAY };
+    const charged = (built: string[], previous: AnalysisState) => Object.fromEntries(rent(demand, costs, 7 * DAY, { ...o, built: new Set(built), previous }));
+    // gcc stood instead of gcc + cuda: each build would have been spared cuda's 1200 s more.
+    assert.deepEqual(charged([gcc], { at: t0, choice: [cuda] }), { [gcc]: 3 * 1200 });
+    assert.deepEqual(charged([gcc, jdk], { at: t0, choice: [cuda] }), { [gcc]: 1800, [jdk]: 1800 }, 'two held through the hour share it');
+    assert.deepEqual(charged([gcc], { at: t0, choice: [gcc] }), {}, 'the previous choice kept it: nothing held, nothing charged');
+    assert.deepEqual(charged([gcc], { choice: [cuda] }), {}, 'a first run has nothing to compare');
+    assert.deepEqual(charged([gcc], { at: t0, choice: [gcc, jdk] }), {}, 'kept by the choice: no rent');
+    assert.ok(horizonSeconds(demand, 7 * DAY, { now: t0 + HOUR, windowSeconds: 28 * DAY }) > 0);
   });
 
   it('reads its memory back from what the last run recorded, and starts empty from anything else', () => {
-    const losing = { 'r|gcc@12': 1_700_000_000 };
-    const recorded = { halfLifeDays: 7, losingSince: recordedLosingSince(losing), keep: [] };
-    assert.deepEqual(previousAnalysis(JSON.parse(JSON.stringify(recorded))), { halfLife: 7 * DAY, losingSince: losing });
-    for (const bad of [undefined, null, 'x', { halfLifeDays: 'seven' }, { losingSince: { k: 'yesterday' } }]) assert.deepEqual(previousAnalysis(bad), {});
-    assert.deepEqual(previousAnalysis({ halfLifeDays: 2 }), { halfLife: 2 * DAY }, 'a run recorded before the hold existed');
+    const held = { 'r|gcc@12': { since: 1_700_000_000, lostSeconds: 1234.5, rebuildSeconds: 1800 } };
+    const recorded = { analyzedAt: new Date(1_700_003_600_000).toISOString(), halfLifeDays: 7, choice: ['r|cuda@11.8+gcc@12'], held: recordedHeld(held), keep: [] };
+    assert.deepEqual(previousAnalysis(JSON.parse(JSON.stringify(recorded))), { at: 1_700_003_600, halfLife: 7 * DAY, choice: ['r|cuda@11.8+gcc@12'], held });
+    for (const bad of [undefined, null, 'x', { halfLifeDays: 'seven' }, { held: { k: { losingSince: 'yesterday', lostSeconds: 1, rebuildSeconds: 1 } } }, { choice: 'r|gcc@12' }]) {
+      assert.deepEqual(previousAnalysis(bad), {});
+    }
+    assert.deepEqual(previousAnalysis({ halfLifeDays: 2, losingSince: {} }), { halfLife: 2 * DAY }, 'a run recorded before the rent existed');
   });
 });
