@@ -55,13 +55,17 @@ let builderA: RunningBuilder | undefined;
 let builderB: ChildProcess | undefined;
 const rows: string[] = [];
 // Ended with SIGTERM or SIGINT, the bench ends what it started, as its `finally` below does (Node runs no `finally` then).
-const endWork = async () => {
-  await builderA?.close(0);
-  await stopChild(builderB);
-  await kiln?.close();
-  await engine2?.stop();
-  await stack.stop();
-};
+// Once: a signal mid-run also ends the run itself, whose `finally` then comes here too — two closes of one kiln at a time
+// raced (BullMQ: 'Cannot obliterate non-paused queue'), the bench crashed, and the second dockerd outlived it. Every
+// step runs even when one before it fails: what is not ended would keep running after the bench.
+let ending: Promise<void> | undefined;
+const endWork = (): Promise<void> =>
+  (ending ??= (async () => {
+    const steps = [() => builderA?.close(0), () => stopChild(builderB), () => kiln?.close(), () => engine2?.stop(), () => stack.stop()];
+    const failures: unknown[] = [];
+    for (const step of steps) await Promise.resolve().then(step).catch((err: unknown) => failures.push(err));
+    if (failures.length > 0) throw new AggregateError(failures, `ending the bench: ${failures.map((e) => (e as Error).message).join('; ')}`);
+  })());
 const forgetEnd = endOnSignal(endWork);
 try {
   kiln = await startTestKiln({
