@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { freePort } from './helpers/ports.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
 
-describe('a builder’s own health routes', { timeout: 120_000 }, () => {
+describe('a builder’s own health routes', { timeout: 600_000 }, () => {
   let kiln: TestKiln;
   let ops: string;
   const prefix = `kiln-health-${randomBytes(4).toString('hex')}`;

@@ -48,7 +48,7 @@ async function containersMentioning(kiln: TestKiln, marker: string): Promise<str
 }
 
 
-describe('live logs, cancel, timeout and shutdown on one builder', { timeout: 300_000 }, () => {
+describe('live logs, cancel, timeout and shutdown on one builder', { timeout: 900_000 }, () => {
   let kiln: TestKiln;
   let dir: string;
   const nonce = randomBytes(4).toString('hex');
@@ -187,7 +187,7 @@ describe('live logs, cancel, timeout and shutdown on one builder', { timeout: 30
   });
 });
 
-describe('priorities and queue position', { timeout: 300_000 }, () => {
+describe('priorities and queue position', { timeout: 900_000 }, () => {
   let kiln: TestKiln;
   before(async () => {
     kiln = await startTestKiln({ builder: false, env: { KILN_BUILD_CONCURRENCY: '1' } });
@@ -228,7 +228,7 @@ describe('priorities and queue position', { timeout: 300_000 }, () => {
   });
 });
 
-describe('builders in their own processes, on PostgreSQL', { timeout: 400_000 }, () => {
+describe('builders in their own processes, on PostgreSQL', { timeout: 900_000 }, () => {
   let kiln: TestKiln;
   let dir: string;
   const children: ChildProcess[] = [];
@@ -292,7 +292,7 @@ describe('builders in their own processes, on PostgreSQL', { timeout: 400_000 },
   });
 });
 
-describe('a registry that goes away', { timeout: 300_000 }, () => {
+describe('a registry that goes away', { timeout: 900_000 }, () => {
   let registry: ScratchRegistry;
   let dir: string;
   before(async () => {

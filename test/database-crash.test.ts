@@ -14,7 +14,7 @@ import { waitUntil } from './helpers/wait.ts';
 const temps: string[] = [];
 after(() => Promise.all(temps.map((d) => rm(d, { recursive: true, force: true }))));
 
-describe('the embedded database after a crash', { timeout: 300_000 }, () => {
+describe('the embedded database after a crash', { timeout: 600_000 }, () => {
   it('a kiln SIGKILLed on PGlite and started again at once waits for its stale lock, says so, and serves', async () => {
     // The services and isolation of a test kiln; the api processes below run on PGlite in a data dir of their own.
     const kiln = await startTestKiln();

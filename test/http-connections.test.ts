@@ -15,7 +15,7 @@ const MiB = 1024 * 1024;
 const IDLE_SECONDS = 1;
 const HEADERS_SECONDS = 2;
 
-describe('connections that stall, trickle or hang up', { timeout: 180_000 }, () => {
+describe('connections that stall, trickle or hang up', { timeout: 600_000 }, () => {
   let kiln: TestKiln;
   // Every raw connection a test opens; closed before kiln is (a kiln that kept one open would never close).
   const opened: RawExchange[] = [];

@@ -18,7 +18,7 @@ import { waitUntil } from './helpers/wait.ts';
 
 const REDIS_PORT = Number(new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').port || 6379);
 
-describe('many followers of one build', { timeout: 300_000 }, () => {
+describe('many followers of one build', { timeout: 600_000 }, () => {
   let kiln: TestKiln;
   let dir: string;
   const nonce = randomBytes(4).toString('hex');

@@ -19,7 +19,7 @@ const ROOT = 'debian-bookworm';
 
 const imageId = (docker: Docker, ref: string) => docker.getImage(ref).inspect().then((i) => i.Id, () => undefined);
 
-describe('multi-host: a builder without the root pulls it from the registry', { timeout: 180_000 }, () => {
+describe('multi-host: a builder without the root pulls it from the registry', { timeout: 600_000 }, () => {
   let kiln: TestKiln;
   let engine2: SecondEngine;
   let builderA: ChildProcess | undefined;

@@ -47,7 +47,7 @@ const tree = await ensureEngineTree({ stateDir: stackStateDir(dataDir), log }).c
 log.info({ engine: tree.dockerVersion }, 'engine tree ready');
 
 const code = await new Promise<number>((resolve) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${process.env.KILN_TEST_CONCURRENCY ?? 2}`, ...files], {
     cwd: repo,
     stdio: 'inherit',
     env: { ...process.env, ...stack.env, KILN_DATA_DIR: dataDir },

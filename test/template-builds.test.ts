@@ -90,7 +90,7 @@ async function templateBuilding(
   return { kiln, id: templates[0]!.id };
 }
 
-describe('template builds share the build lifecycle', { timeout: 400_000 }, () => {
+describe('template builds share the build lifecycle', { timeout: 600_000 }, () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => console.error(err));

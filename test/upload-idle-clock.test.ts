@@ -11,7 +11,7 @@ const MiB = 1024 ** 2;
 const UNPACKED = 1536 * MiB;
 const IDLE_SECONDS = 1;
 
-describe('the idle clock during an upload kiln is busy with', { timeout: 300_000 }, () => {
+describe('the idle clock during an upload kiln is busy with', { timeout: 600_000 }, () => {
   let kiln: TestKiln;
   before(async () => {
     // The archive limit is 4× the upload limit: 512 MiB lets a 1.5 GiB archive through.
