@@ -93,7 +93,7 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
 
   // A candidate image (the merge layer without the linker cache) to run the checks in; ldconfig makes the cache there.
   const repository = compositionsRepository(deps.prefix, root.root);
-  const draftLayer = await uploadLayer(deps.blobs, repository, mergeLayerTar(draft.entries, view), w.signal);
+  const draftLayer = await uploadLayer(deps.blobs, repository, mergeLayerTar(draft, view), w.signal);
   const env = svc.envOf(root, layers.map((l) => parseKey(l.componentKey)));
   const candidateTag = `candidate-${key.slice(0, 40)}`;
   const candidate = await svc.assemble(
@@ -135,7 +135,7 @@ async function verify(w: LayerWork, root: PublishedRoot, layers: readonly Resolv
   }
 
   const final = planMergeLayer(rootRec.record.state, states, result.regenerated);
-  const merge = await uploadLayer(deps.blobs, repository, mergeLayerTar(final.entries, view), w.signal);
+  const merge = await uploadLayer(deps.blobs, repository, mergeLayerTar(final, view), w.signal);
   await deps.s3.putText(layerRecordKey(merge.diffId), serializeRecord({ index: mergeIndex(final.entries), state: new Map() }));
   const image = await svc.assemble(
     { repository, tag: key },

@@ -8,7 +8,7 @@ import { pack as tarPack } from 'tar-stream';
 import { composeConfig, composeManifest, MEDIA, type ComposedLayer, type Descriptor, type ImageConfig } from '../core/composition/image-config.ts';
 import { posix } from 'node:path';
 import type { FsView } from '../core/composition/layer-index.ts';
-import type { MergeEntry } from '../core/composition/merge-layer.ts';
+import type { MergeEntry, MergePlan } from '../core/composition/merge-layer.ts';
 import type { RegistryBlobs } from '../core/registry-blobs.ts';
 import { ArchivePlacer, dirMeta, type Placement } from '../core/composition/binary-placement.ts';
 import { cleanPath, type IndexEntry, type LayerIndex } from '../core/composition/layer-index.ts';
@@ -226,18 +226,19 @@ function archiveLayout(placement: Extract<Placement, { kind: 'dir' }>, view: FsV
   };
 }
 
-/** The merge layer's tar: its files, links and whiteouts, in order, with fixed times (same inputs, same bytes). */
-export function mergeLayerTar(entries: readonly MergeEntry[], view: FsView): AsyncIterable<Buffer> {
+/** The merge layer's tar: its files, links and whiteouts, in order, dated by the plan (same inputs, same bytes). */
+export function mergeLayerTar(plan: Pick<MergePlan, 'entries' | 'mtime'>, view: FsView): AsyncIterable<Buffer> {
   const pack = tarPack();
+  const time = new Date(plan.mtime * 1000); // see MergePlan.mtime: the layers' time, so the same layers, the same bytes
   void (async () => {
     try {
-      for (const d of parentDirs(entries.map((e) => e.path), view)) await writeEntry(pack, { ...d, type: 'directory', mtime: FIXED_MTIME });
-      for (const e of entries) {
-        if (e.type === 'file') await writeEntry(pack, { name: e.path, size: e.content.length, mode: e.mode, uid: e.uid, gid: e.gid, mtime: FIXED_MTIME }, [e.content]);
-        else if (e.type === 'symlink') await writeEntry(pack, { name: e.path, type: 'symlink', linkname: e.linkname, mode: 0o777, mtime: FIXED_MTIME });
+      for (const d of parentDirs(plan.entries.map((e) => e.path), view)) await writeEntry(pack, { ...d, type: 'directory', mtime: time });
+      for (const e of plan.entries) {
+        if (e.type === 'file') await writeEntry(pack, { name: e.path, size: e.content.length, mode: e.mode, uid: e.uid, gid: e.gid, mtime: new Date(e.mtime * 1000) }, [e.content]);
+        else if (e.type === 'symlink') await writeEntry(pack, { name: e.path, type: 'symlink', linkname: e.linkname, mode: 0o777, mtime: time });
         else {
           const slash = e.path.lastIndexOf('/');
-          await writeEntry(pack, { name: `${e.path.slice(0, slash + 1)}.wh.${e.path.slice(slash + 1)}`, size: 0, mode: 0o644, mtime: FIXED_MTIME }, []);
+          await writeEntry(pack, { name: `${e.path.slice(0, slash + 1)}.wh.${e.path.slice(slash + 1)}`, size: 0, mode: 0o644, mtime: time }, []);
         }
       }
       pack.finalize();

@@ -60,7 +60,7 @@ async function recordOf(content: AsyncIterable<Buffer>): Promise<LayerRecord> {
       for await (const _ of idx.stream()) void _;
       const { entry, bytes } = idx.result();
       index.entries.push(entry);
-      if (bytes) state.set(kind.path, stateOf(entry, bytes));
+      if (bytes) state.set(kind.path, stateOf(entry, bytes, header));
       return;
     }
     for await (const _ of body) void _;
@@ -101,7 +101,13 @@ function indexing(header: Header, path: string, body: AsyncIterable<Buffer>) {
   };
 }
 
-const stateOf = (entry: IndexEntry, bytes: Buffer): StateFile => ({ content: bytes, mode: entry.mode, uid: entry.uid, gid: entry.gid });
+const stateOf = (entry: IndexEntry, bytes: Buffer, header: Header): StateFile => ({
+  content: bytes,
+  mode: entry.mode,
+  uid: entry.uid,
+  gid: entry.gid,
+  ...(header.mtime ? { mtime: Math.floor(header.mtime.getTime() / 1000) } : {}),
+});
 
 export interface ImageLayers {
   /** The config's digest (the image id on a graphdriver store; a containerd store names images by manifest). */
@@ -203,7 +209,7 @@ function normalizedUpload(deps: { blobs: Pick<RegistryBlobs, 'upload'> }, opts: 
       await writeEntry(pack, h, idx.stream());
       const { entry, bytes } = idx.result();
       index.entries.push(entry);
-      if (bytes) state.set(kind.path, stateOf(entry, bytes));
+      if (bytes) state.set(kind.path, stateOf(entry, bytes, h));
     },
     async finish(): Promise<ExtractedLayer> {
       pack.finalize();

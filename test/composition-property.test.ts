@@ -1,6 +1,7 @@
 // Property: for catalog combinations picked at random (seeded; the seed is printed, KILN_COMPOSE_SEED repeats a run),
 // the image kiln composes from prebuilt layers is as good as the one it installs: every component's smoke test passes
-// in both, and dpkg lists the same packages at the same versions.
+// in both, dpkg lists the same packages at the same versions, and apt's manual marks (so what autoremove would take),
+// the alternatives, the diversions, the accounts and the environment are the same.
 // `npm test` runs the quick form: 4 combinations, always one with gcc@11's diversions and jdk 11 from the older suite.
 // `npm run test:composition` (KILN_COMPOSE_FULL=1) runs the full form: 12, always covering cuda on each gcc and
 // openssl 1.1 built from source too — about 35 minutes on a loaded machine (CUDA's layers are 5.6 GB), too long for
@@ -81,6 +82,27 @@ const packages = async (kiln: TestKiln, image: string) => {
   return r.output.trim().split('\n').map((l) => l.trim()).sort();
 };
 
+/**
+ * What tools tell of an image beyond its package list: apt's manual marks (and so what autoremove would take), the
+ * alternatives, the diversions, the accounts, the environment. Each section sorted; HOSTNAME is the container's own.
+ */
+const FACTS = [
+  "echo '## apt-mark showmanual'; apt-mark showmanual | sort",
+  "echo '## autoremove (RecommendsImportant=false)'; apt-get -s -o APT::AutoRemove::RecommendsImportant=false autoremove | grep '^Remv ' | sort",
+  "echo '## update-alternatives --get-selections'; update-alternatives --get-selections | sort",
+  "echo '## dpkg-divert --list'; dpkg-divert --list | sort",
+  "echo '## getent passwd'; getent passwd | sort",
+  "echo '## getent group'; getent group | sort",
+  "echo '## env'; env | grep -v '^HOSTNAME=' | sort",
+].join('; ');
+
+const facts = async (kiln: TestKiln, image: string) => {
+  const r = await runContainer(kiln.infra.docker, image, { Entrypoint: ['/bin/sh', '-c'], Cmd: [FACTS] });
+  assert.equal(r.code, 0, r.output);
+  // One entry per section, so that a difference names its tool.
+  return Object.fromEntries(r.output.trim().split(/^## /m).filter(Boolean).map((section) => [section.split('\n')[0]!, section.split('\n').slice(1).map((l) => l.trim()).filter(Boolean)]));
+};
+
 describe('composed images match installed ones', { timeout: 3_600_000 }, () => {
   const seed = Number(process.env.KILN_COMPOSE_SEED ?? randomInt(1, 2 ** 31));
   const full = process.env.KILN_COMPOSE_FULL === '1';
@@ -142,6 +164,7 @@ describe('composed images match installed ones', { timeout: 3_600_000 }, () => {
         }
       }
       assert.deepEqual(await packages(kiln, build.imageRef), await packages(kiln, installed.tag), `dpkg lists differ for ${keyOf(keys)}`);
+      assert.deepEqual(await facts(kiln, build.imageRef), await facts(kiln, installed.tag), `composed and installed differ for ${keyOf(keys)}`);
       const run = await runContainer(kiln.infra.docker, build.imageRef, {});
       assert.equal(run.output.trim(), `composed ${keys.join(' ')}`);
       t.diagnostic(`${keyOf(keys)}: composed and installed images agree`);

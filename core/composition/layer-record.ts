@@ -10,11 +10,11 @@ export interface LayerRecord {
   state: Map<string, StateFile>;
 }
 
-type StoredState = { content: string; mode: number; uid: number; gid: number } | null;
+type StoredState = { content: string; mode: number; uid: number; gid: number; mtime?: number } | null;
 
 export function serializeRecord(r: LayerRecord): string {
   const state: Record<string, StoredState> = {};
-  for (const [p, f] of r.state) state[p] = f ? { content: f.content.toString('base64'), mode: f.mode, uid: f.uid, gid: f.gid } : null;
+  for (const [p, f] of r.state) state[p] = f ? { content: f.content.toString('base64'), mode: f.mode, uid: f.uid, gid: f.gid, ...(f.mtime !== undefined ? { mtime: f.mtime } : {}) } : null;
   return JSON.stringify({ version: 1, index: r.index, state });
 }
 
@@ -22,7 +22,8 @@ export function parseRecord(text: string): LayerRecord {
   const raw = JSON.parse(text) as { version: number; index: LayerIndex; state: Record<string, StoredState> };
   if (raw.version !== 1) throw new Error(`unknown layer record version ${raw.version}`);
   const state = new Map<string, StateFile>();
-  for (const [p, f] of Object.entries(raw.state)) state.set(p, f ? { content: Buffer.from(f.content, 'base64'), mode: f.mode, uid: f.uid, gid: f.gid } : null);
+  // Records written before kiln kept times have none: their merge layers are dated 1970, as they were then.
+  for (const [p, f] of Object.entries(raw.state)) state.set(p, f ? { content: Buffer.from(f.content, 'base64'), mode: f.mode, uid: f.uid, gid: f.gid, ...(f.mtime !== undefined ? { mtime: f.mtime } : {}) } : null);
   return { index: raw.index, state };
 }
 

@@ -3,8 +3,10 @@
 // a conflict when two layers write it differently; any other path is. Pure.
 
 export type SharedState =
-  /** RFC 822 paragraphs keyed by a field (dpkg status, apt's extended_states, debconf's databases). */
+  /** RFC 822 paragraphs keyed by a field (dpkg status, debconf's databases). */
   | { merge: 'paragraphs'; key: 'package' | 'name' }
+  /** apt's extended_states: auto/manual marks, read beside each layer's dpkg status (see state-merge.ts). */
+  | { merge: 'apt-marks' }
   /** Lines keyed by their first `:`-separated field (passwd, group, shadow…), or whole lines (`line`). */
   | { merge: 'lines'; key: 'first-field' | 'line' | 'second-field' }
   /** dpkg's diversions: triples of lines, keyed by the diverted path. */
@@ -20,7 +22,7 @@ export type SharedState =
 
 const rules: [RegExp, SharedState][] = [
   [/^var\/lib\/dpkg\/status$/, { merge: 'paragraphs', key: 'package' }],
-  [/^var\/lib\/apt\/extended_states$/, { merge: 'paragraphs', key: 'package' }],
+  [/^var\/lib\/apt\/extended_states$/, { merge: 'apt-marks' }],
   [/^var\/cache\/debconf\/(config|templates|passwords)\.dat$/, { merge: 'paragraphs', key: 'name' }],
   [/^var\/lib\/dpkg\/diversions$/, { merge: 'diversions' }],
   [/^var\/lib\/dpkg\/alternatives\/[^/]+$/, { merge: 'alternatives' }],

@@ -101,6 +101,8 @@ export function mergeState(kind: SharedState, base: string | undefined, versions
     }
     case 'alternatives':
       return mergeAlternatives(base, versions);
+    case 'apt-marks':
+      throw new Error('apt marks are merged with the dpkg status beside them (mergeAptMarks)');
     default:
       throw new Error(`${kind.merge} state is not merged from its versions`);
   }
@@ -171,4 +173,58 @@ function mergeAlternatives(base: string | undefined, versions: StateVersion[]): 
     }
   }
   return { text: serializeAlternatives({ ...first, choices: [...choices.values()] }), conflicts: [] };
+}
+
+/** A layer's (or the root's) apt marks and the dpkg status beside them; undefined: the file is absent. */
+export interface MarksVersion {
+  layer: string;
+  marks: string | undefined;
+  status: string | undefined;
+}
+
+/** `name:arch` of every package dpkg lists as installed. */
+function installedPackages(status: string | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const p of paragraphs(status ?? '')) if (/^install ok installed$/.test(field(p, 'Status'))) out.add(`${field(p, 'Package')}:${field(p, 'Architecture')}`);
+  return out;
+}
+
+/** The packages apt marked automatically installed (`Auto-Installed: 1`), by `name:arch`; other entries mean manual. */
+function autoMarks(marks: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of paragraphs(marks ?? '')) if (field(p, 'Auto-Installed') === '1') out.set(`${field(p, 'Package')}:${field(p, 'Architecture')}`, p);
+  return out;
+}
+
+/**
+ * apt's auto/manual marks of a combination, as installing its components one after the other would leave them. A
+ * package is manual when it has no `Auto-Installed: 1` entry, so a plain three-way merge of extended_states reads a
+ * layer that installed a package by name ("manual": no entry, as in the root) as "no change", and a layer that pulled
+ * the same package in as a dependency would win: `apt-get autoremove` would then remove what a component asked for.
+ * So the marks are read beside each layer's dpkg status: a package a layer installed (not installed in the root) and
+ * did not mark auto is manual, and manual wins, as with apt (`apt-get install` of an auto package marks it manual; a
+ * dependency never makes a manual package auto). A package the root marks auto stays auto unless a layer marked it
+ * manual, and goes when a layer removed it. Marks never conflict. Architecture `all` in dpkg's status is apt's native
+ * architecture in its marks, so a package is matched by name where dpkg says `all`.
+ */
+export function mergeAptMarks(base: Omit<MarksVersion, 'layer'>, versions: readonly MarksVersion[]): MergeResult {
+  const baseInstalled = installedPackages(base.status);
+  const baseAuto = autoMarks(base.marks);
+  const auto = new Map(baseAuto);
+  const manual = new Set<string>();
+  const removed = new Set<string>();
+  const name = (key: string) => key.slice(0, key.lastIndexOf(':'));
+  const matches = (statusKey: string, markKey: string) => statusKey === markKey || (statusKey.endsWith(':all') && name(statusKey) === name(markKey));
+  for (const v of versions) {
+    const installed = installedPackages(v.status ?? base.status);
+    const marked = autoMarks(v.marks ?? base.marks);
+    for (const [key, paragraph] of marked) if (!baseAuto.has(key)) auto.set(key, paragraph);
+    for (const key of installed) {
+      const isAuto = [...marked.keys()].some((m) => matches(key, m));
+      if (!isAuto && (!baseInstalled.has(key) || [...baseAuto.keys()].some((m) => matches(key, m)))) manual.add(key);
+    }
+    for (const key of baseInstalled) if (!installed.has(key)) removed.add(key);
+  }
+  const keep = [...auto.keys()].filter((m) => ![...manual, ...removed].some((k) => matches(k, m))).sort();
+  return { text: keep.map((k) => `${auto.get(k)}\n`).join('\n'), conflicts: [] };
 }

@@ -5,15 +5,19 @@ import { placeBinary } from '../../core/composition/binary-placement.ts';
 import { findConflicts } from '../../core/composition/layer-conflicts.ts';
 import { classifyName, FsView, type IndexEntry, type LayerIndex } from '../../core/composition/layer-index.ts';
 import { planMergeLayer, type StateFile } from '../../core/composition/merge-layer.ts';
+import { parseRecord, serializeRecord } from '../../core/composition/layer-record.ts';
 import { sharedState } from '../../core/composition/shared-state.ts';
-import { mergeState, parseAlternatives, serializeAlternatives } from '../../core/composition/state-merge.ts';
+import { mergeAptMarks, mergeState, parseAlternatives, serializeAlternatives } from '../../core/composition/state-merge.ts';
 
 const para = (pkg: string, version: string) => `Package: ${pkg}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}`;
 const status = (...ps: string[]) => `${ps.join('\n\n')}\n`;
 const file = (path: string, extra: Partial<IndexEntry> = {}): IndexEntry => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, sha256: 'a', ...extra });
 const dir = (path: string, extra: Partial<IndexEntry> = {}): IndexEntry => ({ path, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, ...extra });
 const layer = (entries: IndexEntry[], more: Partial<LayerIndex> = {}): LayerIndex => ({ entries, whiteouts: [], opaque: [], ...more });
-const state = (text: string, mode = 0o644): StateFile => ({ content: Buffer.from(text), mode, uid: 0, gid: 0 });
+const state = (text: string, mode = 0o644, mtime?: number): StateFile => ({ content: Buffer.from(text), mode, uid: 0, gid: 0, ...(mtime !== undefined ? { mtime } : {}) });
+const autoMark = (pkg: string, arch = 'amd64') => `Package: ${pkg}\nArchitecture: ${arch}\nAuto-Installed: 1`;
+const manualMark = (pkg: string) => `Package: ${pkg}\nArchitecture: amd64\nAuto-Installed: 0`;
+const marked = (text: string) => [...text.matchAll(/^Package: (.+)$/gm)].map((m) => m[1]);
 
 describe('layer names', () => {
   it('tells opaque markers, whiteouts and entries apart', () => {
@@ -100,6 +104,93 @@ describe('shared state merges', () => {
     ]);
     assert.deepEqual(plan.entries.map((e) => [e.type, e.path, e.type === 'file' ? e.mode : 0]), [['file', 'etc/shadow', 0o640]]);
     assert.deepEqual(plan.conflicts, ['/var/lib/dpkg/status: p:amd64 (b@1 and c@1)']);
+  });
+});
+
+describe("apt's auto/manual marks", () => {
+  // The root: libc6 installed by hand, zlib1g pulled in (auto).
+  const rootStatus = status(para('libc6', '2.36'), para('zlib1g', '1.2'));
+  const rootMarks = status(autoMark('zlib1g'));
+  const withPkgs = (...ps: string[]) => status(para('libc6', '2.36'), para('zlib1g', '1.2'), ...ps.map((p) => para(p, '1')));
+
+  it('a package one layer asked for by name stays manual though another pulled it in as a dependency', () => {
+    // jdk@17's install pulled ca-certificates in (auto); openssl@3's asked for it (manual: no entry, as apt writes it).
+    const r = mergeAptMarks({ marks: rootMarks, status: rootStatus }, [
+      { layer: 'jdk@17', marks: status(autoMark('zlib1g'), autoMark('ca-certificates'), autoMark('libjpeg')), status: withPkgs('openjdk-17', 'ca-certificates', 'libjpeg') },
+      { layer: 'openssl@3', marks: rootMarks, status: withPkgs('openssl', 'ca-certificates') },
+    ]);
+    assert.deepEqual(r.conflicts, []);
+    assert.deepEqual(marked(r.text), ['libjpeg', 'zlib1g'], 'ca-certificates is manual (no entry); what only a dependency brought stays auto');
+    // The three-way merge of the text alone (what kiln did before) lets the dependency win.
+    const plain = mergeState({ merge: 'paragraphs', key: 'package' }, rootMarks, [
+      { layer: 'jdk@17', text: status(autoMark('zlib1g'), autoMark('ca-certificates'), autoMark('libjpeg')) },
+      { layer: 'openssl@3', text: rootMarks },
+    ]);
+    assert.deepEqual(marked(plain.text), ['ca-certificates', 'libjpeg', 'zlib1g']);
+  });
+
+  it("an explicit 'Auto-Installed: 0' is manual too, never a conflict with another layer's auto", () => {
+    const r = mergeAptMarks({ marks: rootMarks, status: rootStatus }, [
+      { layer: 'a@1', marks: status(autoMark('zlib1g'), autoMark('make')), status: withPkgs('make') },
+      { layer: 'b@1', marks: status(autoMark('zlib1g'), manualMark('make')), status: withPkgs('make') },
+    ]);
+    assert.deepEqual(r.conflicts, []);
+    assert.deepEqual(marked(r.text), ['zlib1g']);
+  });
+
+  it("a root package a layer marked manual becomes manual; one a layer removed loses its mark; dpkg's 'all' matches apt's native arch", () => {
+    const r = mergeAptMarks({ marks: rootMarks, status: rootStatus }, [
+      { layer: 'a@1', marks: status(), status: withPkgs() },
+      { layer: 'b@1', marks: rootMarks, status: status(para('libc6', '2.36'), para('zlib1g', '1.2')) },
+    ]);
+    assert.deepEqual(marked(r.text), [], 'a@1 marked zlib1g manual');
+    const removed = mergeAptMarks({ marks: rootMarks, status: rootStatus }, [{ layer: 'a@1', marks: rootMarks, status: status(para('libc6', '2.36')) }]);
+    assert.deepEqual(marked(removed.text), []);
+    const all = `Package: java-common\nStatus: install ok installed\nArchitecture: all\nVersion: 0.74`;
+    const arch = mergeAptMarks({ marks: '', status: rootStatus }, [
+      { layer: 'jdk@17', marks: status(autoMark('java-common')), status: status(para('libc6', '2.36'), para('zlib1g', '1.2'), all) },
+      { layer: 'x@1', marks: '', status: status(para('libc6', '2.36'), para('zlib1g', '1.2'), all) },
+    ]);
+    assert.deepEqual(marked(arch.text), [], 'x@1 installed java-common (arch all) by name');
+  });
+
+  it('the merge layer reads the marks beside each layer\'s dpkg status', () => {
+    const root = new Map([
+      ['var/lib/dpkg/status', state(rootStatus)],
+      ['var/lib/apt/extended_states', state(rootMarks)],
+    ]);
+    const plan = planMergeLayer(root, [
+      { layer: 'gcc@12', files: new Map([['var/lib/dpkg/status', state(withPkgs('gcc-12', 'make'))], ['var/lib/apt/extended_states', state(status(autoMark('zlib1g'), autoMark('make')))]]) },
+      { layer: 'openssl@1.1', files: new Map([['var/lib/dpkg/status', state(withPkgs('make'))]]) },
+    ]);
+    assert.deepEqual(plan.conflicts, []);
+    const marks = plan.entries.find((e) => e.path === 'var/lib/apt/extended_states');
+    assert.ok(marks?.type === 'file');
+    assert.deepEqual(marked(marks.content.toString()), ['zlib1g'], 'make: asked for by openssl@1.1 (manual)');
+  });
+});
+
+describe('merge layer times', () => {
+  it('each merged file is dated by the newest layer that changed it, the rest by the newest layer; none by 1970', () => {
+    const root = new Map([['etc/passwd', state('root:x:0:0::/root:/bin/sh\n', 0o644, 1_600_000_000)]]);
+    const plan = planMergeLayer(
+      root,
+      [
+        { layer: 'a@1', files: new Map([['etc/passwd', state('root:x:0:0::/root:/bin/sh\na:x:1:1::/:/bin/false\n', 0o644, 1_700_000_100)], ['var/lib/dpkg/status', state(status(para('a', '1')), 0o644, 1_700_000_100)]]) },
+        { layer: 'b@1', files: new Map([['etc/passwd', state('root:x:0:0::/root:/bin/sh\nb:x:2:2::/:/bin/false\n', 0o644, 1_700_000_200)], ['var/lib/dpkg/status', state(status(para('b', '1')), 0o644, 1_700_000_050)]]) },
+        { layer: 'c@1', files: new Map([['etc/shells', state('/bin/sh\n', 0o644, 1_700_000_300)]]) },
+      ],
+      new Map([['etc/ld.so.cache', state('cache', 0o644, 1_800_000_000)]]),
+    );
+    const times = Object.fromEntries(plan.entries.map((e) => [e.path, e.type === 'file' ? e.mtime : undefined]));
+    assert.deepEqual(times, { 'etc/ld.so.cache': 1_700_000_300, 'etc/passwd': 1_700_000_200, 'etc/shells': 1_700_000_300, 'var/lib/dpkg/status': 1_700_000_100 });
+    assert.equal(plan.mtime, 1_700_000_300, 'directories and the verification-made cache take the newest layer time, not the verification time');
+    // A layer's record keeps its files' times; records made before kiln kept them read back without (1970, as before).
+    const record = { index: layer([]), state: new Map<string, StateFile>([['etc/shells', state('/bin/sh\n', 0o644, 1_700_000_300)]]) };
+    assert.equal(parseRecord(serializeRecord(record)).state.get('etc/shells')?.mtime, 1_700_000_300);
+    const old = JSON.stringify({ version: 1, index: layer([]), state: { 'etc/shells': { content: Buffer.from('/bin/sh\n').toString('base64'), mode: 420, uid: 0, gid: 0 } } });
+    assert.equal(parseRecord(old).state.get('etc/shells')?.mtime, undefined);
+    assert.equal(planMergeLayer(new Map(), [{ layer: 'a@1', files: new Map([['etc/shells', state('/bin/sh\n')]]) }]).mtime, 0);
   });
 });
 
