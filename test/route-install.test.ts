@@ -1,7 +1,8 @@
 // `"route": "install"` end to end on the real parts: with a combination whose layers are built and verified, a build
 // that asks to install (here through the CLI's --install) installs its components all the same and never composes,
 // its image runs and its dev.kiln.route label says install; the same request without a route is composed and says so.
-// An Idempotency-Key tells the two apart, and a webhook's saved definition keeps its route for every push.
+// An Idempotency-Key tells the two apart, a webhook's saved definition keeps its route for every push, and the web
+// form's checkbox asks for it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rootRepository } from '../builder/docker-engine.ts';
 import { call, postBuild, upload, waitFor, waitForBuild, type BuildView } from './helpers/api-client.ts';
+import { launchBrowser, newContext } from './helpers/browser.ts';
 import { removeImagesMarked } from './helpers/catalogs.ts';
 import { runImage } from './helpers/docker-run.ts';
 import { startTestKiln, type TestKiln } from './helpers/test-kiln.ts';
@@ -92,6 +94,17 @@ describe('route install', { timeout: 900_000 }, () => {
     return (await res.json()) as { route: string; reason: string; verified: boolean | null };
   };
   const printed = `route-a-${nonce}\nroute-b-${nonce}`;
+  const verified = () =>
+    waitFor(
+      'the verified combination',
+      async () => {
+        const list = ((await (await call(kiln, '/v1/compositions')).json()) as { compositions: { components: string[]; status: string; error: string | null }[] }).compositions;
+        const c = list.find((x) => x.components.join('+') === 'route-a@1+route-b@1');
+        assert.ok(!c || c.status === 'verifying' || c.status === 'verified', JSON.stringify(c));
+        return c?.status === 'verified' ? c : undefined;
+      },
+      600_000,
+    );
 
   it('a route other than auto or install is a 400 naming the field', async () => {
     const res = await postBuild(kiln, { ...(await request('fast')), route: 'fast' });
@@ -106,16 +119,7 @@ describe('route install', { timeout: 900_000 }, () => {
     const first = await ended(posted.body.id);
     assert.equal(first.status, 'succeeded', first.error ?? '');
     assert.deepEqual(await image(first.imageRef), { code: 0, output: printed, route: 'root' });
-    await waitFor(
-      'the verified combination',
-      async () => {
-        const list = ((await (await call(kiln, '/v1/compositions')).json()) as { compositions: { components: string[]; status: string; error: string | null }[] }).compositions;
-        const c = list.find((x) => x.components.join('+') === 'route-a@1+route-b@1');
-        assert.ok(!c || c.status === 'verifying' || c.status === 'verified', JSON.stringify(c));
-        return c?.status === 'verified' ? c : undefined;
-      },
-      600_000,
-    );
+    await verified();
     assert.deepEqual([(await preview()).route, (await preview()).verified], ['composed', true]);
     const asked = await preview('install');
     assert.equal(asked.route, 'install', JSON.stringify(asked));
@@ -178,5 +182,36 @@ describe('route install', { timeout: 900_000 }, () => {
     assert.equal(pushed.status, 'succeeded', pushed.error ?? '');
     assert.deepEqual([pushed.spec.route, pushed.plan.route, pushed.plan.base.kind], ['install', 'install', 'root']);
     assert.deepEqual(await image(pushed.imageRef), { code: 0, output: printed, route: 'install' });
+  });
+
+  it('the web form\'s checkbox asks for it: the form says installed, and the build installs', async () => {
+    await verified();
+    const browser = await launchBrowser();
+    try {
+      const page = await (await newContext(browser)).newPage();
+      page.on('pageerror', (err) => console.error('page error:', err));
+      await page.goto(kiln.url);
+      await page.getByLabel('Project token').fill(kiln.token);
+      await page.getByRole('button', { name: 'Save token' }).click();
+      await page.getByRole('heading', { name: 'New build' }).waitFor();
+      await page.getByLabel('route-a', { exact: true }).check();
+      await page.getByLabel('route-b', { exact: true }).check();
+      await page.locator('#route[data-route="composed"]').waitFor();
+      await page.getByLabel('Install, even where kiln could compose').check();
+      await page.locator('#route[data-route="install"]').filter({ hasText: /Installed step by step/ }).waitFor();
+      await page.getByLabel('Binary', { exact: true }).setInputFiles({ name: 'app', mimeType: 'application/octet-stream', buffer: Buffer.from('#!/bin/sh\ncat /opt/route-a.txt /opt/route-b.txt\n') });
+      await page.locator('#upload-status').filter({ hasText: /^Uploaded app/ }).waitFor();
+      await page.getByLabel('Where it goes in the image').fill('/usr/local/bin/app');
+      await page.getByLabel('Command that starts it').fill('/usr/local/bin/app');
+      await page.getByLabel('Image name').fill('route/web:1');
+      await page.getByRole('button', { name: 'Start build' }).click();
+      await page.waitForURL(/#\/builds\/[0-9a-f-]{36}$/);
+      const b = await ended(decodeURIComponent(page.url().split('/').at(-1)!));
+      assert.equal(b.status, 'succeeded', b.error ?? '');
+      assert.deepEqual([b.spec.route, b.plan.route, b.plan.base.kind], ['install', 'install', 'root']);
+      assert.deepEqual(await image(b.imageRef), { code: 0, output: printed, route: 'install' });
+    } finally {
+      await browser.close();
+    }
   });
 });
