@@ -1,6 +1,6 @@
 // Response and request schemas shared by routes (and so by the OpenAPI document).
 import { z } from 'zod';
-import { buildPriorities } from '../core/build-types.ts';
+import { buildPriorities, requestedRoutes } from '../core/build-types.ts';
 import { stepKinds } from '../core/db/schema/builds.ts';
 import { storableTextRule } from '../core/db/storable-values.ts';
 
@@ -92,6 +92,7 @@ export const buildPlanSchema = z.object({
   cmd: z.array(z.string()).optional(),
   env: z.record(z.string(), z.string()),
   imageRef: z.string(),
+  route: z.literal('install').optional().describe('present when the build asked to install (the spec\'s route); `base.kind` says what it started FROM'),
 });
 
 /** An absolute http(s) URL, as sent (zod's url() would strip tabs and newlines before anything saw them). */
@@ -131,6 +132,14 @@ export const buildSpecSchema = z
       .regex(/^[\x21-\x7e]{1,100}$/, '1–100 printable ASCII characters without spaces, e.g. a commit id')
       .optional()
       .describe('the source revision (a commit id): the org.opencontainers.image.revision label'),
+    route: z
+      .enum(requestedRoutes)
+      .optional()
+      .describe(
+        'auto (default): composed from prebuilt layers when the combination is verified, else FROM a template or the root. ' +
+          'install: install the components even where they could be composed, never waiting for a verification (FROM a ' +
+          'ready template when one fits: it is an installed image too). The image\'s dev.kiln.route label says the route that ran',
+      ),
   })
   .meta({ id: 'BuildSpec' });
 

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { createTokenService } from '../core/auth/token-service.ts';
 import type { BlobStore } from '../core/blob-store.ts';
 import { createBuildLog } from '../core/build-log.ts';
-import { binaryBytesOf } from '../core/build-types.ts';
+import { binaryBytesOf, type RequestedRoute } from '../core/build-types.ts';
 import type { Catalog } from '../core/catalog/catalog.ts';
 import type { Config } from '../core/config.ts';
 import { createBuildStore } from '../core/db/build-store.ts';
@@ -169,7 +169,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const buildService = createBuildService({
     // The route a queued build will most likely take is the preview's: the same records the builder reads.
     estimate: async (build, position, ahead) =>
-      eta.submit(requestOfPreview(build.plan.root.name, await preview(build.plan.root.name, build.plan.components.map((c) => c.key)), binaryBytesOf(build.plan.binary)), position, ahead),
+      eta.submit(
+        requestOfPreview(build.plan.root.name, await preview(build.plan.root.name, build.plan.components.map((c) => c.key), build.plan.route), binaryBytesOf(build.plan.binary)),
+        position,
+        ahead,
+      ),
     catalog: deps.catalog,
     builds,
     uploads,
@@ -191,8 +195,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(opsRoutes, { readiness, metrics: createMetrics({ store: createMetricsStore(deps.db), queue: deps.buildQueue, log: deps.log }) });
   await app.register(projectRoutes, { projects: createProjectService({ store: projectStore }), tokens, store: projectStore });
   await app.register(uploadRoutes, { uploads: uploadService, limitBytes: deps.config.KILN_UPLOAD_LIMIT_BYTES });
-  const estimatedPreview = async (root: string, components: string[], binaryBytes: number | null) => {
-    const p = await preview(root, components);
+  const estimatedPreview = async (root: string, components: string[], binaryBytes: number | null, route?: RequestedRoute) => {
+    const p = await preview(root, components, route);
     const req = requestOfPreview(root, p, binaryBytes);
     // A build submitted now waits behind every build waiting now.
     const { waiting } = await buildService.queueCounts();

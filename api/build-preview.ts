@@ -7,6 +7,7 @@ import { findLayers } from '../core/composition/layer-lookup.ts';
 import { compositionKey, notComposable } from '../core/composition/layer-plan.ts';
 import type { CompositionStore } from '../core/db/composition-store.ts';
 import type { TemplateStore } from '../core/db/template-store.ts';
+import type { RequestedRoute } from '../core/build-types.ts';
 import type { RunRequest } from '../core/eta/estimate-types.ts';
 import { ValidationError } from '../core/errors.ts';
 import { chooseBase } from '../core/templates/base-choice.ts';
@@ -34,7 +35,8 @@ export interface BuildPreviewDeps {
 }
 
 export function createBuildPreview(deps: BuildPreviewDeps) {
-  return async (root: string, requested: string[]): Promise<BuildPreview> => {
+  /** `route`: as the build asks (install: never composed, as builder/build-route.ts decides). */
+  return async (root: string, requested: string[], route: RequestedRoute = 'auto'): Promise<BuildPreview> => {
     const resolved = resolveComponents(deps.catalog, root, requested);
     const problems = [...(deps.catalog.roots.has(root) ? [] : [{ field: 'root', message: `unknown root "${root}"` }]), ...resolved.problems];
     if (problems.length > 0) throw new ValidationError(problems);
@@ -58,6 +60,7 @@ export function createBuildPreview(deps: BuildPreviewDeps) {
       return { route: 'install', reason: why, components: keys, secondsSaved: 0, template: null, verified: null };
     };
 
+    if (route === 'install') return installed('the build asks to install ("route": "install")');
     if (!deps.composition) return installed('composition is off');
     const marked = notComposable(deps.catalog, components);
     if (marked.length > 0) return installed(`${marked.join(', ')} ${marked.length > 1 ? 'are' : 'is'} marked not composable`);

@@ -10,6 +10,7 @@ import type { BuildPreview } from './build-preview.ts';
 import type { BuildService } from './build-service.ts';
 import type { BuildProgressView } from './eta-service.ts';
 import type { SubmitEstimate } from '../core/eta/estimate-types.ts';
+import type { RequestedRoute } from '../core/build-types.ts';
 import { holdOpen } from './http-timeouts.ts';
 
 /** The longest a `?wait=` long-poll holds a request; longer asks are cut to this (proxies drop idle requests). */
@@ -43,7 +44,7 @@ export type EstimatedPreview = BuildPreview & { estimate: (SubmitEstimate & { st
 
 export interface BuildRoutesOptions {
   builds: BuildService;
-  preview: (root: string, components: string[], binaryBytes: number | null) => Promise<EstimatedPreview>;
+  preview: (root: string, components: string[], binaryBytes: number | null, route?: RequestedRoute) => Promise<EstimatedPreview>;
   /** Where a build is and what it has left (GET /v1/builds/:id). */
   progress: (build: BuildRow, steps: BuildStepRow[], queuePosition: number | null) => Promise<BuildProgressView | null>;
   /** Builds one token may create per minute. */
@@ -127,6 +128,7 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
           root: buildSpecSchema.shape.root,
           components: buildSpecSchema.shape.components,
           binaryBytes: z.number().int().min(0).optional().describe("the binary's size, when known: it prices copying, assembling and pushing it"),
+          route: buildSpecSchema.shape.route,
         }),
         response: {
           200: z
@@ -149,7 +151,7 @@ export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, o
         },
       },
     },
-    async (req) => opts.preview(req.body.root, req.body.components, req.body.binaryBytes ?? null),
+    async (req) => opts.preview(req.body.root, req.body.components, req.body.binaryBytes ?? null, req.body.route),
   );
 
   r.get(

@@ -60,6 +60,15 @@ export interface BuildServiceDeps {
 
 export const endedStatuses: readonly BuildStatus[] = ['succeeded', 'failed', 'canceled'];
 
+/**
+ * What an Idempotency-Key is checked against: the spec, with `"route": "auto"` taken as absent (the same build), so
+ * keys saved before routes existed, and webhook redeliveries, still match; a request with another route differs.
+ */
+export const requestHashOf = (spec: BuildSpec): string => {
+  const { route, ...rest } = spec;
+  return canonicalHash(route === undefined || route === 'auto' ? rest : spec);
+};
+
 export function createBuildService(deps: BuildServiceDeps) {
   const pollMs = deps.waitPollMs ?? 500;
 
@@ -154,7 +163,7 @@ export function createBuildService(deps: BuildServiceDeps) {
     async create(project: string, spec: BuildSpec, opts: { idempotencyKey?: string } = {}): Promise<{ build: BuildRow; replayed: boolean }> {
       const key = opts.idempotencyKey;
       if (isKilnNamespace(project)) await plan(project, spec); // refused before any replay
-      const requestHash = canonicalHash(spec);
+      const requestHash = requestHashOf(spec);
       if (key !== undefined) {
         const claim = await deps.idempotency.find(project, key);
         if (claim) return replay(claim, requestHash);

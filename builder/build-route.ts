@@ -1,8 +1,8 @@
 // Which way a build goes, decided when it starts: composed (assembled in the registry from the prebuilt layers of a
 // verified combination: no engine build, no install) or installed (FROM the best template or the root, as before).
-// A build falls back to installing — and says why in its log — when composition is off, a component is marked not
-// composable, a layer is missing (its building is queued for the next build) or failed, or the combination is not
-// composable (conflicting paths, a smoke test that fails).
+// A build falls back to installing — and says why in its log — when it asked to (`"route": "install"`), composition is
+// off, a component is marked not composable, a layer is missing (its building is queued for the next build) or failed,
+// or the combination is not composable (conflicting paths, a smoke test that fails).
 import type { Queue } from 'bullmq';
 import type { BlobStore } from '../core/blob-store.ts';
 import type { BuildPlan } from '../core/build-types.ts';
@@ -38,6 +38,8 @@ export interface RouteDeps {
 
 /** `onVerify`: told when this build has to verify the combination before it can compose (it takes a while). */
 export async function chooseRoute(w: LayerWork, r: RouteDeps, plan: BuildPlan, onVerify: () => void = () => undefined): Promise<Route> {
+  // Asked to install: nothing of composition is looked at, queued or verified, so the build never waits for it.
+  if (plan.route === 'install') return { kind: 'install', reason: 'the build asked for it ("route": "install"), whatever layers exist' };
   if (!r.enabled) return { kind: 'install', reason: 'composition is off (KILN_COMPOSITION=false)' };
   const marked = notComposable(w.deps.catalog, plan.components);
   if (marked.length > 0) return { kind: 'install', reason: `${marked.join(', ')} ${marked.length > 1 ? 'are' : 'is'} marked not composable in the catalog` };

@@ -24,6 +24,8 @@ const usage = `usage:
       --timeout SECONDS                 stop the build after this long (the server's default and max apply)
       --source URL                      where the source lives (the image's org.opencontainers.image.source label)
       --revision REV                    the commit it was built from (org.opencontainers.image.revision)
+      --install                         install the components even where kiln could compose them from
+                                        prebuilt layers (to compare; the image's dev.kiln.route label says install)
       --wait                            wait for the build, print its log (progress on stderr: a bar on a
                                         terminal, a line per step otherwise), exit 0 if it succeeded, else 1
   kiln status ID                        the build as JSON
@@ -80,6 +82,7 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
       timeout: { type: 'string' },
       source: { type: 'string' },
       revision: { type: 'string' },
+      install: { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
     },
   });
@@ -114,6 +117,7 @@ async function build(api: KilnApi, args: string[]): Promise<number> {
       ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
       ...(values.source ? { source: values.source } : {}),
       ...(values.revision ? { revision: values.revision } : {}),
+      ...(values.install ? { route: 'install' } : {}),
     },
     values['idempotency-key'],
   );

@@ -93,6 +93,7 @@ export function planBuild(spec: BuildSpec, ctx: PlanContext): PlanResult {
       ...(spec.cmd ? { cmd: spec.cmd } : {}),
       env: spec.env ?? {},
       imageRef: `${ctx.registryHost}/${ctx.registryPrefix}/${ctx.project}/${image.repository}:${image.tag}`,
+      ...(spec.route === 'install' ? { route: 'install' as const } : {}),
     },
   };
 }

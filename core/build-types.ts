@@ -21,7 +21,16 @@ export interface BuildSpec {
   /** Where the binary's source lives (an http(s) URL) and which revision it was built from: the image's OCI labels. */
   source?: string;
   revision?: string;
+  /** auto (absent): kiln picks composed, a template or the root; install: installs even where it could compose. */
+  route?: RequestedRoute;
 }
+
+/**
+ * The ways a build may be asked to go. `install` is for a user who suspects composition and wants the installed image
+ * to compare: it may still start FROM a template, which is an installed image too (its components ran their recipes).
+ */
+export const requestedRoutes = ['auto', 'install'] as const;
+export type RequestedRoute = (typeof requestedRoutes)[number];
 
 export const buildPriorities = ['interactive', 'ci'] as const;
 export type BuildPriority = (typeof buildPriorities)[number];
@@ -83,6 +92,8 @@ export interface BuildPlan {
   env: Record<string, string>;
   /** Full reference the image is pushed to: registry/prefix/repository:tag. */
   imageRef: string;
+  /** Present only when the build asked to install (spec `route`), so every other plan is the same as before. */
+  route?: 'install';
 }
 
 /**

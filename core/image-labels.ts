@@ -35,6 +35,12 @@ const componentList = (components: readonly PlannedComponent[]) => components.ma
 /** The label naming the build an image belongs to. */
 export const BUILD_ID_LABEL = 'dev.kiln.build-id';
 
+/** The label saying which way a build went, so the image alone tells a composed one from an installed one. */
+export const ROUTE_LABEL = 'dev.kiln.route';
+
+/** `install` when the build asked to install (whatever its base), else what its base was: composed, template or root. */
+export const routeOf = (plan: Pick<BuildPlan, 'route' | 'base'>): 'install' | BuildPlan['base']['kind'] => plan.route ?? plan.base.kind;
+
 /** A user's build: what it was built from, with which recipes and binary, and where its source lives (webhook, CI). */
 export function imageLabels(
   build: { id: string; spec: Pick<BuildSpec, 'image' | 'source' | 'revision'>; plan: BuildPlan },
@@ -51,6 +57,7 @@ export function imageLabels(
     ...(plan.base.kind === 'composed' ? { 'dev.kiln.composition': plan.base.compositionKey, 'dev.kiln.base-digest': plan.base.digest } : {}),
     'dev.kiln.components': componentList(plan.components),
     'dev.kiln.upload-sha256': plan.binary.sha256,
+    [ROUTE_LABEL]: routeOf(plan),
     ...ociLabels({ created, title: image.repository, version: image.tag, base, source: spec.source, revision: spec.revision }),
   };
 }

@@ -28,6 +28,7 @@ describe('image labels', () => {
       'dev.kiln.base': 'kiln-root:debian-bookworm',
       'dev.kiln.components': 'openssl@3=h1',
       'dev.kiln.upload-sha256': 'ab'.repeat(32),
+      'dev.kiln.route': 'root',
       'org.opencontainers.image.created': '2026-05-01T12:00:00.000Z',
       'org.opencontainers.image.title': 'demo/hello',
       'org.opencontainers.image.version': '1',
@@ -49,6 +50,15 @@ describe('image labels', () => {
     const local = imageLabels({ id: 'b3', spec: { image: 'demo/hello:3' }, plan: plan({ kind: 'root', image: 'kiln-root:debian-bookworm' }) }, { name: 'kiln-root:debian-bookworm' }, created);
     assert.equal(local['org.opencontainers.image.base.name'], 'kiln-root:debian-bookworm');
     assert.equal('org.opencontainers.image.base.digest' in local, false);
+  });
+
+  it('say which route the build went: install when it asked to (whatever its base), else its base kind', () => {
+    const template = { kind: 'template' as const, image: 'reg:5000/t:1', digest: 'sha256:t', templateId: 't1', covers: ['openssl@3'], secondsSaved: 5 };
+    const composed = { kind: 'composed' as const, image: 'reg:5000/c:1', digest: 'sha256:c', compositionKey: 'k', layers: [], merge: null, verifiedNow: false, secondsSaved: 5 };
+    const root = { kind: 'root' as const, image: 'kiln-root:debian-bookworm' };
+    const route = (p: BuildPlan) => imageLabels({ id: 'b', spec: { image: 'demo/hello:1' }, plan: p }, { name: 'x' }, created)['dev.kiln.route'];
+    assert.deepEqual([route(plan(composed)), route(plan(template)), route(plan(root))], ['composed', 'template', 'root']);
+    assert.deepEqual([route({ ...plan(root), route: 'install' }), route({ ...plan(template), route: 'install' })], ['install', 'install']);
   });
 
   it('is the same for the same build, base and time (composition writes them into configs it builds itself)', () => {

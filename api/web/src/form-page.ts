@@ -85,13 +85,28 @@ export async function formPage({ main, signal }: Page): Promise<void> {
   const estimate = h('p', { id: 'estimate', class: 'estimate', role: 'status', 'data-seconds': '' });
   // Which way the build would go (composed / template / install), asked of kiln as the picks change.
   const route = h('p', { id: 'route', class: 'route', role: 'status', 'data-route': '' });
+  // The build's `"route": "install"`: for a person who suspects composition and wants the installed image to compare.
+  const installBox = h('input', { type: 'checkbox', id: 'route-install', name: 'route', 'aria-describedby': 'route-install-hint' });
+  installBox.addEventListener('change', () => void refreshRoute());
+  const installPick = h(
+    'div',
+    { class: 'component-pick' },
+    installBox,
+    h('label', { for: 'route-install' }, 'Install, even where kiln could compose'),
+    h('span', { id: 'route-install-hint', class: 'muted' }, 'each component installed step by step (FROM a template when one fits), to compare with a composed image'),
+  );
   let asking: AbortController | undefined;
   async function refreshRoute(): Promise<void> {
     asking?.abort();
     const mine = (asking = new AbortController());
     const p = picked();
     const size = fileInput.files?.[0]?.size;
-    const body = { root: rootSelect.value, components: p.map((x) => `${x.name}@${x.version}`), ...(size !== undefined ? { binaryBytes: size } : {}) };
+    const body = {
+      root: rootSelect.value,
+      components: p.map((x) => `${x.name}@${x.version}`),
+      ...(size !== undefined ? { binaryBytes: size } : {}),
+      ...(installBox.checked ? { route: 'install' } : {}),
+    };
     try {
       const r = await api<BuildPreview>('/v1/builds/preview', { method: 'POST', body, signal: mine.signal });
       if (mine.signal.aborted) return;
@@ -156,7 +171,7 @@ export async function formPage({ main, signal }: Page): Promise<void> {
   const form = h(
     'form',
     { novalidate: true, 'aria-labelledby': 'form-title' },
-    h('section', { class: 'card' }, h('h2', {}, '1. What your program needs'), root.box, h('fieldset', { id: 'components' }, h('legend', {}, 'Components'), ...componentRows), installs, estimate, route),
+    h('section', { class: 'card' }, h('h2', {}, '1. What your program needs'), root.box, h('fieldset', { id: 'components' }, h('legend', {}, 'Components'), ...componentRows), installs, estimate, route, installPick),
     h('section', { class: 'card' }, h('h2', {}, '2. Your program'), binary.box, binaryPath.box, entrypoint.box, env.box),
     h('section', { class: 'card' }, h('h2', {}, '3. The image'), image.box, h('div', { class: 'actions' }, submit)),
   );
@@ -322,6 +337,7 @@ export async function formPage({ main, signal }: Page): Promise<void> {
         entrypoint: 'argv' in cmd ? cmd.argv : [],
         ...('env' in envs && Object.keys(envs.env).length ? { env: envs.env } : {}),
         image: imageInput.value.trim(),
+        ...(installBox.checked ? { route: 'install' } : {}),
       };
       const res = await rawFetch('/v1/builds', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
       if (res.status === 202) {
