@@ -42,7 +42,7 @@ import { createBuildService } from './build-service.ts';
 import { installAuth, PROJECT_HEADER } from './auth.ts';
 import { installErrorHandler, sendProblem } from './error-handler.ts';
 import { installExpectContinue } from './expect-continue.ts';
-import { serverTimeouts } from './http-timeouts.ts';
+import { idleClockPausedWhileAnswering, idleClockResumesWithAnswer, serverTimeouts } from './http-timeouts.ts';
 import { installInputHygiene } from './input-hygiene.ts';
 import { documentProblemMediaType } from './openapi-document.ts';
 import { createMetrics } from './metrics.ts';
@@ -107,6 +107,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   installInputHygiene(app);
   const routeTable: RouteEntry[] = [];
   app.decorate('routeTable', routeTable);
+  // The idle timeout runs while kiln waits for the client, never while the client waits for kiln (http-timeouts.ts):
+  // from the first hook when the request has already wholly arrived (before auth's lookups), else once fastify has read
+  // the body.
+  app.addHook('onRequest', async (req) => idleClockPausedWhileAnswering(req));
+  app.addHook('preValidation', async (req) => idleClockPausedWhileAnswering(req));
+  app.addHook('onSend', async (req, _reply, payload) => {
+    idleClockResumesWithAnswer(req);
+    return payload;
+  });
   app.addHook('onRoute', (route) => {
     // Refuse to start with an undocumented route: the OpenAPI document must list every one, with its schemas.
     for (const entry of checkRouteDocumented(route)) routeTable.push(entry);

@@ -5,6 +5,10 @@ import type { ServerOptions } from 'node:http';
 import type { FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Config } from '../core/config.ts';
 
+/** Requests whose idle clock kiln paused while it answers, and those held open on purpose (long-polls, live logs). */
+const paused = new WeakSet<FastifyRequest>();
+const held = new WeakSet<FastifyRequest>();
+
 type TimeoutSettings = Pick<
   Config,
   'KILN_HTTP_IDLE_TIMEOUT_SECONDS' | 'KILN_HTTP_HEADERS_TIMEOUT_SECONDS' | 'KILN_HTTP_REQUEST_TIMEOUT_SECONDS' | 'KILN_HTTP_KEEPALIVE_TIMEOUT_SECONDS'
@@ -35,10 +39,34 @@ export function serverTimeouts(
  */
 export function holdOpen(req: FastifyRequest): () => void {
   const socket = req.raw.socket;
+  held.add(req);
   socket.setTimeout(0);
   return () => {
+    held.delete(req);
     if (!socket.destroyed) socket.setTimeout(req.server.server.timeout);
   };
+}
+
+/**
+ * Once a request has wholly arrived, the client is waiting for kiln, not kiln for the client: the idle timeout (socket
+ * inactivity, there for clients that stop sending) must not close the connection while kiln works out its answer.
+ * Seen in CI on a loaded machine: a build request's database and queue writes took over a second, a 1 s idle timeout
+ * reset the connection, and the client got no answer for a build kiln had queued. The clock runs again as soon as the
+ * answer starts (idleClockResumesWithAnswer): a client that stops reading it is a stalled client like any other. A body
+ * still streaming in (uploads) is not wholly arrived: idleClockOnlyForClient governs it until it is.
+ */
+export function idleClockPausedWhileAnswering(req: FastifyRequest): void {
+  const socket = req.raw.socket;
+  if (!socket || socket.destroyed || !req.raw.complete || paused.has(req)) return;
+  paused.add(req);
+  socket.setTimeout(0);
+}
+
+export function idleClockResumesWithAnswer(req: FastifyRequest): void {
+  const socket = req.raw.socket;
+  if (!paused.has(req) || held.has(req)) return; // a long-poll or live log keeps its own exemption (holdOpen)
+  paused.delete(req);
+  if (socket && !socket.destroyed) socket.setTimeout(req.server.server.timeout);
 }
 
 /**

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
 import { uploads } from '../core/db/schema/uploads.ts';
 import { call, followLog, postBuild, upload } from './helpers/api-client.ts';
@@ -113,5 +114,35 @@ describe('connections that stall, trickle or hang up', { timeout: 600_000 }, () 
     await waitUntil(() => outcomes().length - before >= 15, 'kiln logged what became of every request that hung up');
     const errors = kiln.logLines().filter((l) => l.level >= 50);
     assert.deepEqual(errors.map((l) => `${l.msg}: ${JSON.stringify(l.err ?? '')}`), []);
+  });
+});
+
+describe('the idle timeout while kiln answers', { timeout: 600_000 }, () => {
+  let kiln: TestKiln;
+  before(async () => {
+    kiln = await startTestKiln({ db: 'postgres', env: { KILN_HTTP_IDLE_TIMEOUT_SECONDS: String(IDLE_SECONDS), KILN_HTTP_HEADERS_TIMEOUT_SECONDS: String(HEADERS_SECONDS) } });
+  });
+  after(() => kiln?.close());
+
+  it('a request kiln takes longer to answer than the idle timeout is answered, not reset', async () => {
+    const up = await upload(kiln, Buffer.from('#!/bin/sh\necho slow\n'));
+    // Another session holds the builds table: the build request's insert waits three idle timeouts for it, as it waited
+    // on a loaded machine for a busy database (CI: the client got "fetch failed" for a build kiln had queued).
+    const blocker = new pg.Client({ connectionString: kiln.config.DATABASE_URL });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE builds IN ACCESS EXCLUSIVE MODE');
+      const t0 = Date.now();
+      const answer = postBuild(kiln, { uploadId: up.body.id, binaryPath: '/usr/local/bin/s', entrypoint: ['/usr/local/bin/s'], image: 'slow/app:1' }).catch((err: Error) => err);
+      await sleep(3 * IDLE_SECONDS * 1000);
+      await blocker.query('COMMIT');
+      const res = await answer;
+      assert.ok(!(res instanceof Error), `no answer: ${res instanceof Error ? `${res.message} (${String(res.cause)})` : ''}`);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.ok(Date.now() - t0 >= 3 * IDLE_SECONDS * 1000, `answered after ${Date.now() - t0} ms, before the lock was released`);
+    } finally {
+      await blocker.end();
+    }
   });
 });
