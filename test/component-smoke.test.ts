@@ -1,6 +1,7 @@
 // Proves every catalog version installs and works: for each version (on each root it supports) an image is built the
 // way kiln builds one, with a satisfying version of everything it requires, and every component's smoke script must
-// exit 0 inside it. Then components meant to be combined are built together and smoke-tested again.
+// exit 0 inside it. Then components meant to be combined are built together and smoke-tested again. A component
+// whose recipe removes packages again (its build tools) is checked for what it left: see assertCleanedUp.
 //
 // Needs the Docker engine on /var/run/docker.sock and the root images (`npm test` or `npm run services` makes them).
 // Slow on a first run (CUDA alone is a 1.6 GB download and 5.6 GB image); every image it builds is removed at the end.
@@ -14,6 +15,7 @@ import { compareVersions, satisfies, type Catalog, type ComponentVersion } from 
 import { resolveComponents } from '../core/catalog/component-resolver.ts';
 import { imageExists } from '../stack/root-image.ts';
 import { buildComponentImage, removeImages, ROOT_IMAGE_PREFIX, runSmoke, smokeImageTag } from './helpers/component-image.ts';
+import { buildTools, installedFrom, leftovers, removalsFrom, removesPackages } from './helpers/recipe-cleanup.ts';
 
 const catalog = await loadCatalog(path.resolve(import.meta.dirname, '../base-images'));
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -60,7 +62,46 @@ async function buildAndSmoke(t: TestContext, root: string, request: string[], la
     assert.equal(r.code, 0, `smoke test of ${c.key} failed (exit ${r.code}) in ${tag} (${components.map((x) => x.key).join(', ')}):\n${r.output}`);
     t.diagnostic(`${c.key} smoke ok in ${((Date.now() - t0) / 1000).toFixed(1)} s${r.output.trim() ? `: ${r.output.trim().split('\n').at(-1)}` : ''}`);
   }
+  await assertCleanedUp(t, root, components, image.tag);
   return components;
+}
+
+/** The packages dpkg reports installed in `image`. */
+async function installedPackages(image: string): Promise<Set<string>> {
+  const r = await runSmoke(docker, image, "dpkg-query -W -f '${Package} ${Status}\\n'");
+  assert.equal(r.code, 0, `dpkg-query failed in ${image}:\n${r.output}`);
+  return installedFrom(r.output);
+}
+
+/**
+ * For each component whose recipe removes packages again: the image right after it holds none of its build tools
+ * (`apt-get install --mark-auto`) that were not there before it, nothing it added that no installed package needs
+ * (apt's suggestions aside: a tool kept only because, say, apt suggests dpkg-dev is still a leftover), and everything
+ * the image held before it (an earlier component's packages, the root's). "Before" and "after" are the images of the
+ * components up to it: their layers are the prefix of `image`'s, so the engine has them cached.
+ */
+async function assertCleanedUp(t: TestContext, root: string, components: ComponentVersion[], image: string): Promise<void> {
+  for (const [i, c] of components.entries()) {
+    if (!('script' in c.install) || !removesPackages(c.install.script)) continue;
+    const prefix = async (n: number): Promise<string> => {
+      if (n === 0) return rootImageName(ROOT_IMAGE_PREFIX, root);
+      if (n === components.length) return image;
+      const tag = smokeImageTag(`prefix-${components.slice(0, n).map((x) => `${x.name}-${x.version}`).join('-')}`);
+      built.add(tag);
+      return (await buildComponentImage(docker, root, components.slice(0, n), tag)).tag;
+    };
+    const [beforeImage, afterImage] = [await prefix(i), await prefix(i + 1)];
+    const before = await installedPackages(beforeImage);
+    const after = await installedPackages(afterImage);
+    const sim = await runSmoke(docker, afterImage, 'apt-get -s autoremove -o APT::AutoRemove::SuggestsImportant=false');
+    assert.equal(sim.code, 0, `apt-get -s autoremove failed in ${afterImage}:\n${sim.output}`);
+    const r = leftovers(buildTools(c.install.script), before, after, removalsFrom(sim.output));
+    const added = [...after].filter((p) => !before.has(p)).sort();
+    t.diagnostic(`${c.key} added ${added.length} packages: ${added.join(' ')}`);
+    assert.deepEqual(r.toolsLeft, [], `${c.key} says it removes its build tools, yet these stay in its image`);
+    assert.deepEqual(r.unneeded, [], `${c.key} leaves packages behind that nothing in its image needs`);
+    assert.deepEqual(r.removed, [], `${c.key} removed packages the image held before it`);
+  }
 }
 
 before(async () => {
@@ -90,6 +131,22 @@ describe('every catalog version installs and passes its smoke test', () => {
       }
     }
   }
+});
+
+describe('build tools are removed again', () => {
+  it('openssl@1.1 (compiled from source) leaves no compiler, make, perl or dpkg-dev beyond the root', { timeout: BUILD_TIMEOUT_MS }, async (t) => {
+    const root = 'debian-bookworm';
+    const { components, problems } = resolveComponents(catalog, root, ['openssl@1.1']);
+    assert.deepEqual(problems, []);
+    const tag = smokeImageTag('openssl-1.1-tools');
+    built.add(tag);
+    await buildComponentImage(docker, root, components, tag);
+    const rootPackages = await installedPackages(rootImageName(ROOT_IMAGE_PREFIX, root));
+    const added = [...(await installedPackages(tag))].filter((p) => !rootPackages.has(p)).sort();
+    t.diagnostic(`beyond the root: ${added.join(' ')}`);
+    const tools = added.filter((p) => /^(gcc|g\+\+|cpp)(-\d+)?$|^(make|perl|dpkg-dev|libc6-dev|binutils)$|^(libgcc|libperl|perl-modules)-/.test(p));
+    assert.deepEqual(tools, [], 'build tools left in the openssl@1.1 image');
+  });
 });
 
 describe('components work together', () => {

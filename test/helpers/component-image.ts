@@ -44,7 +44,7 @@ export async function buildComponentImage(
   root: string,
   versions: ComponentVersion[],
   tag: string,
-  opts: { signal?: AbortSignal } = {},
+  opts: { signal?: AbortSignal; noCache?: boolean } = {},
 ): Promise<ComponentImage> {
   const image = rootImageName(ROOT_IMAGE_PREFIX, root);
   const marker = Buffer.from(`kiln component smoke test: ${versions.map((v) => v.key).join(' ')}\n`);
@@ -65,7 +65,7 @@ export async function buildComponentImage(
   await buildImage(
     docker,
     buildContext(rendered, { stream: Readable.from([marker]), size: marker.length }),
-    { tag, labels: { 'kiln.smoke-test': versions.map((v) => v.key).join(',') }, ...(opts.signal ? { signal: opts.signal } : {}) },
+    { tag, labels: { 'kiln.smoke-test': versions.map((v) => v.key).join(',') }, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.noCache ? { noCache: true } : {}) },
     (ev: EngineEvent) => {
       if (ev.error || ev.errorDetail) errors.push((ev.errorDetail?.message ?? ev.error ?? '').trim());
       log += progress.onEvent(ev, Date.now());
