@@ -146,6 +146,10 @@ describe('build tools are removed again', () => {
     t.diagnostic(`beyond the root: ${added.join(' ')}`);
     const tools = added.filter((p) => /^(gcc|g\+\+|cpp)(-\d+)?$|^(make|perl|dpkg-dev|libc6-dev|binutils)$|^(libgcc|libperl|perl-modules)-/.test(p));
     assert.deepEqual(tools, [], 'build tools left in the openssl@1.1 image');
+    // Nor their downloaded archives: the root holds none, so any .deb here is one this layer carries.
+    const debs = await runSmoke(docker, tag, 'find /var/cache/apt -name "*.deb"');
+    assert.equal(debs.code, 0, debs.output);
+    assert.deepEqual(debs.output.split('\n').filter(Boolean), [], 'downloaded packages left in the openssl@1.1 image');
   });
 });
 
