@@ -1,7 +1,7 @@
 // `npm test`: the same set-up as `npm start` (install what is missing, start the services, make the root images),
 // then the whole suite with node's test runner, then stops only the services this run started.
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadCatalog } from '../core/catalog/catalog-loader.ts';
 import { ensureEngineTree } from '../stack/engine-tree.ts';
@@ -32,9 +32,33 @@ async function testFiles(dir: string, named = false): Promise<string[]> {
   return out.sort();
 }
 
+/** Seconds per file (`test/x.test.ts`) from a JSON file, empty when it is missing or unreadable. */
+async function readDurations(file: string): Promise<Record<string, number>> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'));
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, number>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The longest files first (known from earlier runs; files not timed yet before those, as they may be long): the
+ * runner starts files in the order given as slots free up, and a file of minutes started last would run alone at the
+ * end while the other slot idles. Ties keep the alphabetical order.
+ */
+function longestFirst(files: string[], seconds: Record<string, number>): string[] {
+  const time = (f: string) => seconds[path.relative(repo, f)] ?? Infinity;
+  return [...files].sort((a, b) => time(b) - time(a));
+}
+
 // Arguments narrow the run to some files: `npm test -- test/unit`.
 const selected = process.argv.slice(2);
-const files = (await Promise.all((selected.length ? selected : ['test']).map(async (s) => (s.endsWith('.ts') ? [path.resolve(s)] : testFiles(path.resolve(s), true))))).flat();
+const found = (await Promise.all((selected.length ? selected : ['test']).map(async (s) => (s.endsWith('.ts') ? [path.resolve(s)] : testFiles(path.resolve(s), true))))).flat();
+// Times of the last runs here (written after each run) over the ones committed with the suite (for a fresh clone).
+const timesFile = path.join(dataDir, 'test-durations.json');
+const times = { ...(await readDurations(path.join(repo, 'test', 'durations.json'))), ...(await readDurations(timesFile)) };
+const files = longestFirst(found, times);
 
 const catalog = await loadCatalog(settings.catalogDir);
 const stack = await ensureLocalStack({ dataDir, withPostgres: true, roots: rootSpecs(catalog, settings.KILN_ROOT_IMAGE_PREFIX), log });
@@ -46,8 +70,21 @@ const tree = await ensureEngineTree({ stateDir: stackStateDir(dataDir), log }).c
 });
 log.info({ engine: tree.dockerVersion }, 'engine tree ready');
 
+/**
+ * Three files at once on two cores: with two, a third of the CPU sat idle (files wait on leases, retries, restarts
+ * and pushes more than they compute); `KILN_TEST_CONCURRENCY` changes it.
+ */
+const concurrency = process.env.KILN_TEST_CONCURRENCY ?? '3';
+const thisRun = path.join(dataDir, `test-durations.${process.pid}.json`);
+const reporters = [
+  // What node's runner shows by default: spec on a terminal, TAP in a log.
+  `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${path.join(repo, 'test', 'helpers', 'durations-reporter.ts')}`,
+  `--test-reporter-destination=${thisRun}`,
+];
 const code = await new Promise<number>((resolve) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${process.env.KILN_TEST_CONCURRENCY ?? 2}`, ...files], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], {
     cwd: repo,
     stdio: 'inherit',
     env: { ...process.env, ...stack.env, KILN_DATA_DIR: dataDir },
@@ -55,5 +92,7 @@ const code = await new Promise<number>((resolve) => {
   child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
 });
 
+await writeFile(timesFile, `${JSON.stringify({ ...(await readDurations(timesFile)), ...(await readDurations(thisRun)) }, null, 2)}\n`);
+await rm(thisRun, { force: true });
 await stack.stop();
 process.exit(code);
