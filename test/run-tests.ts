@@ -1,8 +1,10 @@
 // `npm test`: the same set-up as `npm start` (install what is missing, start the services, make the root images),
 // then the whole suite with node's test runner, then stops only the services this run started.
-import { spawn } from 'node:child_process';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import { run } from 'node:test';
+import { spec, tap } from 'node:test/reporters';
 import { loadCatalog } from '../core/catalog/catalog-loader.ts';
 import { ensureEngineTree } from '../stack/engine-tree.ts';
 import { ensureLocalStack, stackStateDir } from '../stack/local-stack.ts';
@@ -74,25 +76,28 @@ log.info({ engine: tree.dockerVersion }, 'engine tree ready');
  * Three files at once on two cores: with two, a third of the CPU sat idle (files wait on leases, retries, restarts
  * and pushes more than they compute); `KILN_TEST_CONCURRENCY` changes it.
  */
-const concurrency = process.env.KILN_TEST_CONCURRENCY ?? '3';
-const thisRun = path.join(dataDir, `test-durations.${process.pid}.json`);
-const reporters = [
-  // What node's runner shows by default: spec on a terminal, TAP in a log.
-  `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
-  '--test-reporter-destination=stdout',
-  `--test-reporter=${path.join(repo, 'test', 'helpers', 'durations-reporter.ts')}`,
-  `--test-reporter-destination=${thisRun}`,
-];
-const code = await new Promise<number>((resolve) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], {
-    cwd: repo,
-    stdio: 'inherit',
-    env: { ...process.env, ...stack.env, KILN_DATA_DIR: dataDir },
-  });
-  child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+const concurrency = Number(process.env.KILN_TEST_CONCURRENCY ?? 3);
+// node's runner through its API, not `node --test`: the command line sorts the files by name, `run` keeps the order
+// given. Each file still runs in a process of its own, started like this one (tsx's loader) with this environment.
+Object.assign(process.env, stack.env, { KILN_DATA_DIR: dataDir });
+const seconds = new Map<string, number>();
+let failed = false;
+const stream = run({ files, concurrency }).on('test:fail', (event) => {
+  if (event.nesting === 0) failed = true;
 });
+stream.on('test:complete', (event) => {
+  // A file's time: its top-level tests' (they run one after another in the file's process).
+  if (event.nesting !== 0 || !event.file || event.details.duration_ms === undefined) return;
+  const key = path.relative(repo, event.file);
+  seconds.set(key, (seconds.get(key) ?? 0) + event.details.duration_ms / 1000);
+});
+// What node's runner shows by default: spec on a terminal, TAP in a log.
+const report = process.stdout.isTTY ? stream.compose(new spec()) : stream.compose(tap);
+report.pipe(process.stdout, { end: false });
+await finished(report);
 
-await writeFile(timesFile, `${JSON.stringify({ ...(await readDurations(timesFile)), ...(await readDurations(thisRun)) }, null, 2)}\n`);
-await rm(thisRun, { force: true });
+const measured = Object.fromEntries([...seconds].map(([f, s]) => [f, Math.round(s * 10) / 10]));
+await writeFile(timesFile, `${JSON.stringify({ ...(await readDurations(timesFile)), ...measured }, null, 2)}\n`);
+const code = failed ? 1 : 0;
 await stack.stop();
 process.exit(code);
