@@ -36,12 +36,13 @@ export function dockerClient(config: Pick<Config, 'DOCKER_HOST'>): Docker {
   return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' });
 }
 
-export async function openInfrastructure(config: Config, log: Logger, opts: { pgliteDir?: string } = {}): Promise<Infrastructure> {
+export async function openInfrastructure(config: Config, log: Logger, opts: { pgliteDir?: string; pgliteSeed?: Blob } = {}): Promise<Infrastructure> {
   // The catalog first: a broken catalog should stop the process before it touches anything else.
   const catalog = await loadCatalog(config.catalogDir);
   const database = await openDatabase({
     ...(config.DATABASE_URL ? { url: config.DATABASE_URL } : {}),
     pgliteDir: opts.pgliteDir ?? path.join(config.dataDir, 'pglite'),
+    ...(opts.pgliteSeed ? { pgliteSeed: opts.pgliteSeed } : {}),
     log,
   });
   const blobs = createBlobStore(createS3Client(config), config.S3_BUCKET);

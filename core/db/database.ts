@@ -48,8 +48,10 @@ async function migrateAlone(pool: pg.Pool, migrate: () => Promise<void>): Promis
 /**
  * `url` absent → PGlite in `pgliteDir` (or in memory when `pgliteDir` is 'memory://', for tests).
  * PGlite takes no lock of its own and two processes on one directory corrupt it, so we hold one (pglite-lock.ts).
+ * `pgliteSeed`: a PGlite dump (`dumpDataDir`) a new in-memory database starts from instead of an initdb, which costs
+ * about 5 s of CPU in WASM each time (the suite's test kilns start from one migrated database; migrations still run).
  */
-export async function openDatabase(opts: { url?: string; pgliteDir: string; log: Logger }): Promise<Database> {
+export async function openDatabase(opts: { url?: string; pgliteDir: string; pgliteSeed?: Blob; log: Logger }): Promise<Database> {
   if (opts.url) {
     const pool = new pg.Pool({ connectionString: opts.url, max: 10 });
     pool.on('error', (err) => opts.log.error({ err }, 'postgres pool error'));
@@ -77,7 +79,7 @@ export async function openDatabase(opts: { url?: string; pgliteDir: string; log:
     import('drizzle-orm/pglite'),
     import('drizzle-orm/pglite/migrator'),
   ]);
-  const client = new PGlite(dataDir);
+  const client = new PGlite(dataDir, opts.pgliteSeed && !dataDir ? { loadDataDir: opts.pgliteSeed } : {});
   const db = drizzlePglite(client, { schema, casing: 'snake_case' }) as unknown as Db;
   try {
     await migratePglite(db as never, { migrationsFolder });

@@ -15,6 +15,7 @@ import { loadConfig, type Config } from '../../core/config.ts';
 import { openInfrastructure, type Infrastructure } from '../../core/infrastructure.ts';
 import { ANALYZER_QUEUE, BUILD_QUEUE } from '../../core/queues.ts';
 import { deleteRepositories } from './registry-client.ts';
+import { pgliteSeed } from './pglite-seed.ts';
 
 export type DbKind = 'pglite' | 'postgres';
 export const dbKinds: DbKind[] = ['pglite', 'postgres'];
@@ -135,7 +136,7 @@ export async function startTestKiln(
       })
     : pino.destination(2);
   const log = pino({ level: config.LOG_LEVEL, name: `kiln-test-${id}` }, destination);
-  const infra = await openInfrastructure(config, log, { pgliteDir: 'memory://' });
+  const infra = await openInfrastructure(config, log, { pgliteDir: 'memory://', ...(config.DATABASE_URL ? {} : { pgliteSeed: await pgliteSeed() }) });
   const api = await startApi(infra, { host: '127.0.0.1', port: 0 });
   const builder = opts.builder ? await startBuilder(infra) : undefined;
   const analyzer = opts.analyzer ? await startAnalyzer(infra) : undefined;
